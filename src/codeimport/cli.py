@@ -1,0 +1,38 @@
+"""The `codeimport` command: one sub-command per script module."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+__all__ = ["COMMANDS", "main"]
+
+# sub-command -> (module with main(argv) -> int, one-line help)
+COMMANDS = {
+    "initdb": ("codeimport.scripts.initdb", "install or upgrade the schema"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: codeimport COMMAND [options]", "", "commands:"]
+    for name, (_, help_text) in sorted(COMMANDS.items()):
+        lines.append(f"  {name:<16} {help_text}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"codeimport: unknown command {name!r}\n", file=sys.stderr)
+        print(usage(), file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return module.main(rest)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
