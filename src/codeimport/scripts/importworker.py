@@ -1,0 +1,103 @@
+"""``codeimport importworker``: run one import and exit with its result.
+
+Usage::
+
+    codeimport importworker [--access-policy default|anything]
+        [--target-store DIR] [-v] -- TARGET_ID RCS TARGET_RCS URL [...]
+
+The exit status is a `WorkerExitCode`; the worker monitor turns it into
+the job's result.  Progress goes to stdout, which becomes the job's log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from codeimport.enums import WorkerExitCode
+from codeimport.worker.importworker import ArgumentError
+from codeimport.worker.importworker import ImportContext
+from codeimport.worker.importworker import parse_import_arguments
+from codeimport.worker.importworker import run_import
+from codeimport.worker.importworker import stdout_writer
+from codeimport.worker.policy import POLICY_NAMES
+from codeimport.worker.policy import make_policy
+
+__all__ = ["main"]
+
+PROG = "codeimport importworker"
+STORE_VARIABLE = "CODEIMPORT_TARGET_STORE"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ArgumentError(message)
+
+
+def _make_parser() -> _Parser:
+    parser = _Parser(
+        prog=PROG,
+        usage=f"{PROG} [options] -- TARGET_ID RCS TARGET_RCS URL [...]",
+        description="Run one code import; the exit status is its result.",
+    )
+    parser.add_argument(
+        "--access-policy",
+        choices=POLICY_NAMES,
+        default="default",
+        help="which source URLs may be read (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--target-store",
+        help=f"directory of target repositories (default: ${STORE_VARIABLE})",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print a traceback for unexpected errors",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _make_parser()
+    try:
+        if "--" in argv:
+            split = argv.index("--")
+            options = parser.parse_args(argv[:split])
+            arguments = argv[split + 1 :]
+        else:
+            options, arguments = parser.parse_known_args(argv)
+        request = parse_import_arguments(arguments)
+    except ArgumentError as error:
+        # Not argparse's usual exit status 2: to the monitor, 2 means
+        # "success, nothing changed".
+        print(parser.format_usage().rstrip(), file=sys.stderr)
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return WorkerExitCode.FAILURE
+    store = options.target_store or os.environ.get(STORE_VARIABLE)
+    if not store:
+        print(
+            f"{PROG}: error: no target store: pass --target-store or set "
+            f"{STORE_VARIABLE}",
+            file=sys.stderr,
+        )
+        return WorkerExitCode.FAILURE
+    context = ImportContext(
+        policy=make_policy(options.access_policy, request.exclude_hosts),
+        target_store=store,
+        write=stdout_writer,
+    )
+    try:
+        return run_import(request, context)
+    except KeyboardInterrupt:
+        print("Import interrupted.", file=sys.stderr)
+        return WorkerExitCode.FAILURE
+    except Exception as error:
+        if options.verbose:
+            traceback.print_exc()
+        print(f"{PROG}: error: {type(error).__name__}: {error}", file=sys.stderr)
+        return WorkerExitCode.FAILURE

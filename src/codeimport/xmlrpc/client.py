@@ -1,0 +1,334 @@
+"""Clients for the scheduler and branch-status XML-RPC endpoints.
+
+Import machines have no database access: everything they know about a job
+comes through `SchedulerClient`, and the branch puller reports through
+`BranchStatusClient`.  Both are thin wrappers over
+`xmlrpc.client.ServerProxy` that turn wire faults back into domain errors:
+
+* fault 360 becomes `codeimport.errors.NoSuchCodeImportJob`;
+* fault 270 becomes `codeimport.errors.NoSuchBranch`;
+* fault 905 becomes `UnknownRemoteMethod`, any other fault `RemoteFault`;
+* HTTP 5xx and unreadable answers become `RemoteUnavailable`, a
+  `ConnectionError`, so that callers can retry every transient failure by
+  catching `OSError`; other HTTP errors (401, 404 ...) become
+  `RemoteHTTPError`, because retrying a wrong password does not help.
+
+Credentials travel in the URL (``http://user:secret@host/...``) and are
+sent as HTTP Basic authentication; `redact_url` hides them in messages.
+
+Thread safety: a `ServerProxy` must not be shared between threads, so each
+client keeps one proxy per thread.  One client object may therefore be
+used from several threads, and creating one client per thread is also fine.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import urllib.parse
+import xml.parsers.expat
+import xmlrpc.client
+from datetime import datetime
+from typing import Any
+
+from codeimport.errors import CodeImportError
+from codeimport.errors import NoSuchBranch
+from codeimport.errors import NoSuchCodeImportJob
+
+__all__ = [
+    "BranchStatusClient",
+    "DEFAULT_TIMEOUT",
+    "RemoteFault",
+    "RemoteHTTPError",
+    "RemoteUnavailable",
+    "SchedulerClient",
+    "UnknownRemoteMethod",
+    "redact_url",
+]
+
+DEFAULT_TIMEOUT = 60.0
+
+NO_SUCH_BRANCH = 270
+NO_SUCH_JOB = 360
+UNKNOWN_METHOD = 905
+
+
+class RemoteFault(CodeImportError):
+    """The endpoint answered a call with an XML-RPC fault."""
+
+    def __init__(self, method: str, fault_code: int, fault_string: str):
+        super().__init__(f"{method}: fault {fault_code}: {fault_string}")
+        self.method = method
+        self.fault_code = fault_code
+        self.fault_string = fault_string
+
+
+class UnknownRemoteMethod(RemoteFault):
+    """The endpoint does not offer the method (fault 905)."""
+
+
+class RemoteHTTPError(CodeImportError):
+    """The endpoint refused the request at the HTTP level (401, 404 ...)."""
+
+    def __init__(self, url: str, status: int, reason: str):
+        super().__init__(f"{redact_url(url)}: HTTP {status} {reason}")
+        self.url = redact_url(url)
+        self.status = status
+        self.reason = reason
+
+
+class RemoteUnavailable(CodeImportError, ConnectionError):
+    """The endpoint failed in a way that may pass (HTTP 5xx, bad answer)."""
+
+
+def redact_url(url: str) -> str:
+    """Return `url` with any password replaced by ``***``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+class _TimeoutTransport(xmlrpc.client.Transport):
+    """A plain-HTTP transport whose connections time out."""
+
+    def __init__(self, timeout: float):
+        super().__init__()
+        self._timeout = timeout
+
+    def make_connection(self, host):
+        connection = super().make_connection(host)
+        # Not connected yet, so the socket is created with this timeout.
+        connection.timeout = self._timeout
+        return connection
+
+
+class _SafeTimeoutTransport(xmlrpc.client.SafeTransport):
+    """An HTTPS transport whose connections time out."""
+
+    def __init__(self, timeout: float):
+        super().__init__()
+        self._timeout = timeout
+
+    def make_connection(self, host):
+        connection = super().make_connection(host)
+        connection.timeout = self._timeout
+        return connection
+
+
+class _Endpoint:
+    """One XML-RPC endpoint, with a `ServerProxy` per thread."""
+
+    def __init__(self, url: str, timeout: float):
+        scheme = urllib.parse.urlsplit(url).scheme
+        if scheme not in ("http", "https"):
+            raise ValueError(f"Not an http(s) URL: {redact_url(url)}")
+        self.url = url
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def _proxy(self) -> xmlrpc.client.ServerProxy:
+        proxy = getattr(self._local, "proxy", None)
+        if proxy is None:
+            if self.url.startswith("https:"):
+                transport = _SafeTimeoutTransport(self.timeout)
+            else:
+                transport = _TimeoutTransport(self.timeout)
+            proxy = xmlrpc.client.ServerProxy(self.url, transport=transport)
+            self._local.proxy = proxy
+        return proxy
+
+    def call(self, method: str, *args: Any) -> Any:
+        """Call `method`, translating transport problems (see module)."""
+        try:
+            return getattr(self._proxy(), method)(*args)
+        except xmlrpc.client.Fault as fault:
+            if fault.faultCode == UNKNOWN_METHOD:
+                raise UnknownRemoteMethod(
+                    method, fault.faultCode, fault.faultString
+                ) from None
+            raise RemoteFault(
+                method, fault.faultCode, fault.faultString
+            ) from None
+        except xmlrpc.client.ProtocolError as error:
+            self._forget()
+            if error.errcode >= 500:
+                raise RemoteUnavailable(
+                    f"{redact_url(self.url)}: HTTP {error.errcode} "
+                    f"{error.errmsg}"
+                ) from None
+            raise RemoteHTTPError(
+                self.url, error.errcode, error.errmsg
+            ) from None
+        except (
+            http.client.HTTPException,
+            xml.parsers.expat.ExpatError,
+            xmlrpc.client.ResponseError,
+        ) as error:
+            self._forget()
+            raise RemoteUnavailable(
+                f"{redact_url(self.url)}: bad response to {method}: {error}"
+            ) from None
+        except OSError:
+            # The connection may be half-dead; start afresh next time.
+            self._forget()
+            raise
+
+    def _forget(self) -> None:
+        proxy = getattr(self._local, "proxy", None)
+        self._local.proxy = None
+        if proxy is not None:
+            proxy("close")()
+
+
+class SchedulerClient:
+    """Talks to the code-import scheduler (`ICodeImportScheduler`).
+
+    :param url: the endpoint, e.g.
+        ``http://user:secret@127.0.0.1:8087/codeimportscheduler``.
+    :param timeout: seconds to wait for the connection and each answer.
+    """
+
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT):
+        self._endpoint = _Endpoint(url, timeout)
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL with the password hidden."""
+        return redact_url(self._endpoint.url)
+
+    def _jobCall(self, method: str, job_id: int, *args: Any) -> Any:
+        try:
+            return self._endpoint.call(method, job_id, *args)
+        except RemoteFault as fault:
+            if fault.fault_code == NO_SUCH_JOB:
+                raise NoSuchCodeImportJob(job_id) from None
+            raise
+
+    def getJobForMachine(self, hostname: str, worker_limit: int) -> int:
+        """Start a job on `hostname` and return its id, or 0 if none."""
+        return int(
+            self._endpoint.call("getJobForMachine", hostname, worker_limit)
+        )
+
+    def getImportDataForJobID(self, job_id: int) -> dict:
+        """Return the job's ``arguments``, ``target_url``,
+        ``log_file_name`` and ``blacklisted_hostnames``.
+
+        :raises NoSuchCodeImportJob: when the job no longer exists.
+        """
+        return self._jobCall("getImportDataForJobID", job_id)
+
+    def updateHeartbeat(self, job_id: int, log_tail: str) -> int:
+        """Tell the scheduler the job is alive; `log_tail` is shown to users.
+
+        :raises NoSuchCodeImportJob: when the job was reclaimed.
+        """
+        return self._jobCall("updateHeartbeat", job_id, log_tail)
+
+    def finishJobID(
+        self,
+        job_id: int,
+        status_name: str,
+        log_file: xmlrpc.client.Binary | str,
+    ) -> int:
+        """Report the job's result (a `CodeImportResultStatus` name).
+
+        :raises NoSuchCodeImportJob: when the job was reclaimed.
+        """
+        return self._jobCall("finishJobID", job_id, status_name, log_file)
+
+    # Machine state.  These are optional on the server: an older server
+    # answers `UnknownRemoteMethod`, which callers should tolerate.
+
+    def setMachineOnline(self, hostname: str) -> int:
+        """Mark `hostname` ONLINE, creating it if needed."""
+        return self._endpoint.call("setMachineOnline", hostname)
+
+    def setMachineOffline(self, hostname: str, reason_name: str) -> int:
+        """Mark `hostname` OFFLINE (a `CodeImportMachineOfflineReason`)."""
+        return self._endpoint.call("setMachineOffline", hostname, reason_name)
+
+    def setMachineQuiescing(self, hostname: str) -> int:
+        """Mark `hostname` QUIESCING: it finishes its jobs, takes no more."""
+        return self._endpoint.call("setMachineQuiescing", hostname)
+
+
+class BranchStatusClient:
+    """Talks to the branch mirror-status endpoint (the branch puller's).
+
+    :param url: the endpoint URL, credentials included.
+    :param timeout: seconds to wait for the connection and each answer.
+    """
+
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT):
+        self._endpoint = _Endpoint(url, timeout)
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL with the password hidden."""
+        return redact_url(self._endpoint.url)
+
+    def _branchCall(self, method: str, branch_id: int, *args: Any) -> Any:
+        try:
+            return self._endpoint.call(method, branch_id, *args)
+        except RemoteFault as fault:
+            if fault.fault_code == NO_SUCH_BRANCH:
+                raise NoSuchBranch(branch_id) from None
+            raise
+
+    def startMirroring(self, branch_id: int) -> bool:
+        """Record that a mirror of the branch is starting."""
+        return bool(self._branchCall("startMirroring", branch_id))
+
+    def mirrorComplete(self, branch_id: int, last_revision_id: str) -> bool:
+        """Record a successful mirror whose tip is `last_revision_id`."""
+        return bool(
+            self._branchCall("mirrorComplete", branch_id, last_revision_id)
+        )
+
+    def mirrorFailed(self, branch_id: int, reason: str) -> bool:
+        """Record a failed mirror and why it failed."""
+        return bool(self._branchCall("mirrorFailed", branch_id, reason))
+
+    def requestMirror(self, branch_id: int) -> bool:
+        """Ask for the branch to be mirrored soon."""
+        return bool(self._branchCall("requestMirror", branch_id))
+
+    def recordSuccess(
+        self,
+        name: str,
+        hostname: str,
+        date_started: datetime,
+        date_completed: datetime,
+    ) -> bool:
+        """Record a successful run of the script `name` on `hostname`.
+
+        The dates travel as 9-element UTC time tuples, as the original
+        puller sent them; naive datetimes are taken to be UTC.
+        """
+        return bool(
+            self._endpoint.call(
+                "recordSuccess",
+                name,
+                hostname,
+                list(date_started.utctimetuple()),
+                list(date_completed.utctimetuple()),
+            )
+        )
+
+    def acquireBranchToPull(self, branch_type_names=()) -> tuple:
+        """Take the branch most due for a mirror.
+
+        :param branch_type_names: `BranchType` names; empty means the
+            server's default (MIRRORED and IMPORTED).
+        :return: ``(branch_id, pull_url, unique_name, default_stacked_on,
+            branch_type_name)``, or ``()`` when nothing is due.
+        """
+        answer = self._endpoint.call(
+            "acquireBranchToPull", list(branch_type_names)
+        )
+        return tuple(answer)
