@@ -10,6 +10,18 @@ __all__ = ["COMMANDS", "main"]
 # sub-command -> (module with main(argv) -> int, one-line help)
 COMMANDS = {
     "initdb": ("codeimport.scripts.initdb", "install or upgrade the schema"),
+    "importworker": (
+        "codeimport.scripts.importworker",
+        "run one import (used by the monitor)",
+    ),
+    "monitor": (
+        "codeimport.scripts.monitor",
+        "run and report one import job",
+    ),
+    "dispatch": (
+        "codeimport.scripts.dispatch",
+        "take jobs from the scheduler and run monitors",
+    ),
 }
 
 

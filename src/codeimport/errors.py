@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "BranchCreatorNotMemberOfOwnerTeam",
     "BranchTypeError",
     "CodeImportAlreadyRequested",
     "CodeImportAlreadyRunning",
@@ -147,3 +148,12 @@ class UnknownResultStatus(CodeImportError, ValueError):
     def __init__(self, name):
         super().__init__(f"Unknown result status: {name!r}")
         self.name = name
+
+
+class BranchCreatorNotMemberOfOwnerTeam(CodeImportValidationError):
+    """The registrant may not create branches for the chosen owner."""
+
+    def __init__(self, registrant, owner):
+        super().__init__(
+            f"{registrant.name} is not a member of {owner.name}."
+        )

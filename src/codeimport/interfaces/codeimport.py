@@ -89,11 +89,6 @@ class ICodeImportView(Interface):
     def getImportDetailsForDisplay():
         """Return "<cvs_root> <cvs_module>" for CVS, else the URL."""
 
-    def makeWorkerArguments(excluded_hosts=()):
-        """Return the import worker's argument list for this import.
-
-        :param excluded_hosts: host names the worker must refuse, in order.
-        """
 
 
 class ICodeImportEdit(Interface):

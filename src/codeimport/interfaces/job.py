@@ -65,6 +65,16 @@ class ICodeImportJob(Interface):
     def isOverdue():
         """Return whether `date_due` is at or before the transaction time."""
 
+    def makeWorkerArguments():
+        """Return the import worker's argument list (list of str).
+
+        ``[target_id, rcs, target_rcs, url-or-cvsroot, options...]``;
+        target_id is the branch id for a Bazaar target and its unique
+        name for a Git target.  Options are ``--cvs-module M`` for CVS,
+        ``--exclude-host <our host>`` for same-VCS imports, then one
+        ``--exclude-host`` per blacklisted host name, in order.
+        """
+
 
 class ICodeImportJobSetView(Interface):
     """Find jobs."""

@@ -27,9 +27,11 @@ class Waker:
 
     def poke(self) -> None:
         """Wake the waiter; harmless when it is already awake."""
+        if self._write_fd < 0:
+            return
         try:
             os.write(self._write_fd, b"!")
-        except (BlockingIOError, OSError):
+        except OSError:
             # A full pipe already holds a wake-up; a closed one has no
             # waiter left to wake.
             pass
@@ -39,7 +41,7 @@ class Waker:
         try:
             while os.read(self._read_fd, 4096):
                 pass
-        except (BlockingIOError, OSError):
+        except OSError:
             pass
 
     def wait(self, timeout: float | None) -> bool:
@@ -53,9 +55,9 @@ class Waker:
         return poked
 
     def close(self) -> None:
-        """Release both ends of the pipe."""
-        for fd in (self._read_fd, self._write_fd):
-            try:
+        """Release both ends of the pipe; later pokes do nothing."""
+        fds = (self._read_fd, self._write_fd)
+        self._read_fd = self._write_fd = -1
+        for fd in fds:
+            if fd >= 0:
                 os.close(fd)
-            except OSError:
-                pass

@@ -1,0 +1,123 @@
+"""`configure`: the one place utilities are built and registered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zope.component import getGlobalSiteManager
+from zope.security.checker import ProxyFactory
+
+from codeimport import interfaces as I
+from codeimport.model.branch import BranchPuller
+from codeimport.model.branch import BranchSet
+from codeimport.model.codeimportset import CodeImportSet
+from codeimport.model.event import CodeImportEventSet
+from codeimport.model.job import CodeImportJobSet
+from codeimport.model.libraryfile import LibraryFileAliasSet
+from codeimport.model.machine import CodeImportMachineSet
+from codeimport.model.person import PersonSet
+from codeimport.model.result import CodeImportResultSet
+from codeimport.model.scriptactivity import ScriptActivitySet
+from codeimport.model.watchdog import CodeImportWatchdog
+from codeimport.model.workflow import CodeImportJobWorkflow
+from codeimport.security import declare_checkers
+from codeimport.settings import Settings
+
+__all__ = ["Utilities", "build_utilities", "configure", "unconfigure"]
+
+
+@dataclass(frozen=True)
+class Utilities:
+    """Unproxied utilities, for trusted code (services and scripts)."""
+
+    settings: Settings
+    persons: PersonSet
+    branches: BranchSet
+    puller: BranchPuller
+    code_imports: CodeImportSet
+    jobs: CodeImportJobSet
+    workflow: CodeImportJobWorkflow
+    machines: CodeImportMachineSet
+    events: CodeImportEventSet
+    results: CodeImportResultSet
+    files: LibraryFileAliasSet
+    script_activities: ScriptActivitySet
+    watchdog: CodeImportWatchdog
+
+    def registrations(self):
+        """Yield (interface, utility) pairs, as `configure` registers them.
+        """
+        yield I.IPersonSet, self.persons
+        yield I.IBranchLookup, self.branches
+        yield I.IBranchSet, self.branches
+        yield I.IBranchPuller, self.puller
+        yield I.ICodeImportSet, self.code_imports
+        yield I.ICodeImportJobSet, self.jobs
+        yield I.ICodeImportJobWorkflow, self.workflow
+        yield I.ICodeImportMachineSet, self.machines
+        yield I.ICodeImportEventSet, self.events
+        yield I.ICodeImportResultSet, self.results
+        yield I.ILibraryFileAliasSet, self.files
+        yield I.IScriptActivitySet, self.script_activities
+        yield I.ICodeImportWatchdog, self.watchdog
+
+
+def build_utilities(get_store, settings: Settings | None = None) -> Utilities:
+    """Build every utility around `get_store`, unproxied.
+
+    :param get_store: a callable returning the current thread's Storm
+        `Store`.
+    :param settings: a `Settings`; the defaults if None.
+    """
+    settings = settings if settings is not None else Settings()
+    events = CodeImportEventSet(get_store, settings)
+    results = CodeImportResultSet(get_store, settings)
+    workflow = CodeImportJobWorkflow(get_store, settings, events, results)
+    machines = CodeImportMachineSet(get_store, settings)
+    return Utilities(
+        settings=settings,
+        persons=PersonSet(get_store, settings),
+        branches=BranchSet(get_store, settings),
+        puller=BranchPuller(get_store, settings),
+        code_imports=CodeImportSet(get_store, settings),
+        jobs=CodeImportJobSet(get_store, settings, workflow, machines),
+        workflow=workflow,
+        machines=machines,
+        events=events,
+        results=results,
+        files=LibraryFileAliasSet(get_store, settings),
+        script_activities=ScriptActivitySet(get_store, settings),
+        watchdog=CodeImportWatchdog(get_store, settings, workflow),
+    )
+
+
+def configure(registry=None, *, get_store, settings: Settings | None = None):
+    """Register every codeimport utility in `registry` and return it.
+
+    The registered utilities are security-proxied, so host code gets the
+    same protection as web requests; trusted code uses `build_utilities`.
+
+    :param registry: a `zope.interface.registry.Components`; the global
+        site manager if None.
+    """
+    if registry is None:
+        registry = getGlobalSiteManager()
+    declare_checkers()
+    utilities = build_utilities(get_store, settings)
+    for interface, utility in utilities.registrations():
+        registry.registerUtility(ProxyFactory(utility), interface)
+    return registry
+
+
+def unconfigure(registry=None) -> None:
+    """Remove every codeimport utility from `registry`."""
+    if registry is None:
+        registry = getGlobalSiteManager()
+    for interface in (
+        I.IPersonSet, I.IBranchLookup, I.IBranchSet, I.IBranchPuller,
+        I.ICodeImportSet, I.ICodeImportJobSet, I.ICodeImportJobWorkflow,
+        I.ICodeImportMachineSet, I.ICodeImportEventSet,
+        I.ICodeImportResultSet, I.ILibraryFileAliasSet,
+        I.IScriptActivitySet, I.ICodeImportWatchdog,
+    ):
+        registry.unregisterUtility(provided=interface)

@@ -1,0 +1,262 @@
+"""Code imports."""
+
+from __future__ import annotations
+
+from storm.expr import Desc
+from storm.locals import Int
+from storm.locals import Reference
+from storm.locals import Storm
+from storm.locals import TimeDelta
+from storm.locals import Unicode
+from storm.store import Store
+from zope.event import notify
+from zope.interface import implementer
+
+from codeimport.enums import CodeImportJobState
+from codeimport.enums import CodeImportResultStatus
+from codeimport.enums import CodeImportReviewStatus
+from codeimport.enums import NON_CVS_RCS_TYPES
+from codeimport.enums import RevisionControlSystems
+from codeimport.enums import TargetRevisionControlSystems
+from codeimport.errors import CodeImportAlreadyRequested
+from codeimport.errors import CodeImportAlreadyRunning
+from codeimport.errors import CodeImportNotInReviewedState
+from codeimport.errors import CodeImportValidationError
+from codeimport.errors import InvalidReviewStatus
+from codeimport.interfaces.codeimport import ICodeImport
+from codeimport.model.columns import DBEnum
+from codeimport.model.columns import NameEnum
+from codeimport.model.columns import UTCDateTime
+from codeimport.model.services import collaborators
+from codeimport.model.services import settings_of
+from codeimport.notification import CodeImportModified
+from codeimport.validators import normalise_url
+from codeimport.validators import validate_cvs_module
+from codeimport.validators import validate_cvs_root
+
+__all__ = ["CodeImport"]
+
+_Review = CodeImportReviewStatus
+_RCS = RevisionControlSystems
+_SUCCESS_VALUES = tuple(s.value for s in CodeImportResultStatus.successes)
+#: The names `updateFromData` accepts; anything else is refused.
+UPDATABLE = frozenset((
+    "review_status", "url", "cvs_root", "cvs_module", "update_interval",
+    "assignee", "owner", "rcs_type",
+))
+
+
+@implementer(ICodeImport)
+class CodeImport(Storm):
+    """See `ICodeImport`."""
+
+    __storm_table__ = "codeimport"
+    __storm_order__ = "id"
+    id = Int(primary=True)
+    date_created = UTCDateTime()
+    branch_id = Int(name="branch")
+    branch = Reference(branch_id, "Branch.id")
+    registrant_id = Int(name="registrant")
+    registrant = Reference(registrant_id, "Person.id")
+    owner_id = Int(name="owner")
+    owner = Reference(owner_id, "Person.id")
+    assignee_id = Int(name="assignee")
+    assignee = Reference(assignee_id, "Person.id")
+    rcs_type = DBEnum(enum=RevisionControlSystems)
+    target_rcs_type = NameEnum(enum=TargetRevisionControlSystems)
+    cvs_root = Unicode()
+    cvs_module = Unicode()
+    url = Unicode()
+    review_status = DBEnum(enum=CodeImportReviewStatus,
+                           default=_Review.REVIEWED)
+    date_last_successful = UTCDateTime()
+    update_interval = TimeDelta()
+
+    def __init__(self, branch, registrant, owner, rcs_type, target_rcs_type,
+                 url, cvs_root, cvs_module, review_status):
+        self.branch = branch
+        self.registrant = registrant
+        self.owner = owner
+        self.rcs_type = rcs_type
+        self.target_rcs_type = target_rcs_type
+        self.url = url
+        self.cvs_root = cvs_root
+        self.cvs_module = cvs_module
+        self.review_status = review_status
+
+    def __repr__(self):
+        return f"<CodeImport for {self.branch.unique_name}>"
+
+    @property
+    def target(self):
+        """See `ICodeImport`."""
+        return self.branch
+
+    @property
+    def effective_update_interval(self):
+        """See `ICodeImport`."""
+        if self.update_interval is not None:
+            return self.update_interval
+        return settings_of(Store.of(self)).defaultInterval(self.rcs_type)
+
+    @property
+    def import_job(self):
+        """See `ICodeImport`."""
+        from codeimport.model.job import CodeImportJob
+
+        return Store.of(self).find(
+            CodeImportJob, code_import_id=self.id).one()
+
+    @property
+    def results(self):
+        """See `ICodeImport`."""
+        return collaborators(self).results.getResultsForImport(self)
+
+    @property
+    def consecutive_failure_count(self):
+        """See `ICodeImport`.
+
+        One query on the (code_import, id) index: results after the
+        newest success, counted by id as in the original.
+        """
+        return Store.of(self).execute(
+            "SELECT count(*) FROM codeimportresult"
+            " WHERE code_import = ? AND id > COALESCE(("
+            "  SELECT max(id) FROM codeimportresult"
+            "  WHERE code_import = ? AND status = ANY(?)), 0)",
+            (self.id, self.id, list(_SUCCESS_VALUES)),
+        ).get_one()[0]
+
+    def getImportDetailsForDisplay(self):
+        """See `ICodeImport`."""
+        if self.rcs_type == _RCS.CVS:
+            return f"{self.cvs_root} {self.cvs_module}"
+        return self.url
+
+    def _checkedValue(self, name, value):
+        settings = settings_of(Store.of(self))
+        if name == "review_status":
+            if value not in CodeImportReviewStatus:
+                raise CodeImportValidationError(
+                    f"Not a review status: {value!r}")
+        elif name == "url" and value is not None:
+            value = normalise_url(value, settings.allowed_url_schemes)
+        elif name == "cvs_root" and value is not None:
+            validate_cvs_root(value)
+        elif name == "cvs_module" and value is not None:
+            validate_cvs_module(value)
+        elif name == "rcs_type" and value not in RevisionControlSystems:
+            raise CodeImportValidationError(f"Not a source type: {value!r}")
+        return value
+
+    def updateFromData(self, data, user):
+        """See `ICodeImport`."""
+        unknown = set(data) - UPDATABLE
+        if unknown:
+            raise CodeImportValidationError(
+                f"Cannot update {', '.join(sorted(unknown))}."
+            )
+        helpers = collaborators(self)
+        values = {
+            name: self._checkedValue(name, value)
+            for name, value in data.items()
+        }
+        token = helpers.events.beginModify(self)
+        for name, value in values.items():
+            setattr(self, name, value)
+        self._checkSourceDetails()
+        if "review_status" in values:
+            job = self.import_job
+            if values["review_status"] == _Review.REVIEWED:
+                if job is None:
+                    helpers.workflow.newJob(self)
+            elif job is not None and job.state == CodeImportJobState.PENDING:
+                helpers.workflow.deletePendingJob(self)
+        event = helpers.events.newModify(self, user, token)
+        if event is not None:
+            notify(CodeImportModified(self, event))
+        return event
+
+    def _checkSourceDetails(self):
+        if self.rcs_type == _RCS.CVS:
+            ok = self.cvs_root and self.cvs_module and self.url is None
+        else:
+            ok = (self.url is not None and self.cvs_root is None
+                  and self.cvs_module is None)
+        if not ok:
+            raise CodeImportValidationError(
+                f"The source details do not suit a {self.rcs_type.name} "
+                "import."
+            )
+
+    def updateURL(self, new_url, user):
+        """See `ICodeImport`."""
+        if new_url == self.url:
+            return None
+        return self.updateFromData({"url": new_url}, user)
+
+    def requestImport(self, requester, error_if_already_requested=False):
+        """See `ICodeImport`."""
+        job = self.import_job
+        if job is None:
+            raise CodeImportNotInReviewedState(self.review_status)
+        if job.state != CodeImportJobState.PENDING:
+            raise CodeImportAlreadyRunning()
+        if job.requesting_user is not None:
+            if error_if_already_requested:
+                raise CodeImportAlreadyRequested(
+                    "This code import has already been requested to run.",
+                    job.requesting_user,
+                )
+            return None
+        collaborators(self).workflow.requestJob(job, requester)
+        return None
+
+    def tryFailingImportAgain(self, user):
+        """See `ICodeImport`."""
+        if self.review_status != _Review.FAILING:
+            raise InvalidReviewStatus(
+                f"review_status is {self.review_status.name} not FAILING"
+            )
+        self.updateFromData({"review_status": _Review.REVIEWED}, user)
+        collaborators(self).workflow.requestJob(self.import_job, user)
+
+    def destroySelf(self):
+        """Delete the import and its job; results and events cascade."""
+        store = Store.of(self)
+        job = self.import_job
+        if job is not None:
+            store.remove(job)
+            store.flush()
+        store.remove(self)
+        store.flush()
+
+
+def source_sanity(rcs_type, url, cvs_root, cvs_module):
+    """Check that the details given suit `rcs_type`."""
+    if rcs_type == _RCS.CVS:
+        if cvs_root is None or cvs_module is None or url is not None:
+            raise CodeImportValidationError(
+                "A CVS import needs cvs_root and cvs_module and no url."
+            )
+    elif rcs_type in NON_CVS_RCS_TYPES:
+        if cvs_root is not None or cvs_module is not None or url is None:
+            raise CodeImportValidationError(
+                f"A {rcs_type.name} import needs a url and no CVS details."
+            )
+    else:
+        raise CodeImportValidationError(
+            "Don't know how to sanity check source details for unknown "
+            f"rcs_type {rcs_type.name}"
+        )
+
+
+def latest_result_start(store, code_import_id):
+    """Return when the most recent run of the import started, or None."""
+    from codeimport.model.result import CodeImportResult
+
+    result = store.find(
+        CodeImportResult, code_import_id=code_import_id
+    ).order_by(Desc(CodeImportResult.date_created),
+               Desc(CodeImportResult.id)).first()
+    return None if result is None else result.date_job_started

@@ -1,0 +1,152 @@
+"""The set of code imports: registering, finding and deleting them."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from zope.event import notify
+from zope.interface import implementer
+from zope.security.proxy import removeSecurityProxy
+
+from codeimport.enums import BranchType
+from codeimport.enums import CodeImportReviewStatus
+from codeimport.enums import RevisionControlSystems
+from codeimport.enums import TargetRevisionControlSystems
+from codeimport.errors import BranchCreatorNotMemberOfOwnerTeam
+from codeimport.errors import CodeImportInvalidTargetType
+from codeimport.errors import CodeImportValidationError
+from codeimport.errors import NoSuchCodeImport
+from codeimport.interfaces.codeimport import ICodeImportSet
+from codeimport.model.branch import BranchSet
+from codeimport.model.codeimport import CodeImport
+from codeimport.model.codeimport import source_sanity
+from codeimport.model.services import StoreUtility
+from codeimport.model.services import collaborators
+from codeimport.notification import CodeImportCreated
+from codeimport.validators import normalise_url
+from codeimport.validators import validate_cvs_module
+from codeimport.validators import validate_cvs_root
+
+__all__ = ["CodeImportSet"]
+
+_Target = TargetRevisionControlSystems
+_SAME_VCS = {
+    (RevisionControlSystems.GIT, _Target.GIT),
+    (RevisionControlSystems.BZR, _Target.BZR),
+}
+
+
+@implementer(ICodeImportSet)
+class CodeImportSet(StoreUtility):
+    """See `ICodeImportSet`."""
+
+    def get(self, code_import_id):
+        """See `ICodeImportSet`."""
+        code_import = None
+        if isinstance(code_import_id, int):
+            code_import = self._store.get(CodeImport, code_import_id)
+        if code_import is None:
+            raise NoSuchCodeImport(code_import_id)
+        return code_import
+
+    def getByBranch(self, branch):
+        """See `ICodeImportSet`."""
+        return self._store.find(CodeImport, branch_id=branch.id).one()
+
+    def getByURL(self, url, target_rcs_type):
+        """See `ICodeImportSet`."""
+        if target_rcs_type not in _Target:
+            raise CodeImportValidationError(
+                f"Unknown target_rcs_type {target_rcs_type!r}")
+        return self._store.find(
+            CodeImport, url=url, target_rcs_type=target_rcs_type).one()
+
+    def getByCVSDetails(self, cvs_root, cvs_module):
+        """See `ICodeImportSet`."""
+        return self._store.find(
+            CodeImport, cvs_root=cvs_root, cvs_module=cvs_module).one()
+
+    def search(self, review_status=None, rcs_type=None,
+               target_rcs_type=None):
+        """See `ICodeImportSet`."""
+        filters = {}
+        if review_status is not None:
+            filters["review_status"] = review_status
+        if rcs_type is not None:
+            filters["rcs_type"] = rcs_type
+        if target_rcs_type is not None:
+            filters["target_rcs_type"] = target_rcs_type
+        return list(self._store.find(CodeImport, **filters).order_by(
+            CodeImport.id))
+
+    def _checkSource(self, rcs_type, target_rcs_type, url, cvs_root,
+                     cvs_module):
+        source_sanity(rcs_type, url, cvs_root, cvs_module)
+        if rcs_type == RevisionControlSystems.CVS:
+            validate_cvs_root(cvs_root)
+            validate_cvs_module(cvs_module)
+            existing = self.getByCVSDetails(cvs_root, cvs_module)
+            if existing is not None:
+                raise CodeImportValidationError(
+                    "Those CVS details are already specified for the "
+                    f"imported branch {existing.branch.unique_name}."
+                )
+            return None
+        url = normalise_url(url, self._settings.allowed_url_schemes)
+        host = urlsplit(url).hostname or ""
+        mainsite = self._settings.mainsite_hostname
+        if (rcs_type, target_rcs_type) in _SAME_VCS and (
+                host == mainsite or host.endswith("." + mainsite)):
+            raise CodeImportValidationError(
+                "You cannot create same-VCS imports for branches or "
+                f"repositories that are hosted by {mainsite}."
+            )
+        existing = self.getByURL(url, target_rcs_type)
+        if existing is not None:
+            raise CodeImportValidationError(
+                "This foreign branch URL is already specified for the "
+                f"imported branch {existing.branch.unique_name}."
+            )
+        return url
+
+    def new(self, registrant, project, branch_name, rcs_type,
+            target_rcs_type, url=None, cvs_root=None, cvs_module=None,
+            review_status=None, owner=None):
+        """See `ICodeImportSet`."""
+        registrant = removeSecurityProxy(registrant)
+        owner = registrant if owner is None else removeSecurityProxy(owner)
+        if rcs_type not in RevisionControlSystems:
+            raise CodeImportValidationError(f"Not a source type: {rcs_type!r}")
+        if target_rcs_type not in _Target:
+            raise CodeImportInvalidTargetType(
+                f"Imports cannot target {target_rcs_type!r}.")
+        if (target_rcs_type == _Target.GIT
+                and rcs_type != RevisionControlSystems.GIT):
+            raise CodeImportInvalidTargetType(
+                f"Can't import rcs_type {rcs_type.name} into a Git "
+                "repository"
+            )
+        if review_status is None:
+            review_status = CodeImportReviewStatus.REVIEWED
+        url = self._checkSource(rcs_type, target_rcs_type, url, cvs_root,
+                                cvs_module)
+        if not registrant.inTeam(owner):
+            raise BranchCreatorNotMemberOfOwnerTeam(registrant, owner)
+        branch = BranchSet(self._get_store, self._settings).new(
+            owner, project, branch_name, BranchType.IMPORTED)
+        code_import = CodeImport(
+            branch, registrant, owner, rcs_type, target_rcs_type, url,
+            cvs_root, cvs_module, review_status)
+        store = self._store
+        store.add(code_import)
+        store.flush()
+        helpers = collaborators(code_import)
+        helpers.events.newCreate(code_import, registrant)
+        notify(CodeImportCreated(code_import))
+        if review_status == CodeImportReviewStatus.REVIEWED:
+            helpers.workflow.newJob(code_import)
+        return code_import
+
+    def delete(self, code_import):
+        """See `ICodeImportSet`."""
+        removeSecurityProxy(code_import).destroySelf()

@@ -1,0 +1,197 @@
+"""Import machines."""
+
+from __future__ import annotations
+
+from storm.expr import Desc
+from storm.locals import Int
+from storm.locals import Storm
+from storm.locals import Unicode
+from storm.store import Store
+from zope.interface import implementer
+
+from codeimport.enums import CodeImportJobState
+from codeimport.enums import CodeImportMachineOfflineReason
+from codeimport.enums import CodeImportMachineState
+from codeimport.errors import CodeImportValidationError
+from codeimport.errors import InvalidMachineState
+from codeimport.interfaces.machine import ICodeImportMachine
+from codeimport.interfaces.machine import ICodeImportMachineSet
+from codeimport.model.columns import DBEnum
+from codeimport.model.columns import UTCDateTime
+from codeimport.model.constants import UTC_NOW
+from codeimport.model.services import StoreUtility
+from codeimport.model.services import collaborators
+
+__all__ = ["CodeImportMachine", "CodeImportMachineSet"]
+
+_State = CodeImportMachineState
+
+
+@implementer(ICodeImportMachine)
+class CodeImportMachine(Storm):
+    """See `ICodeImportMachine`."""
+
+    __storm_table__ = "codeimportmachine"
+    __storm_order__ = "hostname"
+    id = Int(primary=True)
+    date_created = UTCDateTime()
+    hostname = Unicode()
+    state = DBEnum(enum=CodeImportMachineState, default=_State.OFFLINE)
+    heartbeat = UTCDateTime()
+
+    def __init__(self, hostname, state=_State.OFFLINE):
+        self.hostname = hostname
+        self.state = state
+
+    def __repr__(self):
+        return f"<CodeImportMachine {self.hostname} {self.state.name}>"
+
+    @property
+    def current_jobs(self):
+        """See `ICodeImportMachine`."""
+        from codeimport.model.job import CodeImportJob
+
+        return list(
+            Store.of(self)
+            .find(CodeImportJob, machine_id=self.id)
+            .order_by(CodeImportJob.date_started, CodeImportJob.id)
+        )
+
+    @property
+    def events(self):
+        """See `ICodeImportMachine`."""
+        from codeimport.model.event import CodeImportEvent
+
+        return list(
+            Store.of(self)
+            .find(CodeImportEvent, machine_id=self.id)
+            .order_by(Desc(CodeImportEvent.date_created),
+                      Desc(CodeImportEvent.id))
+        )
+
+    def _lockedState(self):
+        """Lock this row and return its committed state.
+
+        A controller and the watchdog may change a machine at once; the
+        row lock makes the second one see the first one's change.
+        """
+        store = Store.of(self)
+        row = store.execute(
+            "SELECT state FROM codeimportmachine WHERE id = ? FOR UPDATE",
+            (self.id,),
+        ).get_one()
+        store.invalidate(self)
+        return _State.items[row[0]]
+
+    def _refuse(self, state):
+        raise InvalidMachineState(
+            f"State of machine {self.hostname} was {state.name}."
+        )
+
+    def setOnline(self, user=None, message=None):
+        """See `ICodeImportMachine`."""
+        state = self._lockedState()
+        if state not in (_State.OFFLINE, _State.QUIESCING):
+            self._refuse(state)
+        self.state = _State.ONLINE
+        collaborators(self).events.newOnline(self, user, message)
+
+    def setOffline(self, reason, user=None, message=None):
+        """See `ICodeImportMachine`."""
+        if reason not in CodeImportMachineOfflineReason:
+            raise CodeImportValidationError(
+                "reason must be a CodeImportMachineOfflineReason value, "
+                f"but was: {reason!r}"
+            )
+        state = self._lockedState()
+        if state not in (_State.ONLINE, _State.QUIESCING):
+            self._refuse(state)
+        self.state = _State.OFFLINE
+        collaborators(self).events.newOffline(self, reason, user, message)
+
+    def setQuiescing(self, user, message=None):
+        """See `ICodeImportMachine`."""
+        events = collaborators(self).events
+        events.checkRequired(user=user)
+        state = self._lockedState()
+        if state != _State.ONLINE:
+            self._refuse(state)
+        self.state = _State.QUIESCING
+        events.newQuiesce(self, user, message)
+
+    def shouldLookForJob(self, worker_limit):
+        """See `ICodeImportMachine`."""
+        store = Store.of(self)
+        # One statement: touch the heartbeat of a live machine and count
+        # its jobs.
+        row = store.execute(
+            "UPDATE codeimportmachine SET heartbeat = CURRENT_TIMESTAMP"
+            " WHERE id = ? AND state <> ?"
+            " RETURNING state, (SELECT count(*) FROM codeimportjob"
+            " WHERE machine = codeimportmachine.id AND state = ?)",
+            (self.id, _State.OFFLINE.value, CodeImportJobState.RUNNING.value),
+        ).get_one()
+        store.invalidate(self)
+        if row is None:
+            return False
+        state, job_count = _State.items[row[0]], row[1]
+        if state == _State.QUIESCING:
+            if job_count == 0:
+                self.setOffline(CodeImportMachineOfflineReason.QUIESCED)
+            return False
+        if state == _State.ONLINE:
+            return job_count < worker_limit
+        raise AssertionError(f"Unknown machine state {state!r}??")
+
+
+@implementer(ICodeImportMachineSet)
+class CodeImportMachineSet(StoreUtility):
+    """See `ICodeImportMachineSet`."""
+
+    def getAll(self):
+        """See `ICodeImportMachineSet`."""
+        return list(self._store.find(CodeImportMachine))
+
+    def getByHostname(self, hostname):
+        """See `ICodeImportMachineSet`."""
+        return self._store.find(CodeImportMachine, hostname=hostname).one()
+
+    def new(self, hostname, state=_State.OFFLINE):
+        """See `ICodeImportMachineSet`."""
+        if state not in (_State.OFFLINE, _State.ONLINE):
+            raise InvalidMachineState(
+                f"Invalid machine creation state: {state!r}."
+            )
+        if not isinstance(hostname, str) or not hostname.strip():
+            raise CodeImportValidationError(
+                f"Invalid machine host name: {hostname!r}"
+            )
+        store = self._store
+        if self.getByHostname(hostname) is not None:
+            raise CodeImportValidationError(
+                f"A machine called {hostname} already exists."
+            )
+        machine = CodeImportMachine(hostname)
+        store.add(machine)
+        store.flush()
+        if state == _State.ONLINE:
+            machine.setOnline()
+        return machine
+
+    def getOrCreateOnline(self, hostname):
+        """Return the machine called `hostname`, creating it ONLINE.
+
+        Safe when several callers register the same new host at once:
+        only one row and one ONLINE event are written.
+        """
+        store = self._store
+        row = store.execute(
+            "INSERT INTO codeimportmachine (hostname, state)"
+            " VALUES (?, ?) ON CONFLICT (hostname) DO NOTHING RETURNING id",
+            (hostname, _State.OFFLINE.value),
+        ).get_one()
+        machine = self.getByHostname(hostname)
+        if row is not None:
+            machine.setOnline()
+            return machine, True
+        return machine, False

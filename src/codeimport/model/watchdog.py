@@ -1,0 +1,65 @@
+"""The watchdog: reclaim stale jobs, take silent machines offline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+
+from zope.interface import implementer
+
+from codeimport.enums import CodeImportMachineOfflineReason
+from codeimport.enums import CodeImportMachineState
+from codeimport.interfaces.watchdog import ICodeImportWatchdog
+from codeimport.model.machine import CodeImportMachine
+from codeimport.model.services import StoreUtility
+
+__all__ = ["CodeImportWatchdog", "WatchdogReport"]
+
+
+@dataclass
+class WatchdogReport:
+    """What one watchdog round did."""
+
+    reclaimed_job_ids: list = field(default_factory=list)
+    offline_hostnames: list = field(default_factory=list)
+
+    def __str__(self):
+        return (
+            f"reclaimed {len(self.reclaimed_job_ids)} job(s)"
+            f"{' ' + str(self.reclaimed_job_ids) if self.reclaimed_job_ids else ''}"
+            f", took {len(self.offline_hostnames)} machine(s) offline"
+            f"{' ' + str(self.offline_hostnames) if self.offline_hostnames else ''}"
+        )
+
+
+@implementer(ICodeImportWatchdog)
+class CodeImportWatchdog(StoreUtility):
+    """See `ICodeImportWatchdog`."""
+
+    def __init__(self, get_store, settings, workflow):
+        super().__init__(get_store, settings)
+        self._workflow = workflow
+
+    def run(self):
+        """See `ICodeImportWatchdog`.
+
+        Rows another caller holds are skipped, not waited for: whoever
+        holds them is already dealing with them.
+        """
+        report = WatchdogReport()
+        report.reclaimed_job_ids = self._workflow.reclaimStaleJobs()
+        store = self._store
+        rows = store.execute(
+            "SELECT id FROM codeimportmachine WHERE state = ANY(?)"
+            " AND COALESCE(heartbeat, date_created)"
+            "  < CURRENT_TIMESTAMP - ? * interval '1 second'"
+            " ORDER BY hostname FOR UPDATE SKIP LOCKED",
+            ([CodeImportMachineState.ONLINE.value,
+              CodeImportMachineState.QUIESCING.value],
+             self._settings.machine_heartbeat_limit),
+        )
+        for (machine_id,) in list(rows):
+            machine = store.get(CodeImportMachine, machine_id)
+            machine.setOffline(CodeImportMachineOfflineReason.WATCHDOG)
+            report.offline_hostnames.append(machine.hostname)
+        return report

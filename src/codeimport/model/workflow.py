@@ -1,0 +1,297 @@
+"""The job workflow: the only code that writes `CodeImportJob` rows.
+
+This is trusted code: it strips security proxies from its arguments
+once, on entry, because job fields are read-only to everybody else.
+Every transition locks the job row first, so a job is finished or
+reclaimed exactly once even when a late worker and the watchdog race
+(decision D14).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from storm.expr import SQL
+from zope.event import notify
+from zope.interface import implementer
+from zope.security.proxy import removeSecurityProxy
+
+from codeimport.enums import CodeImportEventType
+from codeimport.enums import CodeImportJobState
+from codeimport.enums import CodeImportMachineState
+from codeimport.enums import CodeImportResultStatus
+from codeimport.enums import CodeImportReviewStatus
+from codeimport.errors import CodeImportAlreadyRequested
+from codeimport.errors import CodeImportValidationError
+from codeimport.errors import InvalidJobState
+from codeimport.errors import InvalidMachineState
+from codeimport.errors import InvalidReviewStatus
+from codeimport.errors import NoSuchCodeImportJob
+from codeimport.interfaces.job import ICodeImportJobWorkflow
+from codeimport.model.codeimport import latest_result_start
+from codeimport.model.constants import UTC_NOW
+from codeimport.model.job import CodeImportJob
+from codeimport.model.services import StoreUtility
+from codeimport.notification import CodeImportJobFinished
+from codeimport.notification import CodeImportJobReclaimed
+from codeimport.notification import CodeImportMarkedFailing
+
+__all__ = ["CodeImportJobWorkflow"]
+
+_State = CodeImportJobState
+_Review = CodeImportReviewStatus
+_Status = CodeImportResultStatus
+
+
+def _name(code_import):
+    return code_import.branch.unique_name
+
+
+@implementer(ICodeImportJobWorkflow)
+class CodeImportJobWorkflow(StoreUtility):
+    """See `ICodeImportJobWorkflow`."""
+
+    def __init__(self, get_store, settings, events, results):
+        super().__init__(get_store, settings)
+        self._events = events
+        self._results = results
+
+    def _lock(self, job):
+        """Lock `job`'s row and reload it; raise if it is gone."""
+        store = self._store
+        row = store.execute(
+            "SELECT 1 FROM codeimportjob WHERE id = ? FOR UPDATE", (job.id,)
+        ).get_one()
+        if row is None:
+            raise NoSuchCodeImportJob(job.id)
+        store.invalidate(job)
+
+    def _requireState(self, job, expected):
+        if job.state != expected:
+            raise InvalidJobState(
+                f"The CodeImportJob associated with "
+                f"{_name(job.code_import)} is {job.state.name}."
+            )
+
+    def newJob(self, code_import, interval=None):
+        """See `ICodeImportJobWorkflow`."""
+        code_import = removeSecurityProxy(code_import)
+        if code_import.review_status != _Review.REVIEWED:
+            raise InvalidReviewStatus(
+                f"Review status of {_name(code_import)} is not REVIEWED: "
+                f"{code_import.review_status.name}"
+            )
+        if code_import.import_job is not None:
+            raise InvalidJobState(
+                "Already associated to a CodeImportJob: "
+                f"{_name(code_import)}"
+            )
+        if interval is None:
+            interval = code_import.effective_update_interval
+        date_due = UTC_NOW
+        last_start = latest_result_start(self._store, code_import.id)
+        if last_start is not None:
+            date_due = SQL("GREATEST(CURRENT_TIMESTAMP, ?)",
+                           (last_start + interval,))
+        job = CodeImportJob(code_import, date_due)
+        store = self._store
+        store.add(job)
+        store.flush()
+        return job
+
+    def deletePendingJob(self, code_import):
+        """See `ICodeImportJobWorkflow`."""
+        code_import = removeSecurityProxy(code_import)
+        name = _name(code_import)
+        if code_import.review_status == _Review.REVIEWED:
+            raise InvalidReviewStatus(
+                f"The review status of {name} is "
+                f"{code_import.review_status.name}."
+            )
+        job = code_import.import_job
+        if job is None:
+            raise InvalidJobState(f"Not associated to a CodeImportJob: {name}")
+        self._lock(job)
+        if job.state != _State.PENDING:
+            raise InvalidJobState(
+                f"The CodeImportJob associated to {name} is "
+                f"{job.state.name}."
+            )
+        store = self._store
+        store.remove(job)
+        store.flush()
+
+    def requestJob(self, import_job, user):
+        """See `ICodeImportJobWorkflow`."""
+        job = removeSecurityProxy(import_job)
+        user = removeSecurityProxy(user)
+        if user is None:
+            raise CodeImportValidationError("user must not be None")
+        self._lock(job)
+        self._requireState(job, _State.PENDING)
+        if job.requesting_user is not None:
+            raise CodeImportAlreadyRequested(
+                f"The CodeImportJob associated with "
+                f"{_name(job.code_import)} was already requested by "
+                f"{job.requesting_user.name}.",
+                job.requesting_user,
+            )
+        if not job.isOverdue():
+            job.date_due = UTC_NOW
+        job.requesting_user = user
+        self._events.newRequest(job.code_import, user)
+
+    def startJob(self, import_job, machine):
+        """See `ICodeImportJobWorkflow`."""
+        job = removeSecurityProxy(import_job)
+        machine = removeSecurityProxy(machine)
+        self._lock(job)
+        self._requireState(job, _State.PENDING)
+        if machine.state != CodeImportMachineState.ONLINE:
+            raise InvalidMachineState(
+                f"The machine {machine.hostname} is {machine.state.name}."
+            )
+        job.date_started = UTC_NOW
+        job.heartbeat = UTC_NOW
+        job.logtail = ""
+        job.machine = machine
+        job.state = _State.RUNNING
+        self._events.newStart(job.code_import, machine)
+
+    def claimNextJob(self, machine):
+        """Start the job `machine` should run next; return its id or None.
+
+        The scheduler's hot path, in one statement: pick the first due
+        PENDING job in (requested first, date_due, id) order along the
+        partial index, skipping rows that other claimers hold locked
+        (decision D1), start it, and write its START event.
+        """
+        machine = removeSecurityProxy(machine)
+        store = self._store
+        row = store.execute(
+            "WITH candidate AS ("
+            "  SELECT id FROM codeimportjob"
+            "  WHERE state = ? AND date_due <= CURRENT_TIMESTAMP"
+            "  ORDER BY (requesting_user IS NULL), date_due, id"
+            "  LIMIT 1 FOR UPDATE SKIP LOCKED),"
+            " claimed AS ("
+            "  UPDATE codeimportjob SET state = ?, machine = ?,"
+            "  date_started = CURRENT_TIMESTAMP,"
+            "  heartbeat = CURRENT_TIMESTAMP, logtail = ''"
+            "  FROM candidate WHERE codeimportjob.id = candidate.id"
+            "  RETURNING codeimportjob.id, codeimportjob.code_import),"
+            " event AS ("
+            "  INSERT INTO codeimportevent"
+            "  (entry_type, code_import, machine, date_created)"
+            "  SELECT ?, code_import, ?, CURRENT_TIMESTAMP FROM claimed)"
+            " SELECT id FROM claimed",
+            (_State.PENDING.value, _State.RUNNING.value, machine.id,
+             CodeImportEventType.START.value, machine.id),
+        ).get_one()
+        if row is None:
+            return None
+        # The statement bypassed the ORM; cached copies are stale.
+        store.invalidate()
+        return row[0]
+
+    def updateHeartbeat(self, import_job, logtail):
+        """See `ICodeImportJobWorkflow`."""
+        job = removeSecurityProxy(import_job)
+        if not isinstance(logtail, str):
+            raise CodeImportValidationError("logtail must be a string.")
+        store = self._store
+        row = store.execute(
+            "UPDATE codeimportjob SET heartbeat = CURRENT_TIMESTAMP,"
+            " logtail = ? WHERE id = ? AND state = ? RETURNING id",
+            (logtail.replace("\x00", ""), job.id, _State.RUNNING.value),
+        ).get_one()
+        if row is None:
+            self._lock(job)
+            self._requireState(job, _State.RUNNING)
+        store.invalidate(job)
+
+    def _finalise(self, job, status, log_file):
+        """Write the result of a locked RUNNING job and delete the job."""
+        store = self._store
+        code_import = job.code_import
+        result = self._results.new(
+            code_import, job.machine, job.requesting_user, job.logtail,
+            log_file, status, job.date_started,
+        )
+        store.remove(job)
+        store.flush()
+        return code_import, result
+
+    def _markFailingIfNeeded(self, code_import):
+        """Make the import FAILING at the failure limit; return whether."""
+        limit = self._settings.consecutive_failure_limit
+        failures = code_import.consecutive_failure_count
+        if failures >= limit:
+            code_import.updateFromData({"review_status": _Review.FAILING},
+                                       None)
+            notify(CodeImportMarkedFailing(code_import))
+            return True, failures
+        return False, failures
+
+    def finishJob(self, import_job, status, logfile_alias):
+        """See `ICodeImportJobWorkflow`."""
+        job = removeSecurityProxy(import_job)
+        logfile_alias = removeSecurityProxy(logfile_alias)
+        if status not in CodeImportResultStatus:
+            raise CodeImportValidationError(f"Not a result status: {status!r}")
+        self._lock(job)
+        self._requireState(job, _State.RUNNING)
+        machine = job.machine
+        code_import, result = self._finalise(job, status, logfile_alias)
+        failing, failures = self._markFailingIfNeeded(code_import)
+        if not failing and code_import.review_status == _Review.REVIEWED:
+            if status == _Status.SUCCESS_PARTIAL:
+                interval = timedelta(0)
+            elif failures > 0:
+                interval = code_import.effective_update_interval * (
+                    2 ** (failures - 1))
+            else:
+                interval = code_import.effective_update_interval
+            self.newJob(code_import, interval)
+        if status in (_Status.SUCCESS, _Status.SUCCESS_NOCHANGE):
+            code_import.date_last_successful = result.date_created
+        if status == _Status.SUCCESS:
+            code_import.branch.requestMirror()
+        self._events.newFinish(code_import, machine)
+        notify(CodeImportJobFinished(code_import, result))
+        return result
+
+    def reclaimJob(self, import_job):
+        """See `ICodeImportJobWorkflow`.
+
+        Unlike the original, a reclaim counts towards the failure limit
+        and can make the import FAILING (decision D15).
+        """
+        job = removeSecurityProxy(import_job)
+        self._lock(job)
+        self._requireState(job, _State.RUNNING)
+        job_id, machine = job.id, job.machine
+        code_import, result = self._finalise(job, _Status.RECLAIMED, None)
+        failing, _ = self._markFailingIfNeeded(code_import)
+        if not failing and code_import.review_status == _Review.REVIEWED:
+            self.newJob(code_import, timedelta(0))
+        self._events.newReclaim(code_import, machine, job_id)
+        notify(CodeImportJobReclaimed(code_import, result, job_id))
+        return result
+
+    def reclaimStaleJobs(self):
+        """Reclaim every stale RUNNING job nobody else is handling.
+
+        :return: the ids of the jobs reclaimed.
+        """
+        store = self._store
+        ids = [row[0] for row in store.execute(
+            "SELECT id FROM codeimportjob WHERE state = ?"
+            " AND heartbeat < CURRENT_TIMESTAMP - ? * interval '1 second'"
+            " ORDER BY id FOR UPDATE SKIP LOCKED",
+            (_State.RUNNING.value,
+             self._settings.maximum_heartbeat_interval),
+        )]
+        for job_id in ids:
+            self.reclaimJob(store.get(CodeImportJob, job_id))
+        return ids

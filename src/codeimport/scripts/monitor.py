@@ -1,0 +1,132 @@
+"""``codeimport monitor``: run one code-import job and report its result.
+
+Usage::
+
+    codeimport monitor JOB_ID --scheduler-url URL [--heartbeat-interval 30]
+        [--inactivity-timeout 3600] [--access-policy default|anything]
+        [--target-store DIR] [--log-file PATH]
+
+The scheduler URL may also come from ``$CODEIMPORT_SCHEDULER_URL``, which
+keeps its password out of process listings; the dispatcher passes it that
+way.  SIGTERM or SIGINT kill the worker and report FAILURE ("Import
+interrupted"), so the job is not lost.
+
+Exit status: 0 when the result was reported (whatever it was) or the job
+no longer exists, 1 when the result could not be reported, 2 for bad
+options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+from codeimport.worker.monitor import WorkerMonitor
+from codeimport.worker.monitor import default_worker_command
+from codeimport.worker.monitor import worker_environment
+from codeimport.worker.policy import POLICY_NAMES
+from codeimport.xmlrpc.client import SchedulerClient
+
+__all__ = ["main", "positive_float", "setup_logging"]
+
+URL_VARIABLE = "CODEIMPORT_SCHEDULER_URL"
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number of seconds greater than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return value
+
+
+def setup_logging(log_file: str | None, verbose: bool) -> None:
+    """Log to `log_file` (appending) or stderr, one line per message."""
+    if log_file:
+        handler: logging.Handler = logging.FileHandler(log_file)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    root = logging.getLogger("codeimport")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codeimport monitor",
+        description="Run one code-import job and report its result.",
+    )
+    parser.add_argument("job_id", type=int, help="the job to run")
+    parser.add_argument(
+        "--scheduler-url",
+        default=os.environ.get(URL_VARIABLE),
+        help=f"scheduler endpoint (default: ${URL_VARIABLE})",
+    )
+    parser.add_argument(
+        "--heartbeat-interval", type=positive_float, default=30.0
+    )
+    parser.add_argument(
+        "--inactivity-timeout",
+        type=positive_float,
+        default=3600.0,
+        help="kill a worker silent for this many seconds (%(default)s)",
+    )
+    parser.add_argument(
+        "--retry-timeout",
+        type=positive_float,
+        default=600.0,
+        help="keep retrying an unreachable scheduler this long (%(default)s)",
+    )
+    parser.add_argument(
+        "--access-policy", choices=POLICY_NAMES, default="default"
+    )
+    parser.add_argument("--target-store", help="passed on to the worker")
+    parser.add_argument("--log-file", help="where this monitor logs")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _make_parser()
+    try:
+        options = parser.parse_args(argv)
+        if not options.scheduler_url:
+            parser.error(f"--scheduler-url or ${URL_VARIABLE} is required")
+        try:
+            client = SchedulerClient(options.scheduler_url)
+        except ValueError as error:
+            parser.error(str(error))
+        try:
+            setup_logging(options.log_file, options.verbose)
+        except OSError as error:
+            parser.error(f"cannot open the log file: {error}")
+    except SystemExit as exit:
+        # argparse has printed the usage and the error (or the help).
+        return int(exit.code or 0)
+    monitor = WorkerMonitor(
+        options.job_id,
+        client,
+        default_worker_command(options.access_policy, options.target_store),
+        heartbeat_interval=options.heartbeat_interval,
+        inactivity_timeout=options.inactivity_timeout,
+        retry_timeout=options.retry_timeout,
+        env=worker_environment(),
+    )
+    previous = {
+        signum: signal.signal(signum, lambda *_: monitor.interrupt())
+        for signum in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        return monitor.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

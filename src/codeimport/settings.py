@@ -1,0 +1,98 @@
+"""Settings passed into the library by `configure` (never read globally)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from codeimport.enums import RevisionControlSystems
+from codeimport.errors import ConfigurationError
+
+__all__ = ["Settings"]
+
+_RCS = RevisionControlSystems
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Tunable numbers, with the original's defaults (BEHAVIOUR.md §3).
+
+    Durations are in seconds.
+    """
+
+    #: A RUNNING job whose heartbeat is older than this is reclaimable.
+    maximum_heartbeat_interval: int = 300
+    #: After this many non-successful results in a row, stop: FAILING.
+    consecutive_failure_limit: int = 5
+    #: The watchdog takes a machine OFFLINE after this long without a poll.
+    machine_heartbeat_limit: int = 900
+    default_interval_cvs: int = 43200
+    default_interval_subversion: int = 21600
+    default_interval_git: int = 21600
+    default_interval_bzr: int = 21600
+    #: Host names workers must refuse to import from, in order.
+    blacklisted_hostnames: tuple = ()
+    #: Our own host name; same-VCS imports from it are refused.
+    mainsite_hostname: str = "code.example.test"
+    #: URL schemes an import source may use ("file" only for demos).
+    allowed_url_schemes: tuple = ("http", "https", "svn", "git", "bzr", "ftp")
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type == "int":
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ConfigurationError(
+                        f"{field.name} must be an integer, not {value!r}."
+                    )
+                if value <= 0:
+                    raise ConfigurationError(
+                        f"{field.name} must be positive, not {value!r}."
+                    )
+        if isinstance(self.allowed_url_schemes, str):
+            object.__setattr__(self, "allowed_url_schemes", tuple(
+                s.strip() for s in self.allowed_url_schemes.split(",")
+                if s.strip()))
+        if isinstance(self.blacklisted_hostnames, str):
+            hosts = tuple(
+                h.strip() for h in self.blacklisted_hostnames.split(",")
+                if h.strip()
+            )
+            object.__setattr__(self, "blacklisted_hostnames", hosts)
+        else:
+            object.__setattr__(
+                self, "blacklisted_hostnames",
+                tuple(self.blacklisted_hostnames),
+            )
+
+    @classmethod
+    def fromMapping(cls, mapping) -> Settings:
+        """Build settings from strings (a config file or the environment).
+
+        :raises ConfigurationError: for unknown names or bad values.
+        """
+        known = {field.name: field for field in dataclasses.fields(cls)}
+        values = {}
+        for name, raw in mapping.items():
+            if name not in known:
+                raise ConfigurationError(f"Unknown setting {name!r}.")
+            if known[name].type == "int":
+                try:
+                    values[name] = int(raw)
+                except (TypeError, ValueError):
+                    raise ConfigurationError(
+                        f"{name} must be an integer, not {raw!r}."
+                    ) from None
+            else:
+                values[name] = raw
+        return cls(**values)
+
+    def defaultInterval(self, rcs_type) -> timedelta:
+        """Return the default update interval for a source type."""
+        seconds = {
+            _RCS.CVS: self.default_interval_cvs,
+            _RCS.BZR_SVN: self.default_interval_subversion,
+            _RCS.GIT: self.default_interval_git,
+            _RCS.BZR: self.default_interval_bzr,
+        }.get(rcs_type, 21600)
+        return timedelta(seconds=seconds)

@@ -1,0 +1,317 @@
+"""The worker monitor: run one job's import worker and report on it.
+
+`WorkerMonitor.run` fetches the job's arguments from the scheduler, runs
+the import worker as a child process in its own process group, copies
+its output to a log file, sends heartbeats carrying the last lines of
+output, kills the worker when it falls silent for too long, and finally
+reports the result and the whole log with ``finishJobID``.
+
+If the scheduler says the job no longer exists (it was reclaimed after a
+stale heartbeat and may be running elsewhere), the monitor kills the
+worker and exits without reporting anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import xmlrpc.client
+from collections.abc import Callable
+from typing import IO
+
+from codeimport.enums import CodeImportResultStatus
+from codeimport.errors import CodeImportError
+from codeimport.errors import NoSuchCodeImportJob
+from codeimport.worker.child import WorkerProcess
+from codeimport.worker.retry import call_with_retry
+from codeimport.worker.waker import Waker
+
+__all__ = [
+    "EXIT_CODE_STATUSES",
+    "WorkerMonitor",
+    "status_for_exit_code",
+    "update_tail",
+]
+
+log = logging.getLogger("codeimport.monitor")
+
+TAIL_LINES = 5
+
+EXIT_CODE_STATUSES = {
+    0: CodeImportResultStatus.SUCCESS,
+    2: CodeImportResultStatus.SUCCESS_NOCHANGE,
+    3: CodeImportResultStatus.SUCCESS_PARTIAL,
+    4: CodeImportResultStatus.FAILURE_INVALID,
+    5: CodeImportResultStatus.FAILURE_UNSUPPORTED_FEATURE,
+    6: CodeImportResultStatus.FAILURE_FORBIDDEN,
+    7: CodeImportResultStatus.FAILURE_REMOTE_BROKEN,
+}
+
+
+def status_for_exit_code(returncode: int) -> CodeImportResultStatus:
+    """Map the worker's exit status to a result; signals mean FAILURE."""
+    return EXIT_CODE_STATUSES.get(returncode, CodeImportResultStatus.FAILURE)
+
+
+def describe_exit(returncode: int) -> str:
+    """Say in words how the worker ended."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = str(-returncode)
+        return f"The worker was killed by signal {name}."
+    return f"The worker exited with status {returncode}."
+
+
+def update_tail(tail: bytes, data: bytes, lines: int = TAIL_LINES) -> bytes:
+    """Append `data` to `tail` and keep the last `lines` pieces.
+
+    Pieces are what splitting on "\\n" gives, so output ending in a
+    newline keeps an empty last piece (as the original did).
+    """
+    return b"\n".join((tail + data).split(b"\n")[-lines:])
+
+
+class _JobGone(Exception):
+    """The scheduler no longer knows the job: stop without reporting."""
+
+
+class WorkerMonitor:
+    """Runs and reports one code-import job.
+
+    :param job_id: the job to run.
+    :param client: a `codeimport.xmlrpc.client.SchedulerClient` (or a
+        stand-in with the same four job methods).
+    :param worker_command: builds the worker's argv from the job's
+        argument list.
+    :param heartbeat_interval: seconds between heartbeats.
+    :param inactivity_timeout: seconds without output after which the
+        worker is killed and the job fails.
+    :param kill_grace: seconds between SIGINT and SIGKILL.
+    :param retry_timeout: how long to keep retrying the scheduler when the
+        connection fails, before giving up on a report.
+    :param retry_delay: the first delay between retries; it doubles, up
+        to `heartbeat_interval` for heartbeats and 30 s otherwise.
+    :param env: the worker's environment (default: ours).
+    """
+
+    def __init__(
+        self,
+        job_id: int,
+        client,
+        worker_command: Callable[[list[str]], list[str]],
+        *,
+        heartbeat_interval: float = 30.0,
+        inactivity_timeout: float = 3600.0,
+        kill_grace: float = 5.0,
+        retry_timeout: float = 600.0,
+        retry_delay: float = 1.0,
+        env: dict[str, str] | None = None,
+    ):
+        self.job_id = job_id
+        self.client = client
+        self.worker_command = worker_command
+        self.heartbeat_interval = heartbeat_interval
+        self.inactivity_timeout = inactivity_timeout
+        self.kill_grace = kill_grace
+        self.retry_timeout = retry_timeout
+        self.retry_delay = retry_delay
+        self.env = env
+        self.tail = b""
+        # Set by the main thread when the worker has ended, to stop the
+        # heartbeat thread.
+        self._stopping = threading.Event()
+        self._stop_reason: str | None = None
+        self._wake = Waker()
+        self._gone = False
+        self._worker: WorkerProcess | None = None
+
+    def interrupt(self) -> None:
+        """Kill the worker and report FAILURE ("Import interrupted").
+
+        Safe to call from a signal handler or another thread.
+        """
+        self._requestStop("Import interrupted.")
+
+    def _requestStop(self, reason: str) -> None:
+        # No locks here (not even `threading.Event.set`): a signal
+        # handler may run this while the main thread holds one.
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        self._wake.poke()
+        worker = self._worker
+        if worker is not None:
+            worker.poke()
+
+    def run(self) -> int:
+        """Run the job; return 0 once reported (or gone), 1 if unreported."""
+        try:
+            with tempfile.TemporaryFile() as logfile:
+                try:
+                    status = self._runJob(logfile)
+                except _JobGone:
+                    log.info("Job %d no longer exists; exiting.", self.job_id)
+                    return 0
+                return self._finish(status, logfile)
+        finally:
+            self._wake.close()
+
+    def _runJob(self, logfile: IO[bytes]) -> CodeImportResultStatus:
+        try:
+            data = self._call(
+                self.client.getImportDataForJobID,
+                self.job_id,
+                abandon_on_stop=True,
+            )
+            arguments = [str(argument) for argument in data["arguments"]]
+        except (CodeImportError, OSError, KeyError, TypeError) as error:
+            reason = f"Could not fetch the job's arguments: {error!r}"
+            return self._failed(logfile, reason)
+        if self._stop_reason is not None:
+            return self._failed(logfile, self._stop_reason)
+        command = self.worker_command(arguments)
+        log.info("Job %d: running %s", self.job_id, " ".join(command))
+        try:
+            worker = WorkerProcess(
+                command, logfile, self._onOutput, env=self.env
+            )
+        except OSError as error:
+            return self._failed(logfile, f"Could not start the worker: {error}")
+        self._worker = worker
+        heartbeats = threading.Thread(
+            target=self._heartbeatLoop, name="heartbeat", daemon=True
+        )
+        heartbeats.start()
+        try:
+            worker.watch(
+                inactivity_timeout=self.inactivity_timeout,
+                kill_grace=self.kill_grace,
+                should_stop=lambda: self._stop_reason,
+            )
+        finally:
+            self._stopping.set()
+            self._worker = None
+            worker.close()
+            heartbeats.join()
+        if self._gone:
+            raise _JobGone()
+        reason = worker.kill_reason
+        if reason is None:
+            status = status_for_exit_code(worker.returncode)
+            reason = describe_exit(worker.returncode)
+        else:
+            status = CodeImportResultStatus.FAILURE
+        if status == CodeImportResultStatus.FAILURE:
+            return self._failed(logfile, reason)
+        log.info("Import succeeded: %s", status.name)
+        return status
+
+    def _failed(self, logfile: IO[bytes], reason: str) -> CodeImportResultStatus:
+        log.info("Import failed: %s", reason)
+        logfile.write(f"Import failed:\n{reason}\n".encode("utf-8"))
+        return CodeImportResultStatus.FAILURE
+
+    def _onOutput(self, data: bytes) -> None:
+        self.tail = update_tail(self.tail, data)
+
+    def _heartbeatLoop(self) -> None:
+        """Send a heartbeat now and every interval until the worker ends."""
+        while True:
+            tail = self.tail.decode("utf-8", "replace")
+            try:
+                call_with_retry(
+                    lambda: self.client.updateHeartbeat(self.job_id, tail),
+                    give_up_after=self.heartbeat_interval,
+                    first_delay=self.retry_delay,
+                    max_delay=self.heartbeat_interval,
+                    wait=self._stopping.wait,
+                    on_retry=self._logRetry,
+                )
+            except NoSuchCodeImportJob:
+                self._gone = True
+                self._requestStop("The job was reclaimed.")
+                return
+            except OSError as error:
+                # The scheduler is unreachable; the job may be reclaimed,
+                # which the next call that gets through will tell us.
+                log.warning("Heartbeat failed: %r", error)
+            except CodeImportError as error:
+                self._requestStop(f"Heartbeat failed: {error}")
+                return
+            if self._stopping.wait(self.heartbeat_interval):
+                return
+
+    def _logRetry(self, error: OSError, delay: float) -> None:
+        log.warning(
+            "Job %d: scheduler unreachable (%r); retrying in %.1fs",
+            self.job_id,
+            error,
+            delay,
+        )
+
+    def _call(self, method, *args, abandon_on_stop=False):
+        """Call the scheduler, retrying connection failures.
+
+        A gone job raises `_JobGone`.  With `abandon_on_stop`, a stop
+        request ends the retries (raising the last error).
+        """
+
+        def wait(delay: float) -> bool:
+            self._wake.wait(delay)
+            return abandon_on_stop and self._stop_reason is not None
+
+        try:
+            return call_with_retry(
+                lambda: method(*args),
+                give_up_after=self.retry_timeout,
+                first_delay=self.retry_delay,
+                wait=wait,
+                on_retry=self._logRetry,
+            )
+        except NoSuchCodeImportJob:
+            raise _JobGone() from None
+
+    def _finish(self, status: CodeImportResultStatus, logfile) -> int:
+        logfile.seek(0)
+        log_data = xmlrpc.client.Binary(logfile.read())
+        try:
+            self._call(
+                self.client.finishJobID, self.job_id, status.name, log_data
+            )
+        except _JobGone:
+            log.info("Job %d no longer exists; exiting.", self.job_id)
+            return 0
+        except (CodeImportError, OSError) as error:
+            log.error("Job %d: could not report %s: %r",
+                      self.job_id, status.name, error)
+            return 1
+        log.info("Job %d finished: %s", self.job_id, status.name)
+        return 0
+
+
+def default_worker_command(
+    access_policy: str = "default", target_store: str | None = None
+) -> Callable[[list[str]], list[str]]:
+    """Return a builder of the import worker's command line."""
+    import sys
+
+    def build(arguments: list[str]) -> list[str]:
+        command = [sys.executable, "-m", "codeimport.cli", "importworker"]
+        command += ["-v", "--access-policy", access_policy]
+        if target_store:
+            command += ["--target-store", target_store]
+        return command + ["--"] + arguments
+
+    return build
+
+
+def worker_environment() -> dict[str, str]:
+    """The worker's environment: ours, unbuffered, without the secret URL."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("CODEIMPORT_SCHEDULER_URL", None)
+    return env
