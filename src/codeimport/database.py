@@ -129,7 +129,8 @@ def _install_roles(cursor) -> None:
                 cursor.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(
                     sql.Identifier(role)))
                 cursor.execute("RELEASE SAVEPOINT create_role")
-            except psycopg2.errors.DuplicateObject:
+            except (psycopg2.errors.DuplicateObject,
+                    psycopg2.errors.UniqueViolation):
                 # Another database on this cluster created it meanwhile.
                 cursor.execute("ROLLBACK TO SAVEPOINT create_role")
         for table, privileges in tables.items():

@@ -9,7 +9,8 @@ fixture does) with `zope.security.management.setSecurityPolicy`.
 from __future__ import annotations
 
 import storm.zope  # noqa: F401  lets Store.of() see through proxies
-from lazr.enum import BaseItem
+from lazr.enum import DBItem
+from lazr.enum import Item
 from zope.interface import implementer
 from zope.security.checker import Checker
 from zope.security.checker import CheckerPublic
@@ -129,10 +130,13 @@ PROTECTIONS = (
     (CodeImportWatchdog,    I.ICodeImportWatchdog,                    SCHEDULE),
 )
 
-# Plain value objects that proxied code hands out.
+# Plain value objects that proxied code hands out.  Checkers are found
+# by exact class, so each enumeration item class is listed.
+_ITEM_NAMES = ("name", "title", "description", "value", "enum", "sortkey",
+               "url")
 _PUBLIC_NAMES = (
-    (BaseItem, ("name", "title", "description", "value", "enum",
-                "sortkey", "url")),
+    (DBItem, _ITEM_NAMES),
+    (Item, _ITEM_NAMES),
     (WatchdogReport, ("reclaimed_job_ids", "offline_hostnames",
                       "__str__")),
 )

@@ -1,0 +1,147 @@
+"""The `codeimport` test fixture object and the test database."""
+
+from __future__ import annotations
+
+import os
+
+from zope.component import getGlobalSiteManager
+from zope.security.management import endInteraction
+from zope.security.management import queryInteraction
+from zope.security.management import setSecurityPolicy
+from zope.security.proxy import removeSecurityProxy
+
+from codeimport import database
+from codeimport.configure import build_utilities
+from codeimport.configure import configure
+from codeimport.configure import unconfigure
+from codeimport.security import ADMINS
+from codeimport.security import VCS_IMPORTS
+from codeimport.security import CodeImportSecurityPolicy
+from codeimport.security import login_anonymous
+from codeimport.security import login_person
+from codeimport.security import login_system
+from codeimport.settings import Settings
+from codeimport.testing.events import NewEvents
+from codeimport.testing.factory import ObjectFactory
+
+__all__ = ["ANONYMOUS", "CodeImportFixture", "TestDatabase"]
+
+#: Pass to `CodeImportFixture.login` to browse anonymously.
+ANONYMOUS = "anonymous"
+
+
+class TestDatabase:
+    """A throw-away database with the schema installed.
+
+    `CODEIMPORT_TEST_DSN` names a database to use as it is (its data is
+    deleted); otherwise a database is created on the local server, or on
+    an embedded one when no local server answers.
+    """
+
+    def __init__(self):
+        configured = os.environ.get("CODEIMPORT_TEST_DSN")
+        if configured:
+            self.server = database.find_server(configured)
+            self.dsn = configured
+            self._name = None
+        else:
+            self.server = database.find_server()
+            self._name = f"codeimport_test_{os.getpid()}"
+            self.dsn = database.create_database(self.server, self._name)
+        database.install(self.dsn)
+
+    def reset(self) -> None:
+        """Empty every table and recreate the two well-known teams."""
+        database.truncate_all(self.dsn)
+        store = database.make_store(self.dsn)
+        try:
+            persons = build_utilities(lambda: store).persons
+            persons.newTeam(VCS_IMPORTS, "VCS imports")
+            persons.newTeam(ADMINS, "Administrators")
+            store.commit()
+        finally:
+            store.close()
+
+    def close(self) -> None:
+        if self._name is not None:
+            database.drop_database(self.server, self._name)
+        self.server.close()
+
+
+class CodeImportFixture:
+    """What a test gets as ``codeimport``.
+
+    While it is active the library is configured in the global site
+    manager (so `zope.component.getUtility` works), the codeimport
+    security policy is installed and an anonymous visitor is logged in.
+    """
+
+    def __init__(self, test_database: TestDatabase,
+                 settings: Settings | None = None):
+        self.dsn = test_database.dsn
+        self.server = test_database.server
+        self.settings = settings or Settings()
+        self.store = database.make_store(self.dsn)
+        get_store = self.get_store
+        self.utilities = build_utilities(get_store, self.settings)
+        self.factory = ObjectFactory(self.utilities)
+        self._old_policy = None
+
+    def get_store(self):
+        return self.store
+
+    def setUp(self) -> CodeImportFixture:
+        configure(getGlobalSiteManager(), get_store=self.get_store,
+                  settings=self.settings)
+        self._old_policy = setSecurityPolicy(CodeImportSecurityPolicy)
+        login_anonymous()
+        return self
+
+    def tearDown(self) -> None:
+        if queryInteraction() is not None:
+            endInteraction()
+        if self._old_policy is not None:
+            setSecurityPolicy(self._old_policy)
+        unconfigure(getGlobalSiteManager())
+        self.store.rollback()
+        self.store.close()
+
+    def login(self, who) -> None:
+        """Log in as a person, an email address or a name; `ANONYMOUS` or
+        None browses anonymously."""
+        if who is None or who == ANONYMOUS:
+            login_anonymous()
+            return
+        person = who
+        if isinstance(who, str):
+            persons = self.utilities.persons
+            person = persons.getByEmail(who) or persons.getByName(who)
+            if person is None:
+                raise LookupError(f"Nobody is called {who!r}.")
+        login_person(removeSecurityProxy(person))
+
+    def logout(self) -> None:
+        """Act as trusted system code, like a script (no participant)."""
+        login_system()
+
+    def commit(self) -> None:
+        self.store.commit()
+
+    def abort(self) -> None:
+        self.store.rollback()
+
+    def switch_db_user(self, name: str | None) -> None:
+        """Commit, then act as database role `name` ("webapp",
+        "importd", "branchpuller"; None for the schema owner)."""
+        self.store.commit()
+        role = database.role_name(name)
+        if role is None:
+            self.store.execute("RESET ROLE")
+        else:
+            # role_name() only returns our own, known role names.
+            self.store.execute(f'SET ROLE "{role}"')
+        self.store.commit()
+
+    def new_events(self) -> NewEvents:
+        """Return a `NewEvents` that lists events created from now on."""
+        return NewEvents(self.store)
