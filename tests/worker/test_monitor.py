@@ -17,7 +17,6 @@ from codeimport.scripts.monitor import main
 from codeimport.worker.monitor import WorkerMonitor
 from codeimport.worker.monitor import status_for_exit_code
 from codeimport.worker.monitor import update_tail
-from codeimport.xmlrpc.client import RemoteFault
 from codeimport.xmlrpc.client import SchedulerClient
 
 JOB = 7
@@ -62,7 +61,7 @@ def test_update_tail_keeps_last_five_pieces():
     assert tail == b"1\n2\n3\n"
     tail = update_tail(tail, b"4\n5\n6")
     assert tail == b"2\n3\n4\n5\n6"
-    assert update_tail(tail, b"7\n") == b"4\n5\n67\n"
+    assert update_tail(tail, b"7\n") == b"3\n4\n5\n67\n"
 
 
 @pytest.mark.parametrize(
@@ -124,7 +123,8 @@ def test_heartbeat_sends_last_five_lines(scheduler, tmp_path):
     script = (
         "import os, sys, time\n"
         "for i in range(1, 9): print('line', i)\n"
-        "sys.stdout.buffer.write(b'bad \\xff\\n'); sys.stdout.flush()\n"
+        "sys.stdout.flush(); sys.stdout.buffer.write(b'bad \\xff\\n')\n"
+        "sys.stdout.flush()\n"
         f"while not os.path.exists({str(flag)!r}): time.sleep(0.01)\n"
     )
     monitor = make_monitor(scheduler, python_command(script),
@@ -132,7 +132,7 @@ def test_heartbeat_sends_last_five_lines(scheduler, tmp_path):
     thread, result = start_in_thread(monitor)
     expected = "line 6\nline 7\nline 8\nbad \ufffd\n"
     try:
-        wait_for(lambda: [JOB, expected] in scheduler.fake.calls_to(
+        wait_for(lambda: (JOB, expected) in scheduler.fake.calls_to(
             "updateHeartbeat"))
     finally:
         flag.write_text("")
@@ -278,7 +278,6 @@ def test_finish_gives_up_after_retry_timeout():
 def test_remote_fault_at_finish_is_exit_1(scheduler):
     scheduler.fake.faults["finishJobID"] = 902
     assert make_monitor(scheduler, python_command("pass")).run() == 1
-    assert isinstance(RemoteFault("x", 1, "y"), Exception)
 
 
 def test_command_line_bad_input_exits_2(capsys):
@@ -310,13 +309,15 @@ def test_command_line_runs_real_import(scheduler, source_repo, tmp_path):
     assert scheduler.fake.auth_headers[0].startswith("Basic ")
 
 
-def test_command_line_sigterm_reports_interrupted(scheduler, tmp_path):
+def test_command_line_sigterm_reports_interrupted(scheduler, tmp_path,
+                                                   silent_url):
+    scheduler.fake.import_data[JOB] = dict(
+        IMPORT_DATA, arguments=["~vcs-imports/x/y", "git", "git", silent_url])
     proc = subprocess.Popen(
         [sys.executable, "-m", "codeimport.cli", "monitor", str(JOB),
          "--scheduler-url", scheduler.url, "--target-store", str(tmp_path)],
         stderr=subprocess.PIPE, text=True,
     )
-    scheduler.fake.import_data[JOB] = dict(IMPORT_DATA)
     wait_for(lambda: scheduler.fake.calls_to("updateHeartbeat"))
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0

@@ -119,7 +119,9 @@ class SchedulerServer:
         )
         self.port = self._server.server_address[1]
         self._server.register_instance(self.fake)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        ).start()
         return self
 
     def stop(self):
