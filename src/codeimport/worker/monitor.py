@@ -248,7 +248,7 @@ class WorkerMonitor:
 
     def _logRetry(self, error: OSError, delay: float) -> None:
         log.warning(
-            "Job %d: scheduler unreachable (%r); retrying in %.1fs",
+            "Job %d: scheduler unreachable (%r); retrying in %gs",
             self.job_id,
             error,
             delay,

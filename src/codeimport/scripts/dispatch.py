@@ -1,0 +1,143 @@
+"""``codeimport dispatch``: the import machine's daemon.
+
+Usage::
+
+    codeimport dispatch --scheduler-url URL [--hostname H] [--max-jobs N]
+        [--poll-interval S] [--max-backoff S] [--grace-period S]
+        [--access-policy default|anything] [--target-store DIR]
+        [--log-dir DIR] [--quiesce-file PATH]
+
+Asks the scheduler for jobs and runs ``codeimport monitor`` for each; see
+`codeimport.worker.dispatcher` for stopping (SIGTERM, SIGINT) and
+quiescing (SIGUSR1 or the quiesce file).  The scheduler URL may come from
+``$CODEIMPORT_SCHEDULER_URL``; it reaches the monitors through their
+environment, never their command line, so its password stays out of
+process listings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+
+from codeimport.scripts.monitor import URL_VARIABLE
+from codeimport.scripts.monitor import positive_float
+from codeimport.scripts.monitor import setup_logging
+from codeimport.worker.dispatcher import Dispatcher
+from codeimport.worker.dispatcher import spawn_monitor
+from codeimport.worker.policy import POLICY_NAMES
+from codeimport.xmlrpc.client import SchedulerClient
+
+__all__ = ["main"]
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number greater than zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codeimport dispatch",
+        description="Take code-import jobs from the scheduler and run them.",
+    )
+    add = parser.add_argument
+    add("--scheduler-url", default=os.environ.get(URL_VARIABLE),
+        help=f"scheduler endpoint (default: ${URL_VARIABLE})")
+    add("--hostname", default=socket.gethostname(),
+        help="this machine's name for the scheduler (default: %(default)s)")
+    add("--max-jobs", type=positive_int, default=3,
+        help="jobs to run at once (default: %(default)s)")
+    add("--poll-interval", type=positive_float, default=10.0,
+        help="first wait after an empty or failed poll (%(default)s s)")
+    add("--max-backoff", type=positive_float, default=300.0,
+        help="longest wait between polls (%(default)s s)")
+    add("--grace-period", type=positive_float, default=60.0,
+        help="on stop, wait this long for jobs to finish (%(default)s s)")
+    add("--stop-timeout", type=positive_float, default=30.0,
+        help="then wait this long for interrupted jobs to report")
+    add("--quiesce-file", help="quiesce when this file exists")
+    add("--access-policy", choices=POLICY_NAMES, default="default")
+    add("--target-store", help="passed on to the workers")
+    add("--heartbeat-interval", type=positive_float,
+        help="passed on to the monitors")
+    add("--inactivity-timeout", type=positive_float,
+        help="passed on to the monitors")
+    add("--log-dir", help="one log file per job here, plus dispatcher.log")
+    add("-v", "--verbose", action="store_true")
+    return parser
+
+
+def monitor_builder(options):
+    """Return spawn(job_id) for the `Dispatcher`, built from `options`."""
+    env = dict(os.environ)
+    env[URL_VARIABLE] = options.scheduler_url
+
+    def spawn(job_id: int):
+        command = [sys.executable, "-m", "codeimport.cli", "monitor",
+                   str(job_id), "--access-policy", options.access_policy]
+        for name in ("target_store", "heartbeat_interval",
+                     "inactivity_timeout"):
+            value = getattr(options, name)
+            if value is not None:
+                command += ["--" + name.replace("_", "-"), str(value)]
+        log_path = None
+        if options.log_dir:
+            log_path = os.path.join(
+                options.log_dir, f"code-import-worker-{job_id}.log")
+            command += ["--log-file", log_path]
+        if options.verbose:
+            command.append("-v")
+        return spawn_monitor(command, env, log_path)
+
+    return spawn
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _make_parser()
+    try:
+        options = parser.parse_args(argv)
+        if not options.scheduler_url:
+            parser.error(f"--scheduler-url or ${URL_VARIABLE} is required")
+        try:
+            client = SchedulerClient(options.scheduler_url)
+        except ValueError as error:
+            parser.error(str(error))
+        log_file = None
+        if options.log_dir:
+            if not os.path.isdir(options.log_dir):
+                parser.error(f"no such directory: {options.log_dir}")
+            log_file = os.path.join(options.log_dir, "dispatcher.log")
+        try:
+            setup_logging(log_file, options.verbose)
+        except OSError as error:
+            parser.error(f"cannot open the log file: {error}")
+    except SystemExit as exit:
+        # argparse has printed the usage and the error (or the help).
+        return int(exit.code or 0)
+    dispatcher = Dispatcher(
+        client,
+        options.hostname,
+        options.max_jobs,
+        monitor_builder(options),
+        poll_interval=options.poll_interval,
+        max_backoff=options.max_backoff,
+        grace_period=options.grace_period,
+        stop_timeout=options.stop_timeout,
+        quiesce_file=options.quiesce_file,
+    )
+    previous = dispatcher.installSignalHandlers()
+    try:
+        return dispatcher.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,337 @@
+"""The dispatcher: polling, back-off, reaping, stopping and quiescing."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+from worker_fakes import SchedulerServer
+from worker_fakes import wait_for
+
+from codeimport.scripts.dispatch import main
+from codeimport.worker.dispatcher import Dispatcher
+from codeimport.xmlrpc.client import UnknownRemoteMethod
+
+HOST = "importer-1"
+
+
+class FakeChild:
+    """Stands in for a monitor process."""
+
+    _pids = iter(range(1000, 2000))
+
+    def __init__(self, job_id, exit_on_sigterm=True):
+        self.job_id = job_id
+        self.pid = next(self._pids)
+        self.returncode = None
+        self.signals = []
+        self.exit_on_sigterm = exit_on_sigterm
+
+    def poll(self):
+        return self.returncode
+
+    def send_signal(self, signum):
+        self.signals.append(signum)
+        if self.exit_on_sigterm:
+            self.returncode = -signum
+
+
+class FakeClient:
+    """A scheduler client that answers from a script of results."""
+
+    def __init__(self, answers=(), machine_methods=True):
+        self.answers = list(answers)
+        self.calls = []
+        self.machine_methods = machine_methods
+
+    def getJobForMachine(self, hostname, worker_limit):
+        self.calls.append(("getJobForMachine", hostname, worker_limit))
+        answer = self.answers.pop(0) if self.answers else 0
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def _machine(self, method, *args):
+        self.calls.append((method,) + args)
+        if not self.machine_methods:
+            raise UnknownRemoteMethod(method, 905, "Unknown method")
+        return 0
+
+    def setMachineOnline(self, hostname):
+        return self._machine("setMachineOnline", hostname)
+
+    def setMachineOffline(self, hostname, reason):
+        return self._machine("setMachineOffline", hostname, reason)
+
+    def setMachineQuiescing(self, hostname):
+        return self._machine("setMachineQuiescing", hostname)
+
+    def named(self, method):
+        return [call[1:] for call in self.calls if call[0] == method]
+
+
+def make_dispatcher(client, max_jobs=3, **options):
+    spawned = []
+
+    def spawn(job_id):
+        child = FakeChild(job_id)
+        spawned.append(child)
+        return child
+
+    settings = dict(poll_interval=1.0, max_backoff=5.0, grace_period=5.0,
+                    stop_timeout=5.0, load_average=lambda: 0.0)
+    settings.update(options)
+    dispatcher = Dispatcher(client, HOST, max_jobs, spawn, **settings)
+    dispatcher.spawned = spawned
+    return dispatcher
+
+
+def test_step_dispatches_jobs_until_none_left():
+    client = FakeClient([10, 9, 0])
+    dispatcher = make_dispatcher(client)
+    assert [dispatcher.step() for _ in range(3)] == [0.0, 0.0, 1.0]
+    assert [child.job_id for child in dispatcher.spawned] == [10, 9]
+    assert client.named("getJobForMachine") == [(HOST, 3)] * 3
+
+
+def test_step_waits_after_dispatch_by_load():
+    dispatcher = make_dispatcher(FakeClient([10, 11]), max_jobs=4,
+                                 poll_interval=3.0, load_average=lambda: 2.0)
+    assert dispatcher.step() == 2.5
+    dispatcher.load_average = lambda: 100.0
+    assert dispatcher.step() == 3.0
+
+
+def test_step_backs_off_when_idle_and_resets_after_a_job():
+    client = FakeClient([0, 0, 0, 0, 0, 7, 0])
+    dispatcher = make_dispatcher(client)
+    delays = [dispatcher.step() for _ in range(7)]
+    assert delays == [1.0, 2.0, 4.0, 5.0, 5.0, 0.0, 1.0]
+
+
+def test_step_backs_off_when_scheduler_unreachable(caplog):
+    refused = ConnectionRefusedError(111, "Connection refused")
+    client = FakeClient([refused, refused, refused, 12, 0])
+    dispatcher = make_dispatcher(client)
+    assert [dispatcher.step() for _ in range(5)] == [1.0, 2.0, 4.0, 0.0, 1.0]
+    assert [child.job_id for child in dispatcher.spawned] == [12]
+    failures = [r for r in caplog.records if "Cannot get a job" in r.message]
+    assert len(failures) == 3
+
+
+def test_step_does_not_ask_for_more_than_max_jobs():
+    client = FakeClient([1, 2, 3])
+    dispatcher = make_dispatcher(client, max_jobs=2)
+    dispatcher.step()
+    dispatcher.step()
+    assert dispatcher.step() == 1.0
+    assert len(client.named("getJobForMachine")) == 2
+    dispatcher.spawned[0].returncode = 0
+    dispatcher.step()
+    assert [child.job_id for child in dispatcher.spawned] == [1, 2, 3]
+    assert [job_id for job_id, _ in dispatcher.children] == [2, 3]
+
+
+def test_dispatch_failing_to_spawn_is_logged(caplog):
+    def spawn(job_id):
+        raise FileNotFoundError(2, "No such file")
+
+    dispatcher = Dispatcher(FakeClient([5]), HOST, 3, spawn,
+                            load_average=lambda: 0.0)
+    dispatcher.step()
+    assert dispatcher.children == []
+    assert "Cannot start a monitor for job 5" in caplog.text
+
+
+def test_quiesce_stops_asking_and_ends_when_idle():
+    client = FakeClient([4, 5])
+    dispatcher = make_dispatcher(client)
+    dispatcher.step()
+    dispatcher.requestQuiesce()
+    assert dispatcher.step() == 1.0
+    assert dispatcher.step() == 1.0
+    assert len(client.named("getJobForMachine")) == 1
+    assert client.named("setMachineQuiescing") == [(HOST,)]
+    dispatcher.spawned[0].returncode = 0
+    assert dispatcher.step() is None
+
+
+def test_quiesce_file_starts_quiescing(tmp_path):
+    flag = tmp_path / "quiesce"
+    dispatcher = make_dispatcher(FakeClient([0]), quiesce_file=str(flag))
+    assert dispatcher.step() == 1.0
+    flag.write_text("")
+    assert dispatcher.step() is None
+
+
+def run_in_thread(dispatcher):
+    result = {}
+    thread = threading.Thread(
+        target=lambda: result.setdefault("code", dispatcher.run()))
+    thread.start()
+    return thread, result
+
+
+def test_run_stops_cleanly_and_reports_machine_state():
+    client = FakeClient()
+    dispatcher = make_dispatcher(client, poll_interval=0.01, max_backoff=0.02)
+    thread, result = run_in_thread(dispatcher)
+    wait_for(lambda: len(client.named("getJobForMachine")) >= 3)
+    dispatcher.requestStop()
+    thread.join(10)
+    assert result["code"] == 0
+    assert client.named("setMachineOnline") == [(HOST,)]
+    assert client.named("setMachineOffline") == [(HOST, "STOPPED")]
+
+
+def test_run_carries_on_without_machine_methods(caplog):
+    caplog.set_level(logging.INFO, logger="codeimport")
+    client = FakeClient(["not-a-number", 0], machine_methods=False)
+    dispatcher = make_dispatcher(client, poll_interval=0.01, max_backoff=0.02)
+    thread, result = run_in_thread(dispatcher)
+    wait_for(lambda: len(client.named("getJobForMachine")) >= 3)
+    dispatcher.requestStop()
+    thread.join(10)
+    assert result["code"] == 0
+    assert "has no setMachineOnline" in caplog.text
+    assert "Dispatcher error" in caplog.text
+
+
+def test_shutdown_interrupts_monitors_after_grace_period():
+    dispatcher = make_dispatcher(FakeClient([8]), grace_period=0.05)
+    dispatcher.step()
+    dispatcher.requestStop()
+    dispatcher.shutdown()
+    assert dispatcher.spawned[0].signals == [signal.SIGTERM]
+    assert dispatcher.children == []
+
+
+def test_shutdown_leaves_stubborn_monitors_to_finish(caplog):
+    def spawn(job_id):
+        return FakeChild(job_id, exit_on_sigterm=False)
+
+    dispatcher = Dispatcher(FakeClient([8]), HOST, 3, spawn,
+                            grace_period=0.01, stop_timeout=0.01,
+                            load_average=lambda: 0.0)
+    dispatcher.step()
+    dispatcher.shutdown()
+    assert "still reporting" in caplog.text
+
+
+# The command, run as a real daemon against a real XML-RPC endpoint.
+
+
+def start_daemon(url, tmp_path, *extra):
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir(exist_ok=True)
+    env = dict(os.environ, CODEIMPORT_SCHEDULER_URL=url)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codeimport.cli", "dispatch",
+         "--hostname", HOST, "--max-jobs", "2", "--poll-interval", "0.05",
+         "--max-backoff", "0.2", "--access-policy", "anything",
+         "--target-store", str(tmp_path / "store"), "--log-dir",
+         str(log_dir), *extra],
+        env=env,
+    )
+    proc.log_dir = log_dir
+    return proc
+
+
+def import_data(url, name):
+    return {"arguments": [f"~vcs-imports/{name}/trunk", "git", "git", url],
+            "target_url": "", "log_file_name": "", "blacklisted_hostnames": []}
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_daemon_runs_jobs_then_stops_on_sigterm(scheduler, source_repo,
+                                                tmp_path):
+    fake = scheduler.fake
+    fake.job_ids = [21, 22]
+    fake.import_data = {21: import_data(source_repo.path, "a"),
+                        22: import_data(source_repo.path, "b")}
+    proc = start_daemon(scheduler.url, tmp_path)
+    try:
+        wait_for(lambda: len(fake.calls_to("finishJobID")) == 2, timeout=30)
+    finally:
+        assert stop(proc) == 0
+    assert sorted(c[:2] for c in fake.calls_to("finishJobID")) == [
+        (21, "SUCCESS"), (22, "SUCCESS")]
+    assert fake.calls_to("getJobForMachine")[0] == (HOST, 2)
+    assert fake.calls_to("setMachineOnline") == [(HOST,)]
+    assert fake.calls_to("setMachineOffline") == [(HOST, "STOPPED")]
+    assert (proc.log_dir / "code-import-worker-21.log").exists()
+    assert "Dispatching job 21." in (
+        proc.log_dir / "dispatcher.log").read_text()
+
+
+def test_daemon_backs_off_until_scheduler_comes_up(free_port, tmp_path):
+    server = SchedulerServer(port=free_port)
+    url = server.url
+    proc = start_daemon(url, tmp_path)
+    log = proc.log_dir / "dispatcher.log"
+    try:
+        wait_for(lambda: log.exists()
+                 and log.read_text().count("Cannot get a job") >= 2)
+        server.fake.machine_methods = False
+        server.start()
+        wait_for(lambda: server.fake.calls_to("getJobForMachine"))
+        assert proc.poll() is None
+    finally:
+        assert stop(proc) == 0
+        server.stop()
+
+
+def test_daemon_sigterm_interrupts_running_job(scheduler, silent_url,
+                                               tmp_path):
+    fake = scheduler.fake
+    fake.job_ids = [41]
+    fake.import_data = {41: import_data(silent_url, "hung")}
+    proc = start_daemon(scheduler.url, tmp_path, "--grace-period", "0.1")
+    try:
+        wait_for(lambda: fake.calls_to("updateHeartbeat"), timeout=30)
+    finally:
+        assert stop(proc) == 0
+    ((job_id, status, log_file),) = fake.calls_to("finishJobID")
+    assert (job_id, status) == (41, "FAILURE")
+    assert "Import interrupted." in log_file.data.decode()
+
+
+@pytest.mark.parametrize("how", ["file", "SIGUSR1"])
+def test_daemon_quiesces_and_exits(scheduler, tmp_path, how):
+    flag = tmp_path / "quiesce"
+    proc = start_daemon(scheduler.url, tmp_path, "--quiesce-file", str(flag))
+    try:
+        wait_for(lambda: scheduler.fake.calls_to("getJobForMachine"))
+        if how == "file":
+            flag.write_text("")
+        else:
+            proc.send_signal(signal.SIGUSR1)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert scheduler.fake.calls_to("setMachineQuiescing") == [(HOST,)]
+    assert scheduler.fake.calls_to("setMachineOffline") == [
+        (HOST, "QUIESCED")]
+
+
+def test_command_line_bad_input_exits_2(monkeypatch, capsys):
+    monkeypatch.delenv("CODEIMPORT_SCHEDULER_URL", raising=False)
+    assert main(["--max-jobs", "3"]) == 2
+    assert main(["--scheduler-url", "http://x/", "--max-jobs", "0"]) == 2
+    assert main(["--scheduler-url", "http://x/", "--log-dir", "/nonexistent"
+                 ]) == 2
+    assert "error:" in capsys.readouterr().err
