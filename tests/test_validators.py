@@ -1,0 +1,152 @@
+"""Source-detail validators: CVSROOT, CVS module, URL (§4.2, D7)."""
+
+from __future__ import annotations
+
+import pytest
+
+from codeimport.errors import CodeImportValidationError
+from codeimport.validators import normalise_url
+from codeimport.validators import validate_cvs_module
+from codeimport.validators import validate_cvs_root
+
+
+@pytest.mark.parametrize("root", [
+    ":pserver:anonymous@anoncvs.example.org:/cvs/gnome",
+    ":pserver:anon:secret@cvs.example.com:/cvsroot",
+    ":ext:cvs.example.com:/cvsroot",
+    ":pserver:cvs.example.com/cvsroot",
+    "anon@cvs.example.com:/cvsroot",
+    "cvs.example.com/cvsroot",
+    "cvs.example.com:/cvsroot",
+])
+def test_validate_cvs_root_with_remote_root_returns_it(root):
+    assert validate_cvs_root(root) == root
+
+
+@pytest.mark.parametrize("root", [
+    ":pserver:anon@cvs.example.com:2401/cvsroot",
+    ":pserver:anon@cvs.example.com:2401:/cvsroot",
+    ":pserver:anon:pw@cvs.example.com:2401/cvsroot",
+])
+def test_validate_cvs_root_with_port_is_accepted_D7(root):
+    assert validate_cvs_root(root) == root
+
+
+def test_validate_cvs_root_empty_raises_bad_cvsroot():
+    with pytest.raises(CodeImportValidationError) as info:
+        validate_cvs_root("")
+    assert str(info.value) == "bad CVSROOT: ''"
+
+
+@pytest.mark.parametrize("root", ["foo", ":pserver:foo", ":pserver"])
+def test_validate_cvs_root_unparseable_raises_bad_cvsroot(root):
+    with pytest.raises(CodeImportValidationError) as info:
+        validate_cvs_root(root)
+    assert str(info.value) == f"bad CVSROOT: {root!r}"
+
+
+def test_validate_cvs_root_not_a_string_raises_bad_cvsroot():
+    with pytest.raises(CodeImportValidationError) as info:
+        validate_cvs_root(None)
+    assert str(info.value) == "bad CVSROOT: None"
+
+
+@pytest.mark.parametrize("root", [":local:/cvsroot", "/cvsroot"])
+def test_validate_cvs_root_local_raises_not_allowed(root):
+    with pytest.raises(CodeImportValidationError) as info:
+        validate_cvs_root(root)
+    assert str(info.value) == "Local CVS roots are not allowed."
+
+
+def test_validate_cvs_root_empty_host_raises_invalid():
+    with pytest.raises(CodeImportValidationError) as info:
+        validate_cvs_root(":pserver:/cvsroot")
+    assert str(info.value) == "CVS root is invalid."
+
+
+@pytest.mark.parametrize("root", [
+    ":pserver:anon@localhost:/cvsroot", "localhost/cvsroot",
+])
+def test_validate_cvs_root_unqualified_host_raises(root):
+    with pytest.raises(CodeImportValidationError) as info:
+        validate_cvs_root(root)
+    assert str(info.value) == "Please use a fully qualified host name."
+
+
+@pytest.mark.parametrize("module", [
+    "hello", "a", "gnome/evolution", "Foo_bar.baz+qux-1", "CVSROOT",
+])
+def test_validate_cvs_module_legal_returns_it(module):
+    assert validate_cvs_module(module) == module
+
+
+@pytest.mark.parametrize("module", [
+    "", "1abc", "_a", "a b", "a$b", "-a", None,
+])
+def test_validate_cvs_module_illegal_characters_raises(module):
+    with pytest.raises(CodeImportValidationError) as info:
+        validate_cvs_module(module)
+    assert str(info.value) == "The CVS module contains illegal characters."
+
+
+def test_validate_cvs_module_called_CVS_raises():
+    with pytest.raises(CodeImportValidationError) as info:
+        validate_cvs_module("CVS")
+    assert str(info.value) == 'A CVS module can not be called "CVS".'
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("http://example.com/foo/", "http://example.com/foo"),
+    ("https://example.com/foo", "https://example.com/foo"),
+    ("svn://svn.example.org/trunk//", "svn://svn.example.org/trunk"),
+    ("git://example.com/r.git", "git://example.com/r.git"),
+    ("bzr://example.com/b", "bzr://example.com/b"),
+    ("ftp://example.com/b", "ftp://example.com/b"),
+    ("http://user:pw@example.com:8080/x", "http://user:pw@example.com:8080/x"),
+    ("  http://example.com/x  ", "http://example.com/x"),
+])
+def test_normalise_url_allowed_returns_without_trailing_slash(url, expected):
+    assert normalise_url(url) == expected
+
+
+@pytest.mark.parametrize("url", [
+    "file:///tmp/repo", "ssh://example.com/x", "sftp://example.com/x",
+    "example.com/x",
+])
+def test_normalise_url_other_scheme_raises(url):
+    with pytest.raises(CodeImportValidationError) as info:
+        normalise_url(url)
+    assert "is not allowed" in str(info.value)
+
+
+def test_normalise_url_file_scheme_when_allowed_needs_no_host():
+    assert normalise_url("file:///tmp/repo/", ("file",)) == "file:///tmp/repo"
+
+
+def test_normalise_url_without_host_raises():
+    with pytest.raises(CodeImportValidationError) as info:
+        normalise_url("http:///foo")
+    assert str(info.value) == "The URL 'http:///foo' has no host."
+
+
+@pytest.mark.parametrize("url", [
+    "http://example.com/x?a=b", "http://example.com/x#frag",
+])
+def test_normalise_url_with_query_or_fragment_raises(url):
+    with pytest.raises(CodeImportValidationError) as info:
+        normalise_url(url)
+    assert str(info.value) == (
+        f"The URL {url!r} must not have a query or a fragment.")
+
+
+@pytest.mark.parametrize("url", ["", "   ", None, 42])
+def test_normalise_url_empty_or_not_text_raises(url):
+    with pytest.raises(CodeImportValidationError) as info:
+        normalise_url(url)
+    assert str(info.value) == f"Invalid URL: {url!r}"
+
+
+def test_normalise_url_bad_port_raises():
+    with pytest.raises(CodeImportValidationError) as info:
+        normalise_url("http://example.com:notaport/x")
+    assert str(info.value).startswith("Invalid URL")
