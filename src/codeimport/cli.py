@@ -22,6 +22,10 @@ COMMANDS = {
         "codeimport.scripts.dispatch",
         "take jobs from the scheduler and run monitors",
     ),
+    "watchdog": (
+        "codeimport.scripts.watchdog",
+        "reclaim stale jobs and take silent machines offline",
+    ),
 }
 
 

@@ -1,0 +1,118 @@
+"""`codeimport watchdog`: reclaim stale jobs, take silent machines offline.
+
+Each round is one transaction as database role ``importd``: it runs the
+library's watchdog (`ICodeImportWatchdog.run`), commits and logs one
+line with what it did.  A failed round is rolled back and logged, and
+the next round runs as usual.  SIGTERM and SIGINT end the loop after the
+current round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from codeimport import database
+from codeimport.configure import build_utilities
+from codeimport.scripts.daemon import StopSignals
+from codeimport.scripts.daemon import setup_logging
+from codeimport.scripts.options import ArgumentParser
+from codeimport.scripts.options import add_database_options
+from codeimport.scripts.options import load_settings
+from codeimport.scripts.options import resolve_dsn
+from codeimport.scripts.options import run
+
+__all__ = ["main", "positive_seconds", "run_round"]
+
+PROG = "codeimport watchdog"
+DEFAULT_INTERVAL = 60.0
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds greater than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, with its type if empty."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def run_round(store, utilities, logger: logging.Logger) -> bool:
+    """Do one watchdog round in its own transaction; True if it worked."""
+    try:
+        report = utilities.watchdog.run()
+        store.commit()
+    except Exception as error:
+        logger.error("round failed, rolled back: %s", first_line(error))
+        logger.debug("round failed", exc_info=True)
+        try:
+            store.rollback()
+        except Exception:  # the connection is gone; Storm reconnects
+            logger.debug("rollback failed", exc_info=True)
+        return False
+    logger.info("%s", report)
+    return True
+
+
+def _make_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=PROG,
+        description="Periodically reclaim RUNNING jobs whose heartbeat is "
+        "older than maximum_heartbeat_interval (each gets a RECLAIMED "
+        "result and a new job due now) and set ONLINE or QUIESCING "
+        "machines that have not polled for machine_heartbeat_limit "
+        "OFFLINE with reason WATCHDOG.  Runs as database role importd.  "
+        "Stops cleanly on SIGTERM or SIGINT.")
+    add_database_options(parser)
+    parser.add_argument(
+        "--interval", type=positive_seconds, default=DEFAULT_INTERVAL,
+        metavar="SECONDS",
+        help="time between rounds (default: %(default)s)")
+    parser.add_argument(
+        "--once", action="store_true",
+        help="run one round and exit (status 1 if it failed)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="log tracebacks of failed rounds")
+    return parser
+
+
+def _main(argv) -> int:
+    options = _make_parser().parse_args(argv)
+    dsn = resolve_dsn(options)
+    settings = load_settings(options.settings_file)
+    logger = setup_logging("codeimport.watchdog", options.verbose)
+    store = database.make_store(dsn, role="importd")
+    try:
+        # Fail at once, with one line, when the database is unusable.
+        store.execute("SELECT 1")
+        store.rollback()
+        utilities = build_utilities(lambda: store, settings)
+        if options.once:
+            return 0 if run_round(store, utilities, logger) else 1
+        logger.info(
+            "started: a round every %gs, jobs stale after %ds, machines "
+            "after %ds", options.interval,
+            settings.maximum_heartbeat_interval,
+            settings.machine_heartbeat_limit)
+        with StopSignals() as stop:
+            while not stop.requested:
+                run_round(store, utilities, logger)
+                stop.wait(options.interval)
+            logger.info("stopped (%s)", stop.signal_name)
+        return 0
+    finally:
+        store.close()
+
+
+def main(argv=None) -> int:
+    return run(PROG, _main, argv)
