@@ -163,7 +163,9 @@ class CodeImportEventSet(StoreUtility):
     def newModify(self, code_import, person, token):
         """See `ICodeImportEventSet`."""
         self.checkRequired(code_import=code_import, token=token)
-        old = dict(token.items)
+        # A token handed out through a security proxy holds proxied
+        # items; look each key up again so only real items are stored.
+        old = {_Data.items[key.value]: value for key, value in token.items}
         new = dict(snapshot(code_import))
         if old[_Data.CODE_IMPORT] != new[_Data.CODE_IMPORT]:
             raise InvalidEventArgument(
