@@ -244,8 +244,9 @@ def test_import_unsupported_pair_or_scheme(store, arguments, capsys):
     )
 
 
-def test_import_escaping_target_fails_without_traceback(store, source_repo,
-                                                         capsys):
+def test_import_escaping_target_fails_without_traceback(
+    store, source_repo, capsys
+):
     code = run_worker(store, "~a/../../b", "git", "git", source_repo.path)
     assert code == WorkerExitCode.FAILURE
     err = capsys.readouterr().err

@@ -309,8 +309,9 @@ def test_command_line_runs_real_import(scheduler, source_repo, tmp_path):
     assert scheduler.fake.auth_headers[0].startswith("Basic ")
 
 
-def test_command_line_sigterm_reports_interrupted(scheduler, tmp_path,
-                                                   silent_url):
+def test_command_line_sigterm_reports_interrupted(
+    scheduler, tmp_path, silent_url
+):
     scheduler.fake.import_data[JOB] = dict(
         IMPORT_DATA, arguments=["~vcs-imports/x/y", "git", "git", silent_url])
     proc = subprocess.Popen(

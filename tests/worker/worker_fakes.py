@@ -132,7 +132,9 @@ class SchedulerServer:
 
     @property
     def url(self):
-        return f"http://worker:s3cret@127.0.0.1:{self.port}/codeimportscheduler"
+        return (
+            f"http://worker:s3cret@127.0.0.1:{self.port}/codeimportscheduler"
+        )
 
 
 class SourceRepo:

@@ -99,5 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if options.verbose:
             traceback.print_exc()
-        print(f"{PROG}: error: {type(error).__name__}: {error}", file=sys.stderr)
+        name = type(error).__name__
+        print(f"{PROG}: error: {name}: {error}", file=sys.stderr)
         return WorkerExitCode.FAILURE

@@ -23,14 +23,19 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 from codeimport.worker.monitor import WorkerMonitor
-from codeimport.worker.monitor import default_worker_command
-from codeimport.worker.monitor import worker_environment
 from codeimport.worker.policy import POLICY_NAMES
 from codeimport.xmlrpc.client import SchedulerClient
 
-__all__ = ["main", "positive_float", "setup_logging"]
+__all__ = [
+    "default_worker_command",
+    "main",
+    "positive_float",
+    "setup_logging",
+    "worker_environment",
+]
 
 URL_VARIABLE = "CODEIMPORT_SCHEDULER_URL"
 
@@ -58,6 +63,32 @@ def setup_logging(log_file: str | None, verbose: bool) -> None:
     root = logging.getLogger("codeimport")
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def default_worker_command(
+    access_policy: str = "default", target_store: str | None = None
+) -> Callable[[list[str]], list[str]]:
+    """Return a builder of the import worker's command line.
+
+    The worker runs with -v so that an unexpected error leaves its
+    traceback in the job's log.
+    """
+
+    def build(arguments: list[str]) -> list[str]:
+        command = [sys.executable, "-m", "codeimport.cli", "importworker"]
+        command += ["-v", "--access-policy", access_policy]
+        if target_store:
+            command += ["--target-store", target_store]
+        return command + ["--"] + arguments
+
+    return build
+
+
+def worker_environment() -> dict[str, str]:
+    """The worker's environment: ours, unbuffered, without the secret URL."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop(URL_VARIABLE, None)
+    return env
 
 
 def _make_parser() -> argparse.ArgumentParser:

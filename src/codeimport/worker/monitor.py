@@ -14,9 +14,7 @@ worker and exits without reporting anything.
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import subprocess
 import tempfile
 import threading
 import xmlrpc.client
@@ -181,7 +179,8 @@ class WorkerMonitor:
                 command, logfile, self._onOutput, env=self.env
             )
         except OSError as error:
-            return self._failed(logfile, f"Could not start the worker: {error}")
+            reason = f"Could not start the worker: {error}"
+            return self._failed(logfile, reason)
         self._worker = worker
         heartbeats = threading.Thread(
             target=self._heartbeatLoop, name="heartbeat", daemon=True
@@ -211,7 +210,9 @@ class WorkerMonitor:
         log.info("Import succeeded: %s", status.name)
         return status
 
-    def _failed(self, logfile: IO[bytes], reason: str) -> CodeImportResultStatus:
+    def _failed(
+        self, logfile: IO[bytes], reason: str
+    ) -> CodeImportResultStatus:
         log.info("Import failed: %s", reason)
         logfile.write(f"Import failed:\n{reason}\n".encode("utf-8"))
         return CodeImportResultStatus.FAILURE
@@ -292,26 +293,3 @@ class WorkerMonitor:
             return 1
         log.info("Job %d finished: %s", self.job_id, status.name)
         return 0
-
-
-def default_worker_command(
-    access_policy: str = "default", target_store: str | None = None
-) -> Callable[[list[str]], list[str]]:
-    """Return a builder of the import worker's command line."""
-    import sys
-
-    def build(arguments: list[str]) -> list[str]:
-        command = [sys.executable, "-m", "codeimport.cli", "importworker"]
-        command += ["-v", "--access-policy", access_policy]
-        if target_store:
-            command += ["--target-store", target_store]
-        return command + ["--"] + arguments
-
-    return build
-
-
-def worker_environment() -> dict[str, str]:
-    """The worker's environment: ours, unbuffered, without the secret URL."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("CODEIMPORT_SCHEDULER_URL", None)
-    return env

@@ -1,24 +1,21 @@
 """Clients for the scheduler and branch-status XML-RPC endpoints.
 
-Import machines have no database access: everything they know about a job
-comes through `SchedulerClient`, and the branch puller reports through
-`BranchStatusClient`.  Both are thin wrappers over
-`xmlrpc.client.ServerProxy` that turn wire faults back into domain errors:
+Import machines have no database access: they learn about jobs through
+`SchedulerClient`; the branch puller reports through `BranchStatusClient`.
+Both wrap `xmlrpc.client.ServerProxy` and turn wire errors into ours:
 
-* fault 360 becomes `codeimport.errors.NoSuchCodeImportJob`;
-* fault 270 becomes `codeimport.errors.NoSuchBranch`;
-* fault 905 becomes `UnknownRemoteMethod`, any other fault `RemoteFault`;
+* fault 360 becomes `codeimport.errors.NoSuchCodeImportJob`, fault 270
+  `codeimport.errors.NoSuchBranch`, fault 905 `UnknownRemoteMethod` and
+  any other fault `RemoteFault`;
 * HTTP 5xx and unreadable answers become `RemoteUnavailable`, a
-  `ConnectionError`, so that callers can retry every transient failure by
-  catching `OSError`; other HTTP errors (401, 404 ...) become
-  `RemoteHTTPError`, because retrying a wrong password does not help.
+  `ConnectionError`, so callers retry every transient failure by catching
+  `OSError`; other HTTP errors (401, 404 ...) become `RemoteHTTPError`.
 
-Credentials travel in the URL (``http://user:secret@host/...``) and are
-sent as HTTP Basic authentication; `redact_url` hides them in messages.
+Credentials travel in the URL (``http://user:secret@host/...``) as HTTP
+Basic authentication; `redact_url` hides the password in messages.
 
-Thread safety: a `ServerProxy` must not be shared between threads, so each
-client keeps one proxy per thread.  One client object may therefore be
-used from several threads, and creating one client per thread is also fine.
+Thread safety: a `ServerProxy` must not be shared between threads, so a
+client keeps one proxy per thread; one client may serve several threads.
 """
 
 from __future__ import annotations
@@ -34,6 +31,7 @@ from typing import Any
 from codeimport.errors import CodeImportError
 from codeimport.errors import NoSuchBranch
 from codeimport.errors import NoSuchCodeImportJob
+from codeimport.xmlrpc import faults
 
 __all__ = [
     "BranchStatusClient",
@@ -47,10 +45,6 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 60.0
-
-NO_SUCH_BRANCH = 270
-NO_SUCH_JOB = 360
-UNKNOWN_METHOD = 905
 
 
 class RemoteFault(CodeImportError):
@@ -92,31 +86,21 @@ def redact_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-class _TimeoutTransport(xmlrpc.client.Transport):
-    """A plain-HTTP transport whose connections time out."""
+def _transport(url: str, timeout: float) -> xmlrpc.client.Transport:
+    """A transport for `url` whose connections time out."""
+    if url.startswith("https:"):
+        base = xmlrpc.client.SafeTransport
+    else:
+        base = xmlrpc.client.Transport
 
-    def __init__(self, timeout: float):
-        super().__init__()
-        self._timeout = timeout
+    class TimeoutTransport(base):
+        def make_connection(self, host):
+            connection = super().make_connection(host)
+            # Not connected yet, so the socket is made with this timeout.
+            connection.timeout = timeout
+            return connection
 
-    def make_connection(self, host):
-        connection = super().make_connection(host)
-        # Not connected yet, so the socket is created with this timeout.
-        connection.timeout = self._timeout
-        return connection
-
-
-class _SafeTimeoutTransport(xmlrpc.client.SafeTransport):
-    """An HTTPS transport whose connections time out."""
-
-    def __init__(self, timeout: float):
-        super().__init__()
-        self._timeout = timeout
-
-    def make_connection(self, host):
-        connection = super().make_connection(host)
-        connection.timeout = self._timeout
-        return connection
+    return TimeoutTransport()
 
 
 class _Endpoint:
@@ -133,11 +117,9 @@ class _Endpoint:
     def _proxy(self) -> xmlrpc.client.ServerProxy:
         proxy = getattr(self._local, "proxy", None)
         if proxy is None:
-            if self.url.startswith("https:"):
-                transport = _SafeTimeoutTransport(self.timeout)
-            else:
-                transport = _TimeoutTransport(self.timeout)
-            proxy = xmlrpc.client.ServerProxy(self.url, transport=transport)
+            proxy = xmlrpc.client.ServerProxy(
+                self.url, transport=_transport(self.url, self.timeout)
+            )
             self._local.proxy = proxy
         return proxy
 
@@ -146,36 +128,31 @@ class _Endpoint:
         try:
             return getattr(self._proxy(), method)(*args)
         except xmlrpc.client.Fault as fault:
-            if fault.faultCode == UNKNOWN_METHOD:
-                raise UnknownRemoteMethod(
-                    method, fault.faultCode, fault.faultString
-                ) from None
-            raise RemoteFault(
+            error_class = RemoteFault
+            if fault.faultCode == faults.UnknownMethod.error_code:
+                error_class = UnknownRemoteMethod
+            raise error_class(
                 method, fault.faultCode, fault.faultString
             ) from None
         except xmlrpc.client.ProtocolError as error:
             self._forget()
-            if error.errcode >= 500:
-                raise RemoteUnavailable(
-                    f"{redact_url(self.url)}: HTTP {error.errcode} "
-                    f"{error.errmsg}"
+            if error.errcode < 500:
+                raise RemoteHTTPError(
+                    self.url, error.errcode, error.errmsg
                 ) from None
-            raise RemoteHTTPError(
-                self.url, error.errcode, error.errmsg
-            ) from None
+            problem = f"HTTP {error.errcode} {error.errmsg}"
         except (
             http.client.HTTPException,
             xml.parsers.expat.ExpatError,
             xmlrpc.client.ResponseError,
         ) as error:
             self._forget()
-            raise RemoteUnavailable(
-                f"{redact_url(self.url)}: bad response to {method}: {error}"
-            ) from None
+            problem = f"bad response to {method}: {error}"
         except OSError:
             # The connection may be half-dead; start afresh next time.
             self._forget()
             raise
+        raise RemoteUnavailable(f"{redact_url(self.url)}: {problem}")
 
     def _forget(self) -> None:
         proxy = getattr(self._local, "proxy", None)
@@ -184,13 +161,19 @@ class _Endpoint:
             proxy("close")()
 
 
-class SchedulerClient:
-    """Talks to the code-import scheduler (`ICodeImportScheduler`).
+class _Client:
+    """Base of the clients.
 
-    :param url: the endpoint, e.g.
+    :param url: the endpoint, credentials included, e.g.
         ``http://user:secret@127.0.0.1:8087/codeimportscheduler``.
     :param timeout: seconds to wait for the connection and each answer.
+    :raises ValueError: for a URL that is not http or https.
     """
+
+    # The fault code meaning "no such object", and the domain error
+    # raised instead, built from the call's first argument.
+    missing_code = 0
+    missing_error: type[CodeImportError] = CodeImportError
 
     def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT):
         self._endpoint = _Endpoint(url, timeout)
@@ -200,19 +183,25 @@ class SchedulerClient:
         """The endpoint URL with the password hidden."""
         return redact_url(self._endpoint.url)
 
-    def _jobCall(self, method: str, job_id: int, *args: Any) -> Any:
+    def _lookupCall(self, method: str, object_id: int, *args: Any) -> Any:
         try:
-            return self._endpoint.call(method, job_id, *args)
+            return self._endpoint.call(method, object_id, *args)
         except RemoteFault as fault:
-            if fault.fault_code == NO_SUCH_JOB:
-                raise NoSuchCodeImportJob(job_id) from None
+            if fault.fault_code == self.missing_code:
+                raise self.missing_error(object_id) from None
             raise
+
+
+class SchedulerClient(_Client):
+    """Talks to the code-import scheduler (`ICodeImportScheduler`)."""
+
+    missing_code = faults.NoSuchCodeImportJob.error_code
+    missing_error = NoSuchCodeImportJob
 
     def getJobForMachine(self, hostname: str, worker_limit: int) -> int:
         """Start a job on `hostname` and return its id, or 0 if none."""
-        return int(
-            self._endpoint.call("getJobForMachine", hostname, worker_limit)
-        )
+        call = self._endpoint.call
+        return int(call("getJobForMachine", hostname, worker_limit))
 
     def getImportDataForJobID(self, job_id: int) -> dict:
         """Return the job's ``arguments``, ``target_url``,
@@ -220,26 +209,22 @@ class SchedulerClient:
 
         :raises NoSuchCodeImportJob: when the job no longer exists.
         """
-        return self._jobCall("getImportDataForJobID", job_id)
+        return self._lookupCall("getImportDataForJobID", job_id)
 
     def updateHeartbeat(self, job_id: int, log_tail: str) -> int:
         """Tell the scheduler the job is alive; `log_tail` is shown to users.
 
         :raises NoSuchCodeImportJob: when the job was reclaimed.
         """
-        return self._jobCall("updateHeartbeat", job_id, log_tail)
+        return self._lookupCall("updateHeartbeat", job_id, log_tail)
 
-    def finishJobID(
-        self,
-        job_id: int,
-        status_name: str,
-        log_file: xmlrpc.client.Binary | str,
-    ) -> int:
-        """Report the job's result (a `CodeImportResultStatus` name).
+    def finishJobID(self, job_id: int, status_name: str, log_file) -> int:
+        """Report the job's result (a `CodeImportResultStatus` name) and
+        its log (an `xmlrpc.client.Binary`, or "" for none).
 
         :raises NoSuchCodeImportJob: when the job was reclaimed.
         """
-        return self._jobCall("finishJobID", job_id, status_name, log_file)
+        return self._lookupCall("finishJobID", job_id, status_name, log_file)
 
     # Machine state.  These are optional on the server: an older server
     # answers `UnknownRemoteMethod`, which callers should tolerate.
@@ -257,46 +242,29 @@ class SchedulerClient:
         return self._endpoint.call("setMachineQuiescing", hostname)
 
 
-class BranchStatusClient:
-    """Talks to the branch mirror-status endpoint (the branch puller's).
+class BranchStatusClient(_Client):
+    """Talks to the branch mirror-status endpoint (the branch puller's)."""
 
-    :param url: the endpoint URL, credentials included.
-    :param timeout: seconds to wait for the connection and each answer.
-    """
-
-    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT):
-        self._endpoint = _Endpoint(url, timeout)
-
-    @property
-    def url(self) -> str:
-        """The endpoint URL with the password hidden."""
-        return redact_url(self._endpoint.url)
-
-    def _branchCall(self, method: str, branch_id: int, *args: Any) -> Any:
-        try:
-            return self._endpoint.call(method, branch_id, *args)
-        except RemoteFault as fault:
-            if fault.fault_code == NO_SUCH_BRANCH:
-                raise NoSuchBranch(branch_id) from None
-            raise
+    missing_code = faults.NoBranchWithID.error_code
+    missing_error = NoSuchBranch
 
     def startMirroring(self, branch_id: int) -> bool:
         """Record that a mirror of the branch is starting."""
-        return bool(self._branchCall("startMirroring", branch_id))
+        return bool(self._lookupCall("startMirroring", branch_id))
 
     def mirrorComplete(self, branch_id: int, last_revision_id: str) -> bool:
         """Record a successful mirror whose tip is `last_revision_id`."""
         return bool(
-            self._branchCall("mirrorComplete", branch_id, last_revision_id)
+            self._lookupCall("mirrorComplete", branch_id, last_revision_id)
         )
 
     def mirrorFailed(self, branch_id: int, reason: str) -> bool:
         """Record a failed mirror and why it failed."""
-        return bool(self._branchCall("mirrorFailed", branch_id, reason))
+        return bool(self._lookupCall("mirrorFailed", branch_id, reason))
 
     def requestMirror(self, branch_id: int) -> bool:
         """Ask for the branch to be mirrored soon."""
-        return bool(self._branchCall("requestMirror", branch_id))
+        return bool(self._lookupCall("requestMirror", branch_id))
 
     def recordSuccess(
         self,
@@ -310,15 +278,12 @@ class BranchStatusClient:
         The dates travel as 9-element UTC time tuples, as the original
         puller sent them; naive datetimes are taken to be UTC.
         """
-        return bool(
-            self._endpoint.call(
-                "recordSuccess",
-                name,
-                hostname,
-                list(date_started.utctimetuple()),
-                list(date_completed.utctimetuple()),
-            )
+        started = list(date_started.utctimetuple())
+        completed = list(date_completed.utctimetuple())
+        answer = self._endpoint.call(
+            "recordSuccess", name, hostname, started, completed
         )
+        return bool(answer)
 
     def acquireBranchToPull(self, branch_type_names=()) -> tuple:
         """Take the branch most due for a mirror.
