@@ -15,6 +15,7 @@ from zope.interface import implementer
 from zope.security.checker import Checker
 from zope.security.checker import CheckerPublic
 from zope.security.checker import NamesChecker
+from zope.security.checker import NoProxy
 from zope.security.checker import defineChecker
 from zope.security.checker import getCheckerForInstancesOf
 from zope.security.interfaces import IParticipation
@@ -130,13 +131,13 @@ PROTECTIONS = (
     (CodeImportWatchdog,    I.ICodeImportWatchdog,                    SCHEDULE),
 )
 
-# Plain value objects that proxied code hands out.  Checkers are found
-# by exact class, so each enumeration item class is listed.
-_ITEM_NAMES = ("name", "title", "description", "value", "enum", "sortkey",
-               "url")
+# Enumeration items are immutable values, like ints and strings, and are
+# never proxied: a proxied item is no `DBItem` to the Storm columns, so
+# a value read through a proxy could not be stored again.  Checkers are
+# found by exact class, so each item class is listed.
+_UNPROXIED = (DBItem, Item)
+# Plain value objects that proxied code hands out.
 _PUBLIC_NAMES = (
-    (DBItem, _ITEM_NAMES),
-    (Item, _ITEM_NAMES),
     (WatchdogReport, ("reclaimed_job_ids", "offline_hostnames",
                       "__str__")),
 )
@@ -159,6 +160,9 @@ def declare_checkers() -> None:
     for class_, names in _PUBLIC_NAMES:
         if getCheckerForInstancesOf(class_) is None:
             defineChecker(class_, NamesChecker(names))
+    for class_ in _UNPROXIED:
+        if getCheckerForInstancesOf(class_) is None:
+            defineChecker(class_, NoProxy)
 
 
 @implementer(IPrincipal)
