@@ -22,6 +22,10 @@ COMMANDS = {
         "codeimport.scripts.dispatch",
         "take jobs from the scheduler and run monitors",
     ),
+    "serve": (
+        "codeimport.scripts.serve",
+        "serve the scheduler and branch status XML-RPC APIs",
+    ),
     "watchdog": (
         "codeimport.scripts.watchdog",
         "reclaim stale jobs and take silent machines offline",

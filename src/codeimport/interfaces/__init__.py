@@ -22,6 +22,8 @@ from codeimport.interfaces.person import IPerson
 from codeimport.interfaces.person import IPersonSet
 from codeimport.interfaces.result import ICodeImportResult
 from codeimport.interfaces.result import ICodeImportResultSet
+from codeimport.interfaces.scheduler import IBranchStatusAPI
+from codeimport.interfaces.scheduler import ICodeImportScheduler
 from codeimport.interfaces.scriptactivity import IScriptActivity
 from codeimport.interfaces.scriptactivity import IScriptActivitySet
 from codeimport.interfaces.watchdog import ICodeImportWatchdog
@@ -32,6 +34,7 @@ __all__ = [
     "IBranchLookup",
     "IBranchPuller",
     "IBranchSet",
+    "IBranchStatusAPI",
     "IBranchView",
     "ICodeImport",
     "ICodeImportEvent",
@@ -44,6 +47,7 @@ __all__ = [
     "ICodeImportMachineSet",
     "ICodeImportResult",
     "ICodeImportResultSet",
+    "ICodeImportScheduler",
     "ICodeImportSet",
     "ICodeImportWatchdog",
     "ILibraryFileAlias",

@@ -19,6 +19,10 @@ __all__ = [
     "UnknownStatusName",
     "InternalError",
     "BranchTypeFault",
+    "InvalidMachineStateFault",
+    "MalformedRequest",
+    "NoSuchMachine",
+    "UnknownOfflineReason",
 ]
 
 
@@ -88,6 +92,34 @@ class BranchTypeFault(CodeImportFault):
     template = "%(message)s"
 
 
+class NoSuchMachine(CodeImportFault):
+    """No import machine has the given host name."""
+
+    error_code = 907
+    template = "No machine called %(hostname)r."
+
+
+class UnknownOfflineReason(CodeImportFault):
+    """The reason name does not name a `CodeImportMachineOfflineReason`."""
+
+    error_code = 908
+    template = "Unknown offline reason: %(name)r"
+
+
+class InvalidMachineStateFault(CodeImportFault):
+    """The machine is not in a state that allows the call."""
+
+    error_code = 909
+    template = "%(message)s"
+
+
+class MalformedRequest(CodeImportFault):
+    """The request body is not an XML-RPC method call."""
+
+    error_code = 910
+    template = "Malformed XML-RPC request: %(message)s"
+
+
 class InternalError(CodeImportFault):
     """Something unexpected went wrong; the server logged the details."""
 
@@ -106,6 +138,10 @@ FAULT_CLASSES = {
         InvalidArguments,
         UnknownMethod,
         BranchTypeFault,
+        NoSuchMachine,
+        UnknownOfflineReason,
+        InvalidMachineStateFault,
+        MalformedRequest,
         InternalError,
     )
 }

@@ -1,0 +1,245 @@
+"""``codeimport serve``: run the XML-RPC services under gunicorn.
+
+Usage::
+
+    codeimport serve --dsn DSN [--bind 127.0.0.1:8080] [--workers 2]
+        [--threads 8] [--credentials-file FILE] [--settings-file FILE]
+        [--max-request-bytes N] [--request-timeout 30]
+        [--statement-timeout 30] [--access-log -] [--log-level info]
+
+The DSN may also come from ``$CODEIMPORT_DSN`` and the credentials from
+``$CODEIMPORT_XMLRPC_CREDENTIALS`` (see `codeimport.xmlrpc.auth`).  The
+settings file is an INI file whose ``[codeimport]`` section sets
+`codeimport.settings.Settings` fields, e.g.::
+
+    [codeimport]
+    blacklisted_hostnames = localhost, 127.0.0.1
+    mainsite_hostname = code.example.com
+
+gunicorn runs ``--workers`` processes of ``--threads`` threads each; every
+thread holds up to one database connection per endpoint.  SIGTERM stops
+taking connections, lets running calls finish (30 s at most) and exits 0.
+Bad options or configuration exit 2 with a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import logging
+import math
+import os
+import sys
+
+from gunicorn.app.base import BaseApplication
+
+from codeimport import database
+from codeimport.errors import ConfigurationError
+from codeimport.settings import Settings
+from codeimport.xmlrpc.app import DEFAULT_MAX_REQUEST_BYTES
+from codeimport.xmlrpc.app import ENDPOINTS
+from codeimport.xmlrpc.app import make_app
+from codeimport.xmlrpc.auth import load_credentials
+from codeimport.xmlrpc.transactions import service_dsn
+
+__all__ = ["GunicornService", "load_settings", "main"]
+
+DSN_VARIABLE = "CODEIMPORT_DSN"
+ACCESS_LOG_FORMAT = '%(h)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+
+def _positive(kind):
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+        return value
+    return convert
+
+
+def _make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codeimport serve",
+        description="Serve the code import scheduler and branch status "
+        "XML-RPC APIs.",
+    )
+    parser.add_argument(
+        "--dsn", default=os.environ.get(DSN_VARIABLE),
+        help=f"PostgreSQL DSN (default: ${DSN_VARIABLE})")
+    parser.add_argument(
+        "--bind", default="127.0.0.1:8080",
+        help="HOST:PORT or unix:PATH to listen on (%(default)s)")
+    parser.add_argument("--workers", type=_positive(int), default=2,
+                        help="processes (%(default)s)")
+    parser.add_argument("--threads", type=_positive(int), default=8,
+                        help="threads per process (%(default)s)")
+    parser.add_argument("--credentials-file",
+                        help="user:secret lines allowed to call")
+    parser.add_argument("--settings-file",
+                        help="INI file with a [codeimport] section")
+    parser.add_argument(
+        "--max-request-bytes", type=_positive(int),
+        default=DEFAULT_MAX_REQUEST_BYTES,
+        help="larger request bodies get 413 (%(default)s)")
+    parser.add_argument(
+        "--request-timeout", type=_positive(float), default=30.0,
+        help="seconds a stalled request body may wait (%(default)s)")
+    parser.add_argument(
+        "--statement-timeout", type=_positive(float), default=30.0,
+        help="seconds before a database statement is cancelled "
+        "(%(default)s)")
+    parser.add_argument(
+        "--graceful-timeout", type=_positive(float), default=30.0,
+        help="seconds running calls get to finish on SIGTERM (%(default)s)")
+    parser.add_argument("--access-log", default="-",
+                        help="access log file; - for stdout (%(default)s)")
+    parser.add_argument(
+        "--log-level", default="info",
+        choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def load_settings(path: str | None) -> Settings:
+    """Read `Settings` from the ``[codeimport]`` section of `path`.
+
+    :raises ConfigurationError: for an unreadable file or a bad setting.
+    """
+    if path is None:
+        return Settings()
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            parser.read_file(stream)
+    except (OSError, UnicodeDecodeError, configparser.Error) as error:
+        message = str(error).splitlines()[0]
+        raise ConfigurationError(
+            f"Cannot read the settings file {path}: {message}") from None
+    if not parser.has_section("codeimport"):
+        raise ConfigurationError(f"{path} has no [codeimport] section.")
+    return Settings.fromMapping(dict(parser.items("codeimport")))
+
+
+def check_database(dsn: str) -> None:
+    """Connect once as each endpoint's role and look for the schema.
+
+    :raises ConfigurationError: saying what is wrong, in one line.
+    """
+    for path, (_, _, role) in ENDPOINTS.items():
+        store = None
+        try:
+            store = database.make_store(
+                service_dsn(dsn, "codeimport-serve-check", 10), role=role)
+            installed = store.execute(
+                "SELECT to_regclass('codeimportjob') IS NOT NULL").get_one()
+        except ConfigurationError:
+            raise
+        except Exception as error:
+            lines = str(error).strip().splitlines() or [type(error).__name__]
+            raise ConfigurationError(
+                f"Cannot use the database as role "
+                f"{database.role_name(role)} (for {path}): {lines[0]}"
+            ) from None
+        finally:
+            if store is not None:
+                store.close()
+        if not installed[0]:
+            raise ConfigurationError(
+                "The database has no codeimport schema; run "
+                "`codeimport initdb` first.")
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(
+        "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+        "%Y-%m-%d %H:%M:%S %z"))
+    logger = logging.getLogger("codeimport")
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+
+
+class GunicornService(BaseApplication):
+    """gunicorn's arbiter around the application made by `app_factory`.
+
+    Each worker process calls `app_factory` once (after the fork, so no
+    connection is shared between processes).
+    """
+
+    def __init__(self, app_factory, options: dict):
+        self._app_factory = app_factory
+        self._options = options
+        self._app = None
+        super().__init__()
+
+    def load_config(self):
+        for name, value in self._options.items():
+            self.cfg.set(name, value)
+        self.cfg.set("worker_exit", self._workerExit)
+
+    def load(self):
+        self._app = self._app_factory()
+        return self._app
+
+    def _workerExit(self, server, worker):
+        if self._app is not None:
+            self._app.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _make_parser()
+    try:
+        options = parser.parse_args(argv)
+    except SystemExit as exit:
+        return int(exit.code or 0)
+    try:
+        if not options.dsn:
+            raise ConfigurationError(f"--dsn or ${DSN_VARIABLE} is required.")
+        credentials = load_credentials(path=options.credentials_file)
+        settings = load_settings(options.settings_file)
+        check_database(options.dsn)
+    except ConfigurationError as error:
+        print(f"codeimport serve: {error}", file=sys.stderr)
+        return 2
+    _setup_logging(options.log_level)
+
+    def app_factory():
+        return make_app(
+            options.dsn, credentials, settings=settings,
+            max_request_bytes=options.max_request_bytes,
+            body_timeout=options.request_timeout,
+            statement_timeout=options.statement_timeout)
+
+    service_options = {
+        "bind": [options.bind],
+        "workers": options.workers,
+        "threads": options.threads,
+        "worker_class": "gthread",
+        "accesslog": options.access_log,
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "errorlog": "-",
+        "loglevel": options.log_level,
+        "graceful_timeout": math.ceil(options.graceful_timeout),
+        "keepalive": 5,
+        "proc_name": "codeimport-serve",
+        "control_socket_disable": True,
+    }
+    try:
+        service = GunicornService(app_factory, service_options)
+    except SystemExit:
+        # gunicorn refused an option and printed why (a bad --bind ...).
+        return 2
+    try:
+        service.run()
+    except SystemExit as exit:
+        code = exit.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        print(f"codeimport serve: {code}", file=sys.stderr)
+        return 1
+    return 0

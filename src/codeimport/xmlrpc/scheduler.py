@@ -1,0 +1,201 @@
+"""`CodeImportSchedulerAPI`: the code import scheduler's XML-RPC methods.
+
+The class decodes arguments, calls the unproxied utilities and turns
+domain errors into faults through `DOMAIN_FAULTS`, the one table that
+maps them (the branch status API uses it too).  It knows nothing of
+HTTP or transactions: `codeimport.xmlrpc.app` serves it, and any other
+XML-RPC server may mount it, provided it commits after a call returns
+and rolls back after a fault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from zope.interface import implementer
+
+from codeimport import errors
+from codeimport.enums import CodeImportMachineOfflineReason
+from codeimport.enums import CodeImportMachineState
+from codeimport.enums import CodeImportResultStatus
+from codeimport.interfaces.scheduler import ICodeImportScheduler
+from codeimport.xmlrpc import arguments
+from codeimport.xmlrpc import faults
+
+__all__ = [
+    "CodeImportSchedulerAPI",
+    "DOMAIN_FAULTS",
+    "log_file_name",
+    "target_url",
+    "translate_errors",
+]
+
+# Domain error class -> the fault answered for it.  A subclass is looked
+# up along its MRO, so the most specific row wins; errors not listed here
+# are bugs, and the server answers them with InternalError.
+DOMAIN_FAULTS = {
+    errors.NoSuchCodeImportJob: lambda error: faults.NoSuchCodeImportJob(
+        job_id=error.job_id),
+    errors.NoSuchBranch: lambda error: faults.NoBranchWithID(
+        branch_id=error.branch_id),
+    errors.UnknownResultStatus: lambda error: faults.UnknownStatusName(
+        name=error.name),
+    errors.UnknownBranchType: lambda error: faults.UnknownBranchTypeFault(
+        name=error.name),
+    errors.InvalidJobState: lambda error: faults.InvalidJobStateFault(
+        message=str(error)),
+    errors.InvalidMachineState: lambda error: faults.InvalidMachineStateFault(
+        message=str(error)),
+    errors.BranchTypeError: lambda error: faults.BranchTypeFault(
+        message=str(error)),
+    errors.CodeImportValidationError: lambda error: faults.InvalidArguments(
+        message=str(error)),
+    errors.InvalidEventArgument: lambda error: faults.InvalidArguments(
+        message=str(error)),
+}
+
+_HOSTNAME_LENGTH = 255
+
+
+@contextlib.contextmanager
+def translate_errors():
+    """Re-raise a domain error listed in `DOMAIN_FAULTS` as its fault."""
+    try:
+        yield
+    except errors.CodeImportError as error:
+        for klass in type(error).__mro__:
+            make_fault = DOMAIN_FAULTS.get(klass)
+            if make_fault is not None:
+                raise make_fault(error) from error
+        raise
+
+
+def log_file_name(branch) -> str:
+    """``~vcs-imports/gnome-terminal/import`` ->
+    ``vcs-imports-gnome-terminal-import.log``."""
+    return branch.unique_name.lstrip("~").replace("/", "-") + ".log"
+
+
+def target_url(settings, branch) -> str:
+    """The web page of the import's target branch."""
+    return f"https://{settings.mainsite_hostname}/{branch.unique_name}"
+
+
+def _idempotently(transition, machine, wanted) -> None:
+    """Run `transition` unless `machine` is already in state `wanted`.
+
+    The machine methods lock the row and refuse a transition to the state
+    a machine is in; when a concurrent call got there first, that refusal
+    means the work is done.
+    """
+    if machine.state == wanted:
+        return
+    try:
+        transition()
+    except errors.InvalidMachineState:
+        # The refusal reloaded the machine's committed state.
+        if machine.state != wanted:
+            raise
+
+
+@implementer(ICodeImportScheduler)
+class CodeImportSchedulerAPI:
+    """See `ICodeImportScheduler`.
+
+    :param utilities: the unproxied `codeimport.configure.Utilities`.
+    """
+
+    def __init__(self, utilities):
+        self._utilities = utilities
+
+    def _getJob(self, job_id):
+        job_id = arguments.integer(job_id, "job_id")
+        job = self._utilities.jobs.getById(job_id)
+        if job is None:
+            raise faults.NoSuchCodeImportJob(job_id=job_id)
+        return job
+
+    def getJobForMachine(self, hostname, worker_limit):
+        """See `ICodeImportScheduler`."""
+        hostname = arguments.text(hostname, "hostname", required=True,
+                                  max_length=_HOSTNAME_LENGTH)
+        worker_limit = arguments.integer(worker_limit, "worker_limit")
+        with translate_errors():
+            job = self._utilities.jobs.getJobForMachine(hostname,
+                                                        worker_limit)
+        return 0 if job is None else job.id
+
+    def getImportDataForJobID(self, job_id):
+        """See `ICodeImportScheduler`."""
+        job = self._getJob(job_id)
+        settings = self._utilities.settings
+        branch = job.code_import.branch
+        with translate_errors():
+            worker_arguments = job.makeWorkerArguments()
+        return {
+            "arguments": worker_arguments,
+            "target_url": target_url(settings, branch),
+            "log_file_name": log_file_name(branch),
+            "blacklisted_hostnames": list(settings.blacklisted_hostnames),
+        }
+
+    def updateHeartbeat(self, job_id, log_tail):
+        """See `ICodeImportScheduler`."""
+        job = self._getJob(job_id)
+        log_tail = arguments.text(log_tail, "log_tail")
+        with translate_errors():
+            self._utilities.workflow.updateHeartbeat(job, log_tail)
+        return 0
+
+    def finishJobID(self, job_id, status_name, log_file):
+        """See `ICodeImportScheduler`.
+
+        The log is stored in the same transaction as the result, so a
+        refused call stores nothing.
+        """
+        job = self._getJob(job_id)
+        status = arguments.enum_item(status_name, "status_name",
+                                     CodeImportResultStatus,
+                                     faults.UnknownStatusName)
+        data = arguments.log_file(log_file, "log_file")
+        with translate_errors():
+            alias = None
+            if data:
+                alias = self._utilities.files.create(
+                    log_file_name(job.code_import.branch), data)
+            self._utilities.workflow.finishJob(job, status, alias)
+        return 0
+
+    def setMachineOnline(self, hostname):
+        """See `ICodeImportScheduler`."""
+        hostname = arguments.text(hostname, "hostname", required=True,
+                                  max_length=_HOSTNAME_LENGTH)
+        machines = self._utilities.machines
+        with translate_errors():
+            machine, created = machines.getOrCreateOnline(hostname)
+            if not created:
+                _idempotently(machine.setOnline, machine,
+                              CodeImportMachineState.ONLINE)
+        return 0
+
+    def setMachineOffline(self, hostname, reason_name):
+        """See `ICodeImportScheduler`."""
+        hostname = arguments.text(hostname, "hostname", required=True,
+                                  max_length=_HOSTNAME_LENGTH)
+        reason = arguments.enum_item(reason_name, "reason_name",
+                                     CodeImportMachineOfflineReason,
+                                     faults.UnknownOfflineReason)
+        machine = self._utilities.machines.getByHostname(hostname)
+        if machine is None:
+            raise faults.NoSuchMachine(hostname=hostname)
+        with translate_errors():
+            _idempotently(lambda: machine.setOffline(reason), machine,
+                          CodeImportMachineState.OFFLINE)
+        return 0
+
+    def getMachineState(self, hostname):
+        """See `ICodeImportScheduler`."""
+        hostname = arguments.text(hostname, "hostname",
+                                  max_length=_HOSTNAME_LENGTH)
+        machine = self._utilities.machines.getByHostname(hostname)
+        return "" if machine is None else machine.state.name
