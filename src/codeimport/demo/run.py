@@ -1,24 +1,226 @@
-"""An in-process tour of the scheduler (replaced by the full demo later).
+"""`make demo`: the whole system on one machine, as real processes.
 
-Uses the database named by $CODEIMPORT_DSN, or an embedded PostgreSQL.
+A PostgreSQL database (embedded unless $CODEIMPORT_DSN names a server),
+four source Git repositories made on the fly (one broken), the XML-RPC
+service, two import machines (dispatchers) and the watchdog.  Round one
+imports everything; round two adds a commit to one source and requests
+two imports (SUCCESS versus SUCCESS_NOCHANGE).  Exits non-zero if
+anything went wrong, and leaves no process behind.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import sys
+import tempfile
+import time
+import warnings
 
 from codeimport import database
 from codeimport.configure import build_utilities
-from codeimport.enums import CodeImportResultStatus
+from codeimport.demo.processes import Daemon
+from codeimport.demo.processes import free_port
+from codeimport.demo.processes import wait_for_http
+from codeimport.demo.report import EventFeed
+from codeimport.demo.report import results_table
+from codeimport.demo.sources import add_commit
+from codeimport.demo.sources import make_broken_source
+from codeimport.demo.sources import make_source
+from codeimport.demo.sources import refs_of
+from codeimport.enums import CodeImportMachineState
+from codeimport.enums import CodeImportResultStatus as Status
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.errors import CodeImportError
+from codeimport.model.result import CodeImportResult
+from codeimport.settings import Settings
+from codeimport.worker.gitimport import target_path
 
 __all__ = ["main"]
 
+ROUND_TIMEOUT = 60.0
+SOURCES = {
+    # project: (commits, branches, tags); None = broken
+    "alpha": (3, ("stable",), ("v1.0",)),
+    "beta": (2, (), ("v0.1",)),
+    "gamma": (5, ("feature",), ()),
+    "delta": None,
+}
+
+
+class DemoFailure(Exception):
+    """Something the demo checks did not hold."""
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+class Demo:
+    def __init__(self, work: str, dsn: str):
+        self.work = work
+        self.dsn = dsn
+        self.daemons = []
+        self.store = database.make_store(dsn)
+        self.settings = Settings(allowed_url_schemes=("file", "git",
+                                                      "http", "https"))
+        self.u = build_utilities(lambda: self.store, self.settings)
+        self.feed = EventFeed(self.store, sys.stdout)
+        self.sources = {}
+        self.imports = {}
+        self.target_store = os.path.join(work, "imports")
+        os.makedirs(self.target_store)
+        self.logs = os.path.join(work, "logs")
+        os.makedirs(self.logs)
+
+    # -- set-up ---------------------------------------------------------
+    def register(self) -> None:
+        team = self.u.persons.newTeam("vcs-imports")
+        self.requester = self.u.persons.new("nora", "Nora Operator")
+        self.u.persons.addMember(team, self.requester)
+        for project, spec in SOURCES.items():
+            path = os.path.join(self.work, "sources", project)
+            if spec is None:
+                url = make_broken_source(path)
+            else:
+                url = make_source(path, *spec)
+            self.sources[project] = path
+            code_import = self.u.code_imports.new(
+                self.requester, project, "import",
+                RevisionControlSystems.GIT, TargetRevisionControlSystems.GIT,
+                url=url, owner=team)
+            self.imports[project] = code_import.id
+        self.store.commit()
+
+    def start(self) -> str:
+        port = free_port()
+        secret = secrets.token_hex(8)
+        env = {"CODEIMPORT_XMLRPC_CREDENTIALS": f"demo:{secret}",
+               "CODEIMPORT_DSN": self.dsn}
+        self.daemons.append(Daemon(
+            "service", ["serve", "--dsn", self.dsn, "--bind",
+                        f"127.0.0.1:{port}", "--workers", "1",
+                        "--threads", "8"], self.logs, env))
+        if not wait_for_http(f"http://127.0.0.1:{port}/healthz", 30):
+            raise DemoFailure("the XML-RPC service did not start:\n"
+                              + self.daemons[0].tail())
+        url = f"http://demo:{secret}@127.0.0.1:{port}/codeimportscheduler"
+        for hostname in ("importer-1", "importer-2"):
+            self.daemons.append(Daemon(hostname, [
+                "dispatch", "--scheduler-url", url, "--hostname", hostname,
+                "--max-jobs", "2", "--poll-interval", "0.5",
+                "--max-backoff", "1", "--heartbeat-interval", "2",
+                # Let each dispatcher hand back its jobs before Daemon.stop
+                # gives up on it.
+                "--grace-period", "2", "--stop-timeout", "15",
+                "--access-policy", "anything",
+                "--target-store", self.target_store,
+                "--log-dir", self.logs], self.logs))
+        self.daemons.append(Daemon("watchdog", [
+            "watchdog", "--dsn", self.dsn, "--interval", "2"],
+            self.logs))
+        return url
+
+    # -- rounds ---------------------------------------------------------
+    def results_after(self, last_ids):
+        rows = {}
+        for project, import_id in self.imports.items():
+            result = self.store.find(
+                CodeImportResult, CodeImportResult.code_import_id == import_id,
+                CodeImportResult.id > last_ids.get(project, 0),
+            ).order_by(CodeImportResult.id).last()
+            if result is not None:
+                rows[project] = result
+        return rows
+
+    def wait_for(self, projects, last_ids) -> dict:
+        deadline = time.monotonic() + ROUND_TIMEOUT
+        while time.monotonic() < deadline:
+            self.store.rollback()
+            self.feed.poll()
+            for daemon in self.daemons:
+                if not daemon.alive():
+                    raise DemoFailure(
+                        f"{daemon.label} exited early:\n{daemon.tail()}")
+            done = self.results_after(last_ids)
+            if set(projects) <= set(done):
+                return done
+            time.sleep(0.3)
+        raise DemoFailure(f"no result for {sorted(set(projects) - set(done))}"
+                          f" after {ROUND_TIMEOUT:.0f} s")
+
+    def check_round(self, title, results, expected) -> None:
+        rows, problems = [], []
+        for project, result in sorted(results.items()):
+            target = target_path(self.target_store, f"~vcs-imports/{project}/import")
+            match = "-"
+            if result.status in (Status.SUCCESS, Status.SUCCESS_NOCHANGE):
+                same = refs_of(target) == refs_of(self.sources[project])
+                match = "refs match source" if same else "REFS DIFFER"
+                if not same:
+                    problems.append(f"{project}: target differs from source")
+            seconds = result.job_duration.total_seconds()
+            rows.append((f"~vcs-imports/{project}/import",
+                         result.status.name, f"{seconds:.1f}s", match))
+            if result.status != expected[project]:
+                problems.append(f"{project}: {result.status.name}, expected "
+                                f"{expected[project].name}")
+        _say(f"\n{title}\n" + results_table(rows))
+        if problems:
+            raise DemoFailure("; ".join(problems))
+
+    def last_result_ids(self) -> dict:
+        return {p: r.id for p, r in self.results_after({}).items()}
+
+    def request(self, project) -> None:
+        code_import = self.u.code_imports.get(self.imports[project])
+        code_import.requestImport(self.requester)
+        self.store.commit()
+
+    def stop(self) -> None:
+        _say("\nStopping the machines, the watchdog and the service ...")
+        for daemon in reversed(self.daemons):
+            daemon.stop()
+        self.store.rollback()
+        self.feed.poll()
+        states = {m.hostname: m.state for m in self.u.machines.getAll()}
+        offline = all(s == CodeImportMachineState.OFFLINE
+                      for s in states.values())
+        if not offline:
+            raise DemoFailure(f"machines still online: {states}")
+
+
+def _run(work: str, dsn: str) -> None:
+    demo = Demo(work, dsn)
+    try:
+        demo.register()
+        _say(f"Registered {len(SOURCES)} imports (delta's source is broken)."
+             "\nStarting the service, two import machines and the "
+             "watchdog; the audit trail as it happens:\n")
+        demo.start()
+        first = demo.wait_for(SOURCES, {})
+        demo.check_round("Round 1: every import ran once", first, {
+            "alpha": Status.SUCCESS, "beta": Status.SUCCESS,
+            "gamma": Status.SUCCESS, "delta": Status.FAILURE_INVALID})
+        _say("\nRound 2: a new commit in alpha; alpha and beta are "
+             "requested by nora.\n")
+        before = demo.last_result_ids()
+        add_commit(demo.sources["alpha"], "Change for round two")
+        demo.request("alpha")
+        demo.request("beta")
+        second = demo.wait_for(("alpha", "beta"), before)
+        demo.check_round("Round 2 results", second, {
+            "alpha": Status.SUCCESS, "beta": Status.SUCCESS_NOCHANGE})
+    finally:
+        demo.stop()
+        demo.store.close()
+
 
 def main() -> int:
+    warnings.simplefilter("ignore")
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     try:
         server = database.find_server(os.environ.get("CODEIMPORT_DSN"),
                                       allow_local=False)
@@ -26,39 +228,22 @@ def main() -> int:
         print(f"demo: {error}", file=sys.stderr)
         return 1
     name = f"codeimport_demo_{os.getpid()}"
-    print(f"demo: PostgreSQL ({server.origin}), database {name}")
-    dsn = database.create_database(server, name)
+    work = tempfile.mkdtemp(prefix="codeimport-demo-")
+    _say(f"codeimport demo: PostgreSQL ({server.origin}), database {name},"
+         f" files in {work}")
+    started = time.monotonic()
     try:
+        dsn = database.create_database(server, name)
         database.install(dsn)
-        store = database.make_store(dsn)
-        u = build_utilities(lambda: store)
-        owner = u.persons.newTeam("vcs-imports")
-        for project in ("alpha", "beta", "gamma"):
-            u.code_imports.new(
-                owner, project, "import", RevisionControlSystems.GIT,
-                TargetRevisionControlSystems.GIT,
-                url=f"https://git.example.org/{project}.git")
-        store.commit()
-        for hostname in ("importer-1", "importer-2"):
-            while True:
-                job = u.jobs.getJobForMachine(hostname, 2)
-                if job is None:
-                    break
-                print(f"{hostname} runs {job.code_import.branch.unique_name}")
-                u.workflow.updateHeartbeat(job, "fetching...")
-                u.workflow.finishJob(job, CodeImportResultStatus.SUCCESS,
-                                     None)
-                store.commit()
-        print("\naudit trail:")
-        for event in u.events.getAll():
-            words = [event.event_type.name]
-            if event.code_import is not None:
-                words.append(event.code_import.branch.unique_name)
-            if event.machine is not None:
-                words.append(event.machine.hostname)
-            print("  " + " ".join(words))
-        store.close()
-        return 0
+        _run(work, dsn)
+    except DemoFailure as error:
+        print(f"\ndemo FAILED: {error}\n(logs kept in {work}/logs)",
+              file=sys.stderr)
+        return 1
     finally:
         database.drop_database(server, name)
         server.close()
+    shutil.rmtree(work, ignore_errors=True)
+    _say(f"\nDemo finished in {time.monotonic() - started:.0f} s: "
+         "all checks passed, no process left behind.")
+    return 0
