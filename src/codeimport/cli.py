@@ -30,6 +30,22 @@ COMMANDS = {
         "codeimport.scripts.watchdog",
         "reclaim stale jobs and take silent machines offline",
     ),
+    "status": (
+        "codeimport.scripts.status",
+        "show machines, running jobs, the queue and latest results",
+    ),
+    "add-import": (
+        "codeimport.scripts.addimport",
+        "register a Git code import",
+    ),
+    "request-import": (
+        "codeimport.scripts.requestimport",
+        "ask for an import to run as soon as possible",
+    ),
+    "machine": (
+        "codeimport.scripts.machine",
+        "set an import machine online, offline or quiescing",
+    ),
 }
 
 

@@ -1,0 +1,322 @@
+"""The operator commands add-import, request-import and machine.
+
+Most tests call each command's ``main(argv)`` in this process (it opens
+its own database connection, as a subprocess would); one test per
+command runs the real ``codeimport`` executable.
+"""
+
+from __future__ import annotations
+
+import pytest
+from scripthelpers import call
+from scripthelpers import cli
+from scripthelpers import reload
+
+from codeimport.enums import CodeImportEventDataType
+from codeimport.enums import CodeImportEventType
+from codeimport.enums import CodeImportJobState
+from codeimport.enums import CodeImportMachineState
+from codeimport.enums import CodeImportReviewStatus
+from codeimport.enums import RevisionControlSystems
+from codeimport.enums import TargetRevisionControlSystems
+from codeimport.scripts import addimport
+from codeimport.scripts import machine as machine_script
+from codeimport.scripts import requestimport
+
+URL = "https://git.example.org/gnome-terminal.git"
+NAME = "~vcs-imports/gnome-terminal/import"
+
+
+@pytest.fixture
+def run(codeimport, capsys):
+    """Call a script's main with --dsn; the setup is committed first."""
+
+    def run(main, *args):
+        codeimport.commit()
+        ran = call(main, *args, "--dsn", codeimport.dsn, capsys=capsys)
+        reload(codeimport)
+        return ran
+
+    return run
+
+
+@pytest.fixture
+def alice(codeimport):
+    vcs_imports = codeimport.utilities.persons.getByName("vcs-imports")
+    return codeimport.factory.makePerson("alice", member_of=[vcs_imports])
+
+
+def count_rows(codeimport, table):
+    query = f"SELECT count(*) FROM {table}"  # test literals only
+    return codeimport.store.execute(query).get_one()[0]
+
+
+def one_line_error(ran, text):
+    assert ran.returncode == 2, (ran.stdout, ran.stderr)
+    assert ran.stdout == ""
+    assert ran.stderr.count("\n") == 1, ran.stderr
+    assert text in ran.stderr
+
+
+# add-import
+
+def test_add_import_registers_a_reviewed_git_import_due_now(
+        codeimport, alice):
+    events = codeimport.new_events()
+    codeimport.commit()
+
+    ran = cli("add-import", "--owner", "vcs-imports", "--project",
+              "gnome-terminal", "--name", "import", "--git-url", URL,
+              "--registrant", "alice", dsn=codeimport.dsn)
+
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, NAME + "\n", "")
+    reload(codeimport)
+    branch = codeimport.utilities.branches.getByUniqueName(NAME)
+    code_import = codeimport.utilities.code_imports.getByBranch(branch)
+    assert code_import.url == URL
+    assert code_import.rcs_type == RevisionControlSystems.GIT
+    assert code_import.target_rcs_type == TargetRevisionControlSystems.GIT
+    assert code_import.review_status == CodeImportReviewStatus.REVIEWED
+    assert code_import.registrant.name == "alice"
+    assert code_import.import_job.isOverdue()
+    assert events.summary() == f"CREATE {NAME} alice"
+
+
+def test_add_import_with_target_bzr(codeimport, run, alice):
+    ran = run(addimport.main, "--owner", "alice", "--project", "p",
+              "--name", "trunk", "--git-url", URL, "--target", "bzr")
+
+    assert ran.returncode == 0, ran.stderr
+    branch = codeimport.utilities.branches.getByUniqueName("~alice/p/trunk")
+    code_import = codeimport.utilities.code_imports.getByBranch(branch)
+    assert code_import.target_rcs_type == TargetRevisionControlSystems.BZR
+    assert code_import.registrant.name == "alice"
+
+
+def test_add_import_with_create_owner_creates_the_person(codeimport, run):
+    ran = run(addimport.main, "--owner", "newbie", "--create-owner",
+              "--project", "p", "--name", "n", "--git-url", URL)
+
+    assert ran.stdout == "~newbie/p/n\n"
+    assert codeimport.utilities.persons.getByName("newbie") is not None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--owner", "nobody"], "No owner called 'nobody' (use --create-owner"),
+    (["--owner", "vcs-imports", "--registrant", "ghost"],
+     "No registrant called 'ghost'."),
+    (["--owner", "newbie", "--create-owner", "--registrant", "alice"],
+     "alice is not a member of newbie."),
+    (["--owner", "alice", "--git-url", "file:///srv/git/x"],
+     "The URL scheme 'file' is not allowed"),
+    (["--owner", "alice", "--project", "Bad Name"],
+     "Invalid project name: 'Bad Name'"),
+    (["--owner", "alice", "--target", "svn"],
+     "argument --target: invalid choice: 'svn'"),
+])
+def test_add_import_with_bad_input_changes_nothing(
+        codeimport, run, alice, args, message):
+    defaults = {"--project": "p", "--name": "n", "--git-url": URL}
+    for option, value in defaults.items():
+        if option not in args:
+            args = args + [option, value]
+    persons = count_rows(codeimport, "person")
+
+    ran = run(addimport.main, *args)
+
+    one_line_error(ran, message)
+    assert count_rows(codeimport, "branch") == 0
+    assert count_rows(codeimport, "person") == persons
+
+
+def test_add_import_of_a_url_already_imported_is_refused(codeimport, run):
+    codeimport.factory.makeCodeImport(
+        url=URL, target_rcs_type=TargetRevisionControlSystems.GIT)
+
+    ran = run(addimport.main, "--owner", "vcs-imports", "--project", "p",
+              "--name", "n", "--git-url", URL)
+
+    one_line_error(ran, "This foreign branch URL is already specified")
+
+
+def test_add_import_without_required_options_exits_2(run):
+    one_line_error(run(addimport.main, "--owner", "x"),
+                   "the following arguments are required")
+
+
+# request-import
+
+def make_import(codeimport, **kwargs):
+    vcs_imports = codeimport.utilities.persons.getByName("vcs-imports")
+    return codeimport.factory.makeCodeImport(
+        owner=vcs_imports, registrant=vcs_imports, project="gnome-terminal",
+        branch_name="import", **kwargs)
+
+
+def test_request_import_requests_the_pending_job(codeimport, alice):
+    code_import = make_import(codeimport)
+    job = code_import.import_job
+    codeimport.store.execute(
+        "UPDATE codeimportjob SET date_due = CURRENT_TIMESTAMP"
+        " + interval '1 day' WHERE id = ?", (job.id,))
+    codeimport.commit()
+    events = codeimport.new_events()
+
+    ran = cli("request-import", NAME, "--by", "alice", dsn=codeimport.dsn)
+
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == f"{NAME}: job {job.id} requested by alice, due now\n"
+    reload(codeimport)
+    assert job.requesting_user.name == "alice"
+    assert job.isOverdue()
+    assert events.summary() == f"REQUEST {NAME} alice"
+
+
+def test_request_import_already_requested_changes_nothing(
+        codeimport, run, alice):
+    code_import = make_import(codeimport)
+    bob = codeimport.factory.makePerson("bob")
+    codeimport.utilities.workflow.requestJob(code_import.import_job, bob)
+    events = codeimport.new_events()
+
+    ran = run(requestimport.main, NAME, "--by", "alice")
+
+    assert ran.returncode == 0
+    assert ran.stdout == (
+        f"{NAME}: already requested by bob; nothing changed\n")
+    assert code_import.import_job.requesting_user.name == "bob"
+    assert list(events) == []
+
+
+def test_request_import_of_a_running_import_is_refused(
+        codeimport, run, alice):
+    code_import = make_import(codeimport)
+    codeimport.factory.makeRunningJob(code_import=code_import)
+
+    ran = run(requestimport.main, NAME, "--by", "alice")
+
+    one_line_error(ran, f"{NAME}: This code import is already running.")
+
+
+def test_request_import_of_a_suspended_import_is_refused(
+        codeimport, run, alice):
+    make_import(codeimport, review_status=CodeImportReviewStatus.SUSPENDED)
+
+    ran = run(requestimport.main, NAME, "--by", "alice")
+
+    one_line_error(ran, "This code import is SUSPENDED, and must be "
+                   "Reviewed")
+
+
+@pytest.mark.parametrize("name, by, message", [
+    ("~vcs-imports/nothing/here", "alice",
+     "No code import targets ~vcs-imports/nothing/here."),
+    (NAME, "ghost", "No person called 'ghost'."),
+])
+def test_request_import_with_unknown_names_is_refused(
+        codeimport, run, alice, name, by, message):
+    code_import = make_import(codeimport)
+
+    ran = run(requestimport.main, name, "--by", by)
+
+    one_line_error(ran, message)
+    assert code_import.import_job.requesting_user is None
+
+
+# machine
+
+def event_items(event):
+    return {key.name: value for key, value in event.items()}
+
+
+def test_machine_online_with_create_registers_a_new_machine(
+        codeimport, alice):
+    codeimport.commit()
+    events = codeimport.new_events()
+
+    ran = cli("machine", "online", "bravo", "--create", "--by", "alice",
+              "--message", "new box", dsn=codeimport.dsn)
+
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "bravo: registered\nbravo: OFFLINE -> ONLINE\n"
+    reload(codeimport)
+    machine = codeimport.utilities.machines.getByHostname("bravo")
+    assert machine.state == CodeImportMachineState.ONLINE
+    [event] = list(events)
+    assert event.event_type == CodeImportEventType.ONLINE
+    assert event.person.name == "alice"
+    assert event_items(event) == {"MESSAGE": "new box"}
+
+
+def test_machine_offline_records_the_reason_and_message(
+        codeimport, run, alice):
+    machine = codeimport.factory.makeCodeImportMachine("bravo", True)
+    events = codeimport.new_events()
+
+    ran = run(machine_script.main, "offline", "bravo", "--by", "alice",
+              "--message", "disk full")
+
+    assert ran.stdout == "bravo: ONLINE -> OFFLINE\n"
+    assert machine.state == CodeImportMachineState.OFFLINE
+    [event] = list(events)
+    assert event_items(event) == {
+        CodeImportEventDataType.MESSAGE.name: "disk full",
+        CodeImportEventDataType.OFFLINE_REASON.name: "STOPPED"}
+
+
+def test_machine_offline_with_reason(codeimport, run):
+    codeimport.factory.makeCodeImportMachine("bravo", True)
+    events = codeimport.new_events()
+
+    ran = run(machine_script.main, "offline", "bravo", "--reason",
+              "QUIESCED")
+
+    assert ran.returncode == 0
+    [event] = list(events)
+    assert event_items(event) == {"OFFLINE_REASON": "QUIESCED"}
+
+
+def test_machine_quiesce_then_online(codeimport, run, alice):
+    machine = codeimport.factory.makeCodeImportMachine("bravo", True)
+
+    ran = run(machine_script.main, "quiesce", "bravo", "--by", "alice")
+    assert ran.stdout == "bravo: ONLINE -> QUIESCING\n"
+    assert machine.state == CodeImportMachineState.QUIESCING
+
+    ran = run(machine_script.main, "online", "bravo")
+    assert ran.stdout == "bravo: QUIESCING -> ONLINE\n"
+    assert machine.state == CodeImportMachineState.ONLINE
+
+
+@pytest.mark.parametrize("args, message", [
+    (["quiesce", "bravo"], "quiesce needs --by PERSON"),
+    (["online", "bravo"], "State of machine bravo was ONLINE."),
+    (["online", "bravo", "--reason", "STOPPED"],
+     "--reason is only for offline"),
+    (["offline", "bravo", "--create"], "--create is only for online"),
+    (["offline", "bravo", "--reason", "BORED"],
+     "argument --reason: invalid choice: 'BORED'"),
+    (["offline", "bravo", "--by", "ghost"], "No person called 'ghost'."),
+    (["offline", "charlie"],
+     "No machine called 'charlie' (known: bravo; use online --create"),
+    (["reboot", "bravo"], "argument action: invalid choice: 'reboot'"),
+])
+def test_machine_with_bad_input_changes_nothing(
+        codeimport, run, args, message):
+    machine = codeimport.factory.makeCodeImportMachine("bravo", True)
+    events = codeimport.new_events()
+
+    ran = run(machine_script.main, *args)
+
+    one_line_error(ran, message)
+    assert machine.state == CodeImportMachineState.ONLINE
+    assert list(events) == []
+    assert count_rows(codeimport, "codeimportmachine") == 1
+
+
+def test_request_import_leaves_the_job_pending(codeimport, run, alice):
+    code_import = make_import(codeimport)
+
+    run(requestimport.main, NAME, "--by", "alice")
+
+    assert code_import.import_job.state == CodeImportJobState.PENDING
