@@ -11,8 +11,10 @@ import pytest
 
 from codeimport.testing.fixture import CodeImportFixture
 from codeimport.testing.fixture import TestDatabase
+from codeimport.testing.server import stop_shared_servers
+from codeimport.testing.server import xmlrpc_test_server
 
-__all__ = ["codeimport", "codeimport_database"]
+__all__ = ["codeimport", "codeimport_database", "codeimport_xmlrpc_server"]
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +26,8 @@ def codeimport_database():
         pytest.fail(f"No PostgreSQL database for the tests: {error}",
                     pytrace=False)
     yield test_database
+    # The XML-RPC service holds connections to the database: stop it first.
+    stop_shared_servers()
     test_database.close()
 
 
@@ -34,6 +38,17 @@ def codeimport(codeimport_database):
     fixture = CodeImportFixture(codeimport_database).setUp()
     yield fixture
     fixture.tearDown()
+
+
+@pytest.fixture
+def codeimport_xmlrpc_server(codeimport):
+    """The real XML-RPC service on the test database (`XMLRPCTestServer`):
+    ``scheduler_url`` and ``authserver_url`` carry its credentials.
+
+    One server serves the whole session; like the ``codeimport`` store it
+    sees an empty database at the start of each test.
+    """
+    return xmlrpc_test_server(codeimport)
 
 
 @pytest.fixture(autouse=True)
