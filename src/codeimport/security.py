@@ -32,6 +32,7 @@ from codeimport.interfaces import codeimport as codeimport_i
 from codeimport.interfaces import event as event_i
 from codeimport.interfaces import job as job_i
 from codeimport.interfaces import machine as machine_i
+from codeimport.interfaces import person as person_i
 from codeimport.interfaces import result as result_i
 from codeimport.model.branch import Branch
 from codeimport.model.branch import BranchPuller
@@ -59,6 +60,7 @@ from codeimport.model.watchdog import WatchdogReport
 from codeimport.model.workflow import CodeImportJobWorkflow
 
 __all__ = [
+    "ADMINISTER",
     "ADMINS",
     "ANY_PERSON",
     "ANONYMOUS",
@@ -86,6 +88,7 @@ MODERATE = "codeimport.Moderate"
 EDIT_MACHINE = "codeimport.EditMachine"
 ANY_PERSON = "codeimport.AnyPerson"
 SCHEDULE = "codeimport.Schedule"
+ADMINISTER = "codeimport.Administer"
 
 #: The teams the policy knows by name.
 VCS_IMPORTS = "vcs-imports"
@@ -94,7 +97,8 @@ ADMINS = "admins"
 PROTECTIONS = (
     # class                 interface                                 permission
     (Person,                I.IPerson,                                PUBLIC),
-    (PersonSet,             I.IPersonSet,                             PUBLIC),
+    (PersonSet,             person_i.IPersonSetView,                  PUBLIC),
+    (PersonSet,             person_i.IPersonSetEdit,                  ADMINISTER),
     (Branch,                branch_i.IBranchView,                     PUBLIC),
     (Branch,                branch_i.IBranchEdit,                     EDIT),
     (BranchSet,             I.IBranchSet,                             PUBLIC),
@@ -267,6 +271,6 @@ def grants(principal, permission, object) -> bool:
         if isinstance(object, CodeImport):
             return object.owner_id in principal.team_ids
         return False
-    if permission in (EDIT_MACHINE, SCHEDULE):
+    if permission in (EDIT_MACHINE, SCHEDULE, ADMINISTER):
         return ADMINS in teams
     return False

@@ -8,7 +8,7 @@ from zope.schema import Datetime
 from zope.schema import Int
 from zope.schema import TextLine
 
-__all__ = ["IPerson", "IPersonSet"]
+__all__ = ["IPerson", "IPersonSet", "IPersonSetEdit", "IPersonSetView"]
 
 
 class IPerson(Interface):
@@ -41,8 +41,8 @@ class IPerson(Interface):
         """
 
 
-class IPersonSet(Interface):
-    """The people and teams known to the system."""
+class IPersonSetView(Interface):
+    """Find people and teams."""
 
     def get(person_id):
         """Return the person with this id, or None."""
@@ -52,6 +52,14 @@ class IPersonSet(Interface):
 
     def getByEmail(email):
         """Return the person with this email address, or None."""
+
+
+class IPersonSetEdit(Interface):
+    """Create people and teams and change memberships.
+
+    Team membership grants permissions, so only administrators (and
+    trusted code) may do this.
+    """
 
     def new(name, displayname=None, email=None):
         """Create and return a person.
@@ -65,3 +73,7 @@ class IPersonSet(Interface):
 
     def addMember(team, person):
         """Make `person` a member of `team` (idempotent)."""
+
+
+class IPersonSet(IPersonSetView, IPersonSetEdit):
+    """The people and teams known to the system."""
