@@ -21,6 +21,7 @@ from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
 from codeimport.enums import CodeImportReviewStatus
+from codeimport.enums import TargetRevisionControlSystems
 from codeimport.errors import CodeImportAlreadyRequested
 from codeimport.errors import CodeImportValidationError
 from codeimport.errors import InvalidJobState
@@ -41,6 +42,7 @@ __all__ = ["CodeImportJobWorkflow"]
 _State = CodeImportJobState
 _Review = CodeImportReviewStatus
 _Status = CodeImportResultStatus
+_Target = TargetRevisionControlSystems
 
 
 def _name(code_import):
@@ -255,7 +257,9 @@ class CodeImportJobWorkflow(StoreUtility):
             self.newJob(code_import, interval)
         if status in (_Status.SUCCESS, _Status.SUCCESS_NOCHANGE):
             code_import.date_last_successful = result.date_created
-        if status == _Status.SUCCESS:
+        if (status == _Status.SUCCESS
+                and code_import.target_rcs_type == _Target.BZR):
+            # Only Bazaar targets are mirrored by the branch puller.
             code_import.branch.requestMirror()
         self._events.newFinish(code_import, machine)
         notify(CodeImportJobFinished(code_import, result))
