@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import socket
 import time
 import uuid
+import xml.parsers.expat
 import xmlrpc.client
 
 from codeimport.interfaces.scheduler import IBranchStatusAPI
@@ -53,6 +55,8 @@ log = logging.getLogger("codeimport.xmlrpc")
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 HEALTH_PATH = "/healthz"
 REALM = 'Basic realm="codeimport", charset="UTF-8"'
+# Characters XML 1.0 forbids even as references (tab, LF and CR are fine).
+_CONTROL_CHARACTERS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 # path -> (API class, its interface, database role)
 ENDPOINTS = {
@@ -265,13 +269,32 @@ def _parse(body: bytes) -> tuple[tuple, str]:
     if b"<!DOCTYPE" in body:
         raise faults.MalformedRequest(message="DTDs are not allowed")
     try:
-        params, name = xmlrpc.client.loads(body, use_builtin_types=False)
+        try:
+            params, name = xmlrpc.client.loads(body, use_builtin_types=False)
+        except xml.parsers.expat.ExpatError:
+            # xmlrpc.client sends control characters (a terminal escape in
+            # a log tail ...) as they are, which XML forbids.  Rather than
+            # refuse such a heartbeat, read them as U+FFFD.
+            cleaned = _without_control_characters(body)
+            if cleaned == body:
+                raise
+            params, name = xmlrpc.client.loads(cleaned,
+                                               use_builtin_types=False)
     except Exception as error:
         message = str(error).strip() or type(error).__name__
         raise faults.MalformedRequest(message=message[:200]) from None
     if not isinstance(name, str) or not name:
         raise faults.MalformedRequest(message="no methodName")
     return params, name
+
+
+def _without_control_characters(body: bytes) -> bytes:
+    # Only for ASCII-compatible encodings, where these bytes are always
+    # characters of their own (never in UTF-16 or UTF-32).
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"<\x00" in body[:64] \
+            or b"\x00<" in body[:64]:
+        return body
+    return _CONTROL_CHARACTERS.sub("\ufffd".encode(), body)
 
 
 def _dumps(result) -> bytes:
