@@ -46,6 +46,10 @@ COMMANDS = {
         "codeimport.scripts.machine",
         "set an import machine online, offline or quiescing",
     ),
+    "puller": (
+        "codeimport.scripts.puller",
+        "mirror branches that are due, reporting to the authserver",
+    ),
 }
 
 

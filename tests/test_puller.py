@@ -1,0 +1,397 @@
+"""The branch puller against the real authserver, with real Git mirrors.
+
+The server (``codeimport_xmlrpc_server``) commits in its own
+connections: each test commits its setup and `reload`s before reading.
+Source repositories are made on the fly with dulwich.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from dulwich import porcelain
+from dulwich.repo import Repo
+from scripthelpers import call
+from scripthelpers import cli
+from scripthelpers import reload
+
+from codeimport.enums import BranchType
+from codeimport.errors import NoSuchBranch
+from codeimport.puller.mirror import NO_REVISION
+from codeimport.puller.mirror import Mirrorer
+from codeimport.puller.mirror import MirrorOutcome
+from codeimport.puller.mirror import tip_revision
+from codeimport.puller.puller import INTERRUPTED
+from codeimport.puller.puller import Puller
+from codeimport.scripts import puller as puller_script
+from codeimport.scripts.daemon import StopRequested
+from codeimport.worker.gitimport import target_path
+
+IDENTITY = b"Test <test@example.com>"
+
+
+def make_repo(path, commits=1, branches=()):
+    """A Git repository at `path` with `commits` commits; its HEAD sha."""
+    os.makedirs(path, exist_ok=True)
+    porcelain.init(str(path))
+    sha = None
+    for _ in range(commits):
+        sha = add_commit(path)
+    for branch in branches:
+        porcelain.branch_create(str(path), branch)
+    return sha
+
+
+def add_commit(path):
+    """Commit a change to the repository at `path`; return the sha."""
+    name = os.path.join(path, "file.txt")
+    with open(name, "a") as stream:
+        stream.write("change\n")
+    porcelain.add(str(path), [name])
+    return porcelain.commit(str(path), message=b"change", author=IDENTITY,
+                            committer=IDENTITY).decode()
+
+
+def refs_of(path):
+    with Repo(str(path)) as repo:
+        return {k: v for k, v in repo.get_refs().items() if k != b"HEAD"}
+
+
+@pytest.fixture
+def stores(tmp_path):
+    paths = {name: tmp_path / name for name in ("mirrors", "imports")}
+    for path in paths.values():
+        path.mkdir()
+    return paths
+
+
+@pytest.fixture
+def pull(codeimport, codeimport_xmlrpc_server, stores, capsys):
+    """Run ``codeimport puller`` in this process after committing."""
+
+    def pull(*args):
+        codeimport.commit()
+        ran = call(
+            puller_script.main,
+            "--authserver-url", codeimport_xmlrpc_server.authserver_url,
+            "--mirror-store", str(stores["mirrors"]),
+            "--import-store", str(stores["imports"]),
+            "--hostname", "pullhost", *args, capsys=capsys)
+        reload(codeimport)
+        return ran
+
+    return pull
+
+
+def due_branch(codeimport, branch_type=BranchType.MIRRORED, url=None,
+               name=None):
+    branch = codeimport.factory.makeBranch(
+        branch_type=branch_type, url=url, name=name)
+    branch.requestMirror()
+    return branch
+
+
+def last_activity(codeimport):
+    return codeimport.utilities.script_activities.getLastActivity(
+        "branch-puller")
+
+
+def test_puller_mirrors_a_git_repository_and_records_its_run(
+        codeimport, codeimport_xmlrpc_server, stores, tmp_path):
+    source = tmp_path / "source"
+    sha = make_repo(source, commits=2, branches=["feature"])
+    branch = due_branch(codeimport, url=f"file://{source}")
+    codeimport.commit()
+
+    ran = cli("puller", "--authserver-url",
+              codeimport_xmlrpc_server.authserver_url,
+              "--mirror-store", str(stores["mirrors"]),
+              "--branch-type", "MIRRORED", "--allow-file-urls",
+              "--hostname", "pullhost")
+
+    assert ran.returncode == 0, ran.stderr
+    assert "mirrored 1 branch(es), 0 failed" in ran.stderr
+    reload(codeimport)
+    assert branch.last_mirrored == branch.last_mirror_attempt is not None
+    assert branch.last_mirrored_id == sha
+    assert branch.mirror_failures == 0
+    assert branch.mirror_status_message is None
+    mirror = target_path(str(stores["mirrors"]), branch.unique_name)
+    assert refs_of(mirror) == refs_of(source)
+    assert set(refs_of(mirror)) == {b"refs/heads/master",
+                                    b"refs/heads/feature"}
+    activity = last_activity(codeimport)
+    assert activity.hostname == "pullhost"
+    assert activity.date_started <= activity.date_completed
+
+
+def test_puller_failure_counts_and_keeps_the_reason(
+        codeimport, pull, tmp_path):
+    missing = due_branch(codeimport, url=f"file://{tmp_path}/nothing")
+    svn = due_branch(codeimport, url="svn://svn.example.org/trunk")
+    ssh = due_branch(codeimport, url="ssh://git.example.org/x.git")
+
+    ran = pull("--allow-file-urls")
+
+    assert ran.returncode == 0, ran.stderr
+    assert "mirrored 0 branch(es), 3 failed" in ran.stderr
+    assert missing.mirror_failures == 1
+    assert missing.mirror_status_message.startswith(
+        f"Cannot read file://{tmp_path}/nothing: ")
+    assert svn.mirror_status_message == "We do not mirror svn:// URLs."
+    assert ssh.mirror_status_message.startswith(
+        "We cannot mirror branches from SFTP and SSH URLs.")
+    for branch in (missing, svn, ssh):
+        assert branch.last_mirrored is None
+        # MIRRORED branches back off after a failure.
+        assert branch.next_mirror_time > branch.last_mirror_attempt
+    assert last_activity(codeimport) is not None
+
+
+def test_puller_refuses_file_urls_unless_allowed(codeimport, pull, tmp_path):
+    source = tmp_path / "source"
+    make_repo(source)
+    branch = due_branch(codeimport, url=f"file://{source}")
+
+    pull()
+
+    assert branch.mirror_status_message == "We do not mirror file:// URLs."
+    assert branch.mirror_failures == 1
+
+
+def test_puller_refuses_excluded_hosts(codeimport, pull):
+    branch = due_branch(codeimport, url="https://git.code.example.test/x")
+
+    pull("--exclude-host", "code.example.test")
+
+    assert branch.mirror_status_message == (
+        "We do not mirror branches from git.code.example.test.")
+
+
+def test_puller_mirrors_imported_branches_from_the_import_store(
+        codeimport, pull, stores):
+    code_import = codeimport.factory.makeCodeImport()
+    branch = code_import.branch
+    branch.requestMirror()
+    sha = make_repo(target_path(str(stores["imports"]), branch.unique_name))
+
+    ran = pull()
+
+    assert ran.returncode == 0, ran.stderr
+    assert branch.last_mirrored_id == sha
+    assert branch.mirror_failures == 0
+    # IMPORTED branches wait for the next import to request a mirror.
+    assert branch.next_mirror_time is None
+
+
+def test_puller_imported_branch_not_yet_imported_fails(codeimport, pull):
+    branch = codeimport.factory.makeCodeImport().branch
+    branch.requestMirror()
+
+    pull()
+
+    assert branch.mirror_failures == 1
+    assert branch.mirror_status_message == (
+        f"Not a branch: nothing has been imported into "
+        f"{branch.unique_name} yet.")
+    assert branch.next_mirror_time is None
+
+
+def test_puller_second_run_follows_new_commits(codeimport, pull, tmp_path):
+    source = tmp_path / "source"
+    make_repo(source)
+    branch = due_branch(codeimport, url=f"file://{source}")
+    pull("--allow-file-urls")
+    first = branch.last_mirrored_id
+    newer = add_commit(source)
+    branch.requestMirror()
+
+    pull("--allow-file-urls")
+
+    assert branch.last_mirrored_id == newer != first
+
+
+def test_puller_branch_type_and_max_branches_limit_the_run(
+        codeimport, pull, tmp_path):
+    source = tmp_path / "source"
+    make_repo(source)
+    mirrored = [due_branch(codeimport, url=f"file://{source}")
+                for _ in range(2)]
+    imported = codeimport.factory.makeCodeImport().branch
+    imported.requestMirror()
+
+    ran = pull("--allow-file-urls", "--branch-type", "MIRRORED",
+               "--max-branches", "1")
+
+    assert "mirrored 1 branch(es), 0 failed" in ran.stderr
+    assert [b.last_mirrored is not None for b in mirrored] == [True, False]
+    assert imported.last_mirror_attempt is None
+
+
+def test_puller_with_the_server_down_exits_1_and_records_nothing(
+        codeimport, stores, capsys):
+    ran = call(puller_script.main,
+               "--authserver-url", "http://u:p@127.0.0.1:9/authserver",
+               "--mirror-store", str(stores["mirrors"]),
+               "--branch-type", "MIRRORED", capsys=capsys)
+
+    assert ran.returncode == 1
+    assert "run failed, not recorded:" in ran.stderr
+    assert ran.stderr.count("\n") == 1
+    assert last_activity(codeimport) is None
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "No authserver: use --authserver-url or set "
+         "CODEIMPORT_AUTHSERVER_URL."),
+    (["--authserver-url", "ftp://x/authserver", "--branch-type",
+      "MIRRORED"],
+     "--authserver-url: Not an http(s) URL"),
+    (["--authserver-url", "http://x/a", "--import-store", "MIRRORS"],
+     "--import-store and --mirror-store must be different directories."),
+    (["--authserver-url", "http://x/a"],
+     "--import-store is required to pull IMPORTED branches."),
+    (["--authserver-url", "http://x/a", "--import-store", "/no/such/dir"],
+     "--import-store /no/such/dir: no such directory."),
+    (["--authserver-url", "http://x/a", "--branch-type", "HOSTED"],
+     "argument --branch-type: invalid choice: 'HOSTED'"),
+    (["--authserver-url", "http://x/a", "--max-branches", "0"],
+     "argument --max-branches: must be at least 1"),
+])
+def test_puller_bad_options_exit_2_with_one_line(
+        stores, capsys, monkeypatch, args, message):
+    monkeypatch.delenv("CODEIMPORT_AUTHSERVER_URL", raising=False)
+    args = [str(stores["mirrors"]) if a == "MIRRORS" else a for a in args]
+
+    ran = call(puller_script.main, "--mirror-store", str(stores["mirrors"]),
+               *args, capsys=capsys)
+
+    assert ran.returncode == 2
+    assert ran.stderr.count("\n") == 1
+    assert message in ran.stderr
+
+
+def test_puller_loop_stops_cleanly_on_SIGTERM(
+        codeimport, codeimport_xmlrpc_server, stores):
+    codeimport.commit()
+    env = dict(os.environ, CODEIMPORT_AUTHSERVER_URL=(
+        codeimport_xmlrpc_server.authserver_url))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "codeimport.cli", "puller", "--loop",
+         "--interval", "3600", "--mirror-store", str(stores["mirrors"]),
+         "--branch-type", "MIRRORED"],
+        stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = []
+        for line in process.stderr:
+            lines.append(line)
+            if "mirrored 0 branch(es)" in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        lines.extend(process.stderr)
+        returncode = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = "".join(lines)
+    assert returncode == 0, output
+    assert "Traceback" not in output
+    assert "stopped (SIGTERM)" in output
+    reload(codeimport)
+    assert last_activity(codeimport) is not None
+
+
+# The puller's loop and the mirrorer on their own, without a server.
+
+class RecordingClient:
+    """A stand-in `BranchStatusClient` that serves `branches` in turn."""
+
+    def __init__(self, *branches, refuse=()):
+        self.branches = list(branches)
+        self.refuse = set(refuse)
+        self.calls = []
+
+    def acquireBranchToPull(self, names):
+        return self.branches.pop(0) if self.branches else ()
+
+    def __getattr__(self, method):
+        def record(*args):
+            self.calls.append((method, *args))
+            if method in self.refuse:
+                raise NoSuchBranch(args[0])
+            return True
+        return record
+
+
+class ScriptedMirrorer:
+    def __init__(self, *effects):
+        self.effects = list(effects)
+
+    def mirror(self, pull_url, unique_name, branch_type_name):
+        effect = self.effects.pop(0)
+        if isinstance(effect, BaseException):
+            raise effect
+        return effect
+
+
+def branch_tuple(branch_id):
+    return (branch_id, "http://example.com/x", f"~o/p/b{branch_id}", "",
+            "MIRRORED")
+
+
+def test_Puller_interrupted_mirror_is_failed_and_requested_again():
+    client = RecordingClient(branch_tuple(1))
+    puller = Puller(client, ScriptedMirrorer(StopRequested("SIGTERM")),
+                    hostname="h")
+
+    with pytest.raises(StopRequested):
+        puller.run()
+
+    assert client.calls == [("mirrorFailed", 1, INTERRUPTED),
+                            ("requestMirror", 1)]
+
+
+def test_Puller_crashing_mirror_is_reported_and_the_run_goes_on():
+    client = RecordingClient(branch_tuple(1), branch_tuple(2))
+    puller = Puller(client, ScriptedMirrorer(
+        RuntimeError("bug"), MirrorOutcome(revision="abc")), hostname="h")
+
+    report = puller.run()
+
+    assert [c[:3] for c in client.calls[:2]] == [
+        ("mirrorFailed", 1,
+         "Internal error in the branch puller: RuntimeError."),
+        ("mirrorComplete", 2, "abc")]
+    assert client.calls[2][:3] == ("recordSuccess", "branch-puller", "h")
+    assert report.recorded
+
+
+def test_Puller_branch_deleted_meanwhile_does_not_stop_the_run():
+    client = RecordingClient(branch_tuple(1), refuse={"mirrorComplete"})
+    puller = Puller(client, ScriptedMirrorer(MirrorOutcome(revision="a")),
+                    hostname="h")
+
+    report = puller.run()
+
+    assert report.mirrored == ["~o/p/b1"] and report.recorded
+
+
+@pytest.mark.parametrize("unique_name", ["~../../etc", "~a//b", ""])
+def test_Mirrorer_refuses_names_outside_the_store(stores, unique_name):
+    outcome = Mirrorer(str(stores["mirrors"])).mirror(
+        "http://example.com/x", unique_name, "MIRRORED")
+
+    assert not outcome.succeeded
+    assert "does not name a directory inside the target store" in (
+        outcome.reason)
+
+
+def test_tip_revision_of_an_empty_repository(tmp_path):
+    make_repo(tmp_path / "empty", commits=0)
+
+    assert tip_revision(str(tmp_path / "empty")) == NO_REVISION
