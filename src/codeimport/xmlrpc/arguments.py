@@ -10,6 +10,7 @@ refused here, so that bad input never reaches SQL.
 
 from __future__ import annotations
 
+import reprlib
 import xmlrpc.client
 from datetime import datetime
 from datetime import timezone
@@ -29,11 +30,15 @@ _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _DATETIME_FORMATS = ("%Y%m%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y%m%dT%H%M%S")
 
 
+# Shows a bounded part of a wrong value, however large or deeply nested.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel = 2
+_SHORT.maxstring = _SHORT.maxother = 60
+
+
 def _refuse(name: str, expected: str, value) -> InvalidArguments:
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return InvalidArguments(message=f"{name} must be {expected}, not {shown}")
+    return InvalidArguments(
+        message=f"{name} must be {expected}, not {_SHORT.repr(value)}")
 
 
 def integer(value, name: str) -> int:
