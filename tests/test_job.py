@@ -7,7 +7,7 @@ from corehelpers import make_stale
 from corehelpers import set_fields
 from corehelpers import utc
 
-from codeimport.configure import build_utilities
+from codeimport.registration import build_utilities
 from codeimport.enums import CodeImportJobState
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems

@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 
 def configure(registry=None, *, get_store, settings=None):
-    """See `codeimport.configure.configure`."""
-    from codeimport.configure import configure as _configure
+    """See `codeimport.registration.configure`."""
+    from codeimport.registration import configure as _configure
 
     return _configure(registry, get_store=get_store, settings=settings)

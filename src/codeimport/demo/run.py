@@ -19,7 +19,7 @@ import time
 import warnings
 
 from codeimport import database
-from codeimport.configure import build_utilities
+from codeimport.registration import build_utilities
 from codeimport.demo.processes import Daemon
 from codeimport.demo.processes import free_port
 from codeimport.demo.processes import wait_for_http

@@ -18,6 +18,7 @@ __all__ = [
     "IBranchLookup",
     "IBranchPuller",
     "IBranchSet",
+    "IBranchSetEdit",
     "IBranchView",
 ]
 
@@ -128,8 +129,8 @@ class IBranchLookup(Interface):
         """Return the branch called ~owner/project/name, or None."""
 
 
-class IBranchSet(IBranchLookup):
-    """Find and register branches."""
+class IBranchSetEdit(Interface):
+    """Register branches (administrators and trusted code)."""
 
     def new(owner, project, name, branch_type, url=None):
         """Register and return a branch.
@@ -137,6 +138,10 @@ class IBranchSet(IBranchLookup):
         :raises CodeImportValidationError: for a duplicate unique name,
             a bad name or a URL that does not suit the branch type.
         """
+
+
+class IBranchSet(IBranchLookup, IBranchSetEdit):
+    """Find and register branches."""
 
 
 class IBranchPuller(Interface):

@@ -9,12 +9,13 @@ current round.
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 from codeimport import database
-from codeimport.configure import build_utilities
+from codeimport.registration import build_utilities
 from codeimport.scripts.daemon import StopSignals
+from codeimport.scripts.daemon import first_line
+from codeimport.scripts.daemon import positive_seconds
 from codeimport.scripts.daemon import setup_logging
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import add_database_options
@@ -22,28 +23,10 @@ from codeimport.scripts.options import load_settings
 from codeimport.scripts.options import resolve_dsn
 from codeimport.scripts.options import run
 
-__all__ = ["main", "positive_seconds", "run_round"]
+__all__ = ["main", "run_round"]
 
 PROG = "codeimport watchdog"
 DEFAULT_INTERVAL = 60.0
-
-
-def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds greater than zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message, with its type if empty."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def run_round(store, utilities, logger: logging.Logger) -> bool:

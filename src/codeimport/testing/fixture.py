@@ -11,9 +11,9 @@ from zope.security.management import setSecurityPolicy
 from zope.security.proxy import removeSecurityProxy
 
 from codeimport import database
-from codeimport.configure import build_utilities
-from codeimport.configure import configure
-from codeimport.configure import unconfigure
+from codeimport.registration import build_utilities
+from codeimport.registration import configure
+from codeimport.registration import unconfigure
 from codeimport.security import ADMINS
 from codeimport.security import VCS_IMPORTS
 from codeimport.security import CodeImportSecurityPolicy

@@ -25,7 +25,7 @@ _NAME_LENGTH = 255
 class BranchStatusAPI:
     """See `IBranchStatusAPI`.
 
-    :param utilities: the unproxied `codeimport.configure.Utilities`.
+    :param utilities: the unproxied `codeimport.registration.Utilities`.
     """
 
     def __init__(self, utilities):

@@ -102,7 +102,7 @@ def _idempotently(transition, machine, wanted) -> None:
 class CodeImportSchedulerAPI:
     """See `ICodeImportScheduler`.
 
-    :param utilities: the unproxied `codeimport.configure.Utilities`.
+    :param utilities: the unproxied `codeimport.registration.Utilities`.
     """
 
     def __init__(self, utilities):

@@ -19,7 +19,7 @@ import psycopg2.extensions
 from storm.exceptions import DisconnectionError
 
 from codeimport import database
-from codeimport.configure import build_utilities
+from codeimport.registration import build_utilities
 
 __all__ = [
     "DatabaseUnavailable",
