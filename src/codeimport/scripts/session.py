@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 
 from codeimport import database
-from codeimport.configure import build_utilities
 from codeimport.errors import CodeImportError
+from codeimport.registration import build_utilities
 from codeimport.settings import Settings
 
 __all__ = ["lookup_person", "operator_transaction"]
