@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from dulwich import porcelain
@@ -304,6 +306,44 @@ def test_puller_loop_stops_cleanly_on_SIGTERM(
     assert "stopped (SIGTERM)" in output
     reload(codeimport)
     assert last_activity(codeimport) is not None
+
+
+def test_puller_stopped_mid_mirror_reports_and_requests_the_branch(
+        codeimport, codeimport_xmlrpc_server, stores):
+    # A git:// "server" that accepts the connection and never answers
+    # holds the puller inside its fetch until the signal arrives.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(30)
+        port = listener.getsockname()[1]
+        branch = due_branch(codeimport, url=f"git://127.0.0.1:{port}/x")
+        codeimport.commit()
+        env = dict(os.environ, CODEIMPORT_AUTHSERVER_URL=(
+            codeimport_xmlrpc_server.authserver_url))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "codeimport.cli", "puller",
+             "--mirror-store", str(stores["mirrors"]),
+             "--branch-type", "MIRRORED"],
+            stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            connection, _ = listener.accept()
+            with connection:
+                process.send_signal(signal.SIGTERM)
+                output = process.stderr.read()
+                returncode = process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert returncode == 0, output
+    assert "Traceback" not in output
+    assert f"{branch.unique_name}: interrupted" in output
+    reload(codeimport)
+    assert branch.mirror_failures == 1
+    assert branch.mirror_status_message == INTERRUPTED
+    # Requested again: due now rather than backed off by hours.
+    assert branch.next_mirror_time <= branch.last_mirror_attempt + (
+        timedelta(minutes=1))
+    assert last_activity(codeimport) is None
 
 
 # The puller's loop and the mirrorer on their own, without a server.

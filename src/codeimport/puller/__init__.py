@@ -3,3 +3,7 @@
 `codeimport.puller.puller.Puller` runs the acquire / mirror / report
 loop; `codeimport.puller.mirror.Mirrorer` copies one branch.
 """
+
+from __future__ import annotations
+
+__all__: list[str] = []
