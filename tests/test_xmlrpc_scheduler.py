@@ -6,18 +6,21 @@ import xmlrpc.client
 
 import pytest
 
-from codeimport.configure import build_utilities
 from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineOfflineReason
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
+from codeimport.errors import ConfigurationError
 from codeimport.errors import InvalidJobState
+from codeimport.errors import InvalidMachineState
 from codeimport.errors import NoSuchCodeImportJob
+from codeimport.registration import build_utilities
 from codeimport.settings import Settings
 from codeimport.xmlrpc import faults
 from codeimport.xmlrpc.scheduler import CodeImportSchedulerAPI
+from codeimport.xmlrpc.scheduler import _idempotently
 from codeimport.xmlrpc.scheduler import log_file_name
 from codeimport.xmlrpc.scheduler import translate_errors
 
@@ -58,7 +61,7 @@ def test_getJobForMachine_unknown_host_creates_it_online(codeimport, api):
 @pytest.mark.parametrize("hostname, worker_limit", [
     ("", 1), ("   ", 1), (None, 1), (5, 1), ("x" * 256, 1),
     ("host", "2"), ("host", True), ("host", 2**31), ("host", -1),
-    ("host", 1.5), ("ho\x00st", 1),
+    ("host", 1.5), ("ho\x00st", 1), ("ho\ud800st", 1),
 ])
 def test_getJobForMachine_bad_arguments_fault_904(
         api, hostname, worker_limit):
@@ -164,6 +167,15 @@ def test_finishJobID_with_a_log_stores_it_under_the_log_file_name(
     assert result.log_file.filename == log_file_name(code_import.branch)
     assert result.log_file.mimetype == "text/plain"
     assert code_import.date_last_successful is not None
+
+
+def test_finishJobID_accepts_bytes_from_in_process_callers(codeimport, api):
+    job = codeimport.factory.makeRunningJob()
+    code_import = job.code_import
+
+    api.finishJobID(job.id, "FAILURE", b"raw log\n")
+
+    assert code_import.results[0].log_file.read() == b"raw log\n"
 
 
 @pytest.mark.parametrize("log_file", ["", xmlrpc.client.Binary(b"")])
@@ -279,3 +291,37 @@ def test_translate_errors_lets_other_errors_through():
     with pytest.raises(KeyError):
         with translate_errors():
             raise KeyError("a bug")
+
+
+def test_translate_errors_lets_unlisted_domain_errors_through():
+    with pytest.raises(ConfigurationError):
+        with translate_errors():
+            raise ConfigurationError("a bug in our set-up")
+
+
+class RacingMachine:
+    """A machine another caller changes between our read and our write."""
+
+    def __init__(self, state, state_after_refusal):
+        self.state = state
+        self._after = state_after_refusal
+
+    def transition(self):
+        self.state = self._after
+        raise InvalidMachineState("State of machine m was ONLINE.")
+
+
+def test_a_machine_transition_lost_to_a_concurrent_equal_one_is_fine():
+    machine = RacingMachine(CodeImportMachineState.OFFLINE,
+                            CodeImportMachineState.ONLINE)
+
+    _idempotently(machine.transition, machine, CodeImportMachineState.ONLINE)
+
+
+def test_a_machine_transition_refused_for_another_reason_raises():
+    machine = RacingMachine(CodeImportMachineState.OFFLINE,
+                            CodeImportMachineState.QUIESCING)
+
+    with pytest.raises(InvalidMachineState):
+        _idempotently(machine.transition, machine,
+                      CodeImportMachineState.ONLINE)

@@ -297,3 +297,24 @@ def test_load_settings_reads_the_codeimport_section(tmp_path):
 
     assert settings.blacklisted_hostnames == ("a", "b")
     assert settings.maximum_heartbeat_interval == 60
+
+
+class FakeApp:
+    closed = False
+
+    def close(self):
+        self.closed = True
+
+
+def test_gunicorn_service_takes_our_options_and_builds_the_app_lazily():
+    app = FakeApp()
+    service = serve.GunicornService(lambda: app, {
+        "bind": ["127.0.0.1:9"], "workers": 3, "threads": 5,
+        "worker_class": "gthread", "control_socket_disable": True})
+
+    assert service.cfg.bind == ["127.0.0.1:9"]
+    assert (service.cfg.workers, service.cfg.threads) == (3, 5)
+    assert service.cfg.worker_class_str == "gthread"
+    assert service.wsgi() is app
+    service.cfg.worker_exit(None, None)
+    assert app.closed
