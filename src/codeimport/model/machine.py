@@ -122,19 +122,27 @@ class CodeImportMachine(Storm):
     def shouldLookForJob(self, worker_limit):
         """See `ICodeImportMachine`."""
         store = Store.of(self)
-        # One statement: touch the heartbeat of a live machine and count
-        # its jobs.
+        # Touch the heartbeat of a live machine; this also locks its row,
+        # so concurrent callers for one machine take turns.
         row = store.execute(
             "UPDATE codeimportmachine SET heartbeat = CURRENT_TIMESTAMP"
-            " WHERE id = ? AND state <> ?"
-            " RETURNING state, (SELECT count(*) FROM codeimportjob"
-            " WHERE machine = codeimportmachine.id AND state = ?)",
-            (self.id, _State.OFFLINE.value, CodeImportJobState.RUNNING.value),
+            " WHERE id = ? AND state <> ? RETURNING state",
+            (self.id, _State.OFFLINE.value),
         ).get_one()
         store.invalidate(self)
         if row is None:
             return False
-        state, job_count = _State.items[row[0]], row[1]
+        state = _State.items[row[0]]
+        # Count in a second statement, after the lock is ours: under READ
+        # COMMITTED it sees the jobs that a caller we waited for has just
+        # claimed, which a subquery of the UPDATE (evaluated with the
+        # snapshot taken before the wait) would miss, letting concurrent
+        # callers for one machine exceed worker_limit.
+        job_count = store.execute(
+            "SELECT count(*) FROM codeimportjob WHERE machine = ?"
+            " AND state = ?",
+            (self.id, CodeImportJobState.RUNNING.value),
+        ).get_one()[0]
         if state == _State.QUIESCING:
             if job_count == 0:
                 self.setOffline(CodeImportMachineOfflineReason.QUIESCED)
