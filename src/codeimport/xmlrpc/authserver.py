@@ -28,24 +28,24 @@ class BranchStatusAPI:
     :param utilities: the unproxied `codeimport.registration.Utilities`.
     """
 
-    def __init__(self, utilities):
+    def __init__(self, utilities) -> None:
         self._utilities = utilities
 
-    def _getBranch(self, branch_id):
+    def _getBranch(self, branch_id: int):
         branch_id = arguments.integer(branch_id, "branch_id")
         branch = self._utilities.branches.get(branch_id)
         if branch is None:
             raise faults.NoBranchWithID(branch_id=branch_id)
         return branch
 
-    def startMirroring(self, branch_id):
+    def startMirroring(self, branch_id: int) -> bool:
         """See `IBranchStatusAPI`."""
         branch = self._getBranch(branch_id)
         with translate_errors():
             branch.startMirroring()
         return True
 
-    def mirrorComplete(self, branch_id, last_revision_id):
+    def mirrorComplete(self, branch_id: int, last_revision_id: str) -> bool:
         """See `IBranchStatusAPI`."""
         branch = self._getBranch(branch_id)
         last_revision_id = arguments.text(
@@ -55,7 +55,7 @@ class BranchStatusAPI:
             branch.mirrorComplete(last_revision_id)
         return True
 
-    def mirrorFailed(self, branch_id, reason):
+    def mirrorFailed(self, branch_id: int, reason: str) -> bool:
         """See `IBranchStatusAPI`."""
         branch = self._getBranch(branch_id)
         reason = arguments.text(reason, "reason")
@@ -63,7 +63,8 @@ class BranchStatusAPI:
             branch.mirrorFailed(reason)
         return True
 
-    def recordSuccess(self, name, hostname, date_started, date_completed):
+    def recordSuccess(self, name: str, hostname: str, date_started,
+                      date_completed) -> bool:
         """See `IBranchStatusAPI`."""
         name = arguments.text(name, "name", required=True,
                               max_length=_NAME_LENGTH)
@@ -77,7 +78,7 @@ class BranchStatusAPI:
                 name, date_started, date_completed, hostname)
         return True
 
-    def acquireBranchToPull(self, branch_type_names):
+    def acquireBranchToPull(self, branch_type_names: list[str]) -> list:
         """See `IBranchStatusAPI`."""
         names = arguments.name_list(branch_type_names, "branch_type_names")
         branch_types = [
@@ -94,7 +95,7 @@ class BranchStatusAPI:
         return [branch.id, pull_url, branch.unique_name, "",
                 branch.branch_type.name]
 
-    def requestMirror(self, branch_id):
+    def requestMirror(self, branch_id: int) -> bool:
         """See `IBranchStatusAPI`."""
         branch = self._getBranch(branch_id)
         with translate_errors():

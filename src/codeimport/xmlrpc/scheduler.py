@@ -11,6 +11,7 @@ and rolls back after a fault.
 from __future__ import annotations
 
 import contextlib
+import xmlrpc.client
 
 from zope.interface import implementer
 
@@ -105,17 +106,17 @@ class CodeImportSchedulerAPI:
     :param utilities: the unproxied `codeimport.registration.Utilities`.
     """
 
-    def __init__(self, utilities):
+    def __init__(self, utilities) -> None:
         self._utilities = utilities
 
-    def _getJob(self, job_id):
+    def _getJob(self, job_id: int):
         job_id = arguments.integer(job_id, "job_id")
         job = self._utilities.jobs.getById(job_id)
         if job is None:
             raise faults.NoSuchCodeImportJob(job_id=job_id)
         return job
 
-    def getJobForMachine(self, hostname, worker_limit):
+    def getJobForMachine(self, hostname: str, worker_limit: int) -> int:
         """See `ICodeImportScheduler`."""
         hostname = arguments.text(hostname, "hostname", required=True,
                                   max_length=_HOSTNAME_LENGTH)
@@ -125,7 +126,7 @@ class CodeImportSchedulerAPI:
                                                         worker_limit)
         return 0 if job is None else job.id
 
-    def getImportDataForJobID(self, job_id):
+    def getImportDataForJobID(self, job_id: int) -> dict:
         """See `ICodeImportScheduler`."""
         job = self._getJob(job_id)
         settings = self._utilities.settings
@@ -139,7 +140,7 @@ class CodeImportSchedulerAPI:
             "blacklisted_hostnames": list(settings.blacklisted_hostnames),
         }
 
-    def updateHeartbeat(self, job_id, log_tail):
+    def updateHeartbeat(self, job_id: int, log_tail: str) -> int:
         """See `ICodeImportScheduler`."""
         job = self._getJob(job_id)
         log_tail = arguments.text(log_tail, "log_tail")
@@ -147,7 +148,8 @@ class CodeImportSchedulerAPI:
             self._utilities.workflow.updateHeartbeat(job, log_tail)
         return 0
 
-    def finishJobID(self, job_id, status_name, log_file):
+    def finishJobID(self, job_id: int, status_name: str,
+                    log_file: xmlrpc.client.Binary | str) -> int:
         """See `ICodeImportScheduler`.
 
         The log is stored in the same transaction as the result, so a
@@ -166,7 +168,7 @@ class CodeImportSchedulerAPI:
             self._utilities.workflow.finishJob(job, status, alias)
         return 0
 
-    def setMachineOnline(self, hostname):
+    def setMachineOnline(self, hostname: str) -> int:
         """See `ICodeImportScheduler`."""
         hostname = arguments.text(hostname, "hostname", required=True,
                                   max_length=_HOSTNAME_LENGTH)
@@ -178,7 +180,7 @@ class CodeImportSchedulerAPI:
                               CodeImportMachineState.ONLINE)
         return 0
 
-    def setMachineOffline(self, hostname, reason_name):
+    def setMachineOffline(self, hostname: str, reason_name: str) -> int:
         """See `ICodeImportScheduler`."""
         hostname = arguments.text(hostname, "hostname", required=True,
                                   max_length=_HOSTNAME_LENGTH)
@@ -193,7 +195,7 @@ class CodeImportSchedulerAPI:
                           CodeImportMachineState.OFFLINE)
         return 0
 
-    def getMachineState(self, hostname):
+    def getMachineState(self, hostname: str) -> str:
         """See `ICodeImportScheduler`."""
         hostname = arguments.text(hostname, "hostname",
                                   max_length=_HOSTNAME_LENGTH)
