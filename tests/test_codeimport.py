@@ -11,7 +11,7 @@ from corehelpers import event_data
 from corehelpers import set_fields
 from corehelpers import utc
 
-from codeimport.configure import build_utilities
+from codeimport.registration import build_utilities
 from codeimport.enums import BranchType
 from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportResultStatus
