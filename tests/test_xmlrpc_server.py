@@ -283,6 +283,19 @@ def test_serve_with_an_unreachable_database_exits_2(
     assert "Cannot use the database" in one_line_error(capsys)
 
 
+@pytest.mark.parametrize("bind, message", [
+    ("no-such-host.invalid:80", "Cannot listen on"),
+    ("127.0.0.1:http", "Bad --bind"),
+    ("127.0.0.1:70000", "Bad --bind"),
+])
+def test_serve_with_a_bad_bind_exits_2(
+        codeimport, no_credentials, capsys, monkeypatch, bind, message):
+    monkeypatch.setenv("CODEIMPORT_XMLRPC_CREDENTIALS", "a:b")
+
+    assert serve.main(["--dsn", codeimport.dsn, "--bind", bind]) == 2
+    assert message in one_line_error(capsys)
+
+
 def test_serve_with_bad_numbers_exits_2(no_credentials, capsys):
     assert serve.main(["--workers", "0"]) == 2
     assert "must be more than 0" in capsys.readouterr().err

@@ -29,9 +29,11 @@ import configparser
 import logging
 import math
 import os
+import socket
 import sys
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.util import parse_address
 
 from codeimport import database
 from codeimport.errors import ConfigurationError
@@ -42,7 +44,10 @@ from codeimport.xmlrpc.app import make_app
 from codeimport.xmlrpc.auth import load_credentials
 from codeimport.xmlrpc.transactions import service_dsn
 
-__all__ = ["GunicornService", "load_settings", "main"]
+__all__ = [
+    "GunicornService", "check_bind", "check_database", "load_settings",
+    "main",
+]
 
 DSN_VARIABLE = "CODEIMPORT_DSN"
 ACCESS_LOG_FORMAT = '%(h)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
@@ -123,6 +128,27 @@ def load_settings(path: str | None) -> Settings:
     return Settings.fromMapping(dict(parser.items("codeimport")))
 
 
+def check_bind(bind: str) -> None:
+    """Refuse an address gunicorn could never listen on.
+
+    :raises ConfigurationError: for a bad port or an unknown host name.
+    """
+    try:
+        address = parse_address(bind)
+    except (RuntimeError, ValueError) as error:
+        raise ConfigurationError(f"Bad --bind {bind!r}: {error}") from None
+    if not isinstance(address, tuple):
+        return  # a Unix socket path or an inherited descriptor
+    host, port = address
+    if not 0 <= port <= 65535:
+        raise ConfigurationError(f"Bad --bind {bind!r}: no port {port}.")
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        raise ConfigurationError(
+            f"Cannot listen on {bind!r}: {error}") from None
+
+
 def check_database(dsn: str) -> None:
     """Connect once as each endpoint's role and look for the schema.
 
@@ -200,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigurationError(f"--dsn or ${DSN_VARIABLE} is required.")
         credentials = load_credentials(path=options.credentials_file)
         settings = load_settings(options.settings_file)
+        check_bind(options.bind)
         check_database(options.dsn)
     except ConfigurationError as error:
         print(f"codeimport serve: {error}", file=sys.stderr)
