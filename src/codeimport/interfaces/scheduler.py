@@ -13,6 +13,8 @@ The fault codes any method may answer besides those it lists:
 * 910 MalformedRequest: the body is not an XML-RPC method call;
 * 999 InternalError: a bug; the server logged it under the reference
   given in the fault string.
+
+Each endpoint also answers ``system.listMethods()`` with its method names.
 """
 
 from __future__ import annotations
