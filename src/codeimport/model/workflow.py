@@ -32,6 +32,7 @@ from codeimport.interfaces.job import ICodeImportJobWorkflow
 from codeimport.model.codeimport import latest_result_start
 from codeimport.model.constants import UTC_NOW
 from codeimport.model.job import CodeImportJob
+from codeimport.model.machine import CodeImportMachine
 from codeimport.model.services import StoreUtility
 from codeimport.notification import CodeImportJobFinished
 from codeimport.notification import CodeImportJobReclaimed
@@ -67,6 +68,17 @@ class CodeImportJobWorkflow(StoreUtility):
         if row is None:
             raise NoSuchCodeImportJob(job.id)
         store.invalidate(job)
+
+    def _machineOf(self, job):
+        """Return the machine running `job`, by id.
+
+        Following ``job.machine`` would link the two objects, and Storm
+        keeps that link's hook on the machine until the machine itself is
+        garbage: in a long-lived store, where a machine object stays alive
+        across transactions, the hooks of every finished job pile up and
+        each later transaction boundary runs them all.
+        """
+        return self._store.get(CodeImportMachine, job.machine_id)
 
     def _requireState(self, job, expected):
         if job.state != expected:
@@ -217,7 +229,8 @@ class CodeImportJobWorkflow(StoreUtility):
         store = self._store
         code_import = job.code_import
         result = self._results.new(
-            code_import, job.machine, job.requesting_user, job.logtail,
+            code_import, self._machineOf(job), job.requesting_user,
+            job.logtail,
             log_file, status, job.date_started,
         )
         store.remove(job)
@@ -243,7 +256,7 @@ class CodeImportJobWorkflow(StoreUtility):
             raise CodeImportValidationError(f"Not a result status: {status!r}")
         self._lock(job)
         self._requireState(job, _State.RUNNING)
-        machine = job.machine
+        machine = self._machineOf(job)
         code_import, result = self._finalise(job, status, logfile_alias)
         failing, failures = self._markFailingIfNeeded(code_import)
         if not failing and code_import.review_status == _Review.REVIEWED:
@@ -274,7 +287,7 @@ class CodeImportJobWorkflow(StoreUtility):
         job = removeSecurityProxy(import_job)
         self._lock(job)
         self._requireState(job, _State.RUNNING)
-        job_id, machine = job.id, job.machine
+        job_id, machine = job.id, self._machineOf(job)
         code_import, result = self._finalise(job, _Status.RECLAIMED, None)
         failing, _ = self._markFailingIfNeeded(code_import)
         if not failing and code_import.review_status == _Review.REVIEWED:
