@@ -7,6 +7,7 @@ Source repositories are made on the fly with dulwich.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -435,3 +436,75 @@ def test_tip_revision_of_an_empty_repository(tmp_path):
     make_repo(tmp_path / "empty", commits=0)
 
     assert tip_revision(str(tmp_path / "empty")) == NO_REVISION
+
+
+def test_Mirrorer_failure_reason_is_the_last_line_without_our_paths(
+        stores, monkeypatch):
+    source = target_path(str(stores["imports"]), "~o/p/b")
+    make_repo(source)
+
+    class BrokenImporter:
+        def __init__(self, request, context):
+            self.context = context
+
+        def run(self):
+            self.context.say("Fetching " + source)
+            self.context.say(f"Cannot read {source}: " + "x" * 600)
+            return 4
+
+    monkeypatch.setattr(
+        "codeimport.puller.mirror.GitToGitImporter", BrokenImporter)
+    outcome = Mirrorer(str(stores["mirrors"]), str(stores["imports"])).mirror(
+        "~o/p/b", "~o/p/b", "IMPORTED")
+
+    assert outcome.reason.startswith("Cannot read ~o/p/b: xxx")
+    assert outcome.reason.endswith("x...")
+    assert len(outcome.reason) == 500
+
+
+@pytest.mark.parametrize("pull_url, type_name, import_store, reason", [
+    ("~o/p/b", "IMPORTED", None,
+     "This puller does not pull imported branches."),
+    ("http://a b/", "MIRRORED", None, "Invalid branch URL 'http://a b/': "),
+    ("http://x/", "REMOTE", None, "Branches of type REMOTE are not "
+     "mirrored."),
+])
+def test_Mirrorer_refusals(stores, pull_url, type_name, import_store, reason):
+    outcome = Mirrorer(str(stores["mirrors"]), import_store).mirror(
+        pull_url, "~o/p/b", type_name)
+
+    assert outcome.reason.startswith(reason)
+
+
+class Stop:
+    requested = False
+
+
+def test_Puller_stop_before_any_branch_ends_the_run_unrecorded():
+    client = RecordingClient(branch_tuple(1))
+    stop = Stop()
+    stop.requested = True
+
+    report = Puller(client, ScriptedMirrorer(), hostname="h",
+                    stop=stop).run()
+
+    assert not report.recorded
+    assert client.calls == [] and client.branches
+
+
+def test_Puller_stop_after_a_branch_ends_the_run_unrecorded():
+    stop = Stop()
+
+    class StoppingMirrorer:
+        def mirror(self, *args):
+            stop.requested = True
+            return MirrorOutcome(revision="abc")
+
+    stop.interruptible = contextlib.nullcontext
+    client = RecordingClient(branch_tuple(1), branch_tuple(2))
+
+    report = Puller(client, StoppingMirrorer(), hostname="h",
+                    stop=stop).run()
+
+    assert report.mirrored == ["~o/p/b1"] and not report.recorded
+    assert client.calls == [("mirrorComplete", 1, "abc")]

@@ -80,15 +80,16 @@ def test_once_with_a_silent_machine_takes_it_offline_for_WATCHDOG(
         CodeImportEventDataType.OFFLINE_REASON] == "WATCHDOG"
 
 
-def test_once_with_settings_file_uses_its_limits(codeimport, tmp_path):
+def test_once_with_settings_file_uses_its_limits(
+        codeimport, tmp_path, capsys):
     job = codeimport.factory.makeRunningJob()
     age(codeimport.store, "codeimportjob", job.id, "heartbeat", 120)
     codeimport.commit()
     settings = tmp_path / "codeimport.ini"
     settings.write_text("[codeimport]\nmaximum_heartbeat_interval = 60\n")
 
-    ran = cli("watchdog", "--once", "--settings-file", str(settings),
-              dsn=codeimport.dsn)
+    ran = call(watchdog.main, "--once", "--settings-file", str(settings),
+               "--dsn", codeimport.dsn, capsys=capsys)
 
     assert ran.returncode == 0, ran.stderr
     assert "reclaimed 1 job(s)" in ran.stderr
