@@ -14,11 +14,13 @@ from scripthelpers import call
 from scripthelpers import cli
 from scripthelpers import reload
 
+from codeimport import database
 from codeimport.enums import CodeImportEventDataType
 from codeimport.enums import CodeImportEventType
 from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
+from codeimport.registration import build_utilities
 from codeimport.scripts import watchdog
 
 
@@ -194,3 +196,26 @@ def test_run_round_when_the_round_fails_rolls_back_and_logs_one_line(
     [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert record.getMessage() == (
         "round failed, rolled back: the database went away")
+
+
+def test_run_round_after_a_lost_connection_fails_once_then_recovers(
+        codeimport, caplog):
+    codeimport.commit()
+    store = database.make_store(codeimport.dsn, role="importd")
+    utilities = build_utilities(lambda: store, codeimport.settings)
+    logger = logging.getLogger("test.watchdog")
+    try:
+        assert watchdog.run_round(store, utilities, logger)
+        pid = store.execute("SELECT pg_backend_pid()").get_one()[0]
+        store.rollback()
+        codeimport.store.execute("SELECT pg_terminate_backend(?)", (pid,))
+        codeimport.commit()
+
+        with caplog.at_level(logging.INFO, logger="test.watchdog"):
+            outcomes = [watchdog.run_round(store, utilities, logger)
+                        for _ in range(2)]
+    finally:
+        store.close()
+
+    assert outcomes == [False, True]
+    assert "round failed, rolled back:" in caplog.records[0].getMessage()
