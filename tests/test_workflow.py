@@ -432,13 +432,14 @@ def test_finishJob_other_status_requests_no_mirror(workflow, running,
     assert running.code_import.branch.next_mirror_time is None
 
 
-def test_finishJob_success_into_git_target_requests_no_mirror(
+def test_finishJob_success_into_git_target_requests_a_mirror_too(
         codeimport, workflow, machine):
     job = codeimport.factory.makeRunningJob(
         machine, codeimport.factory.makeCodeImport(
             target_rcs_type=TargetRevisionControlSystems.GIT))
+    branch = job.code_import.branch
     workflow.finishJob(job, S.SUCCESS, None)
-    assert job.code_import.branch.next_mirror_time is None
+    assert branch.next_mirror_time == db_now(codeimport.store)
     assert job.code_import.date_last_successful is not None
 
 

@@ -37,9 +37,8 @@ class EventFeed:
             self._last_id = event.id
 
 
-def results_table(rows) -> str:
-    """Render (name, status, duration, note) rows as an aligned table."""
-    header = ("import", "result", "took", "target")
+def results_table(rows, header=("import", "result", "took", "target")):
+    """Render rows of four cells as an aligned table under `header`."""
     rows = [header] + [tuple(str(cell) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -106,7 +107,9 @@ class Demo:
         if not wait_for_http(f"http://127.0.0.1:{port}/healthz", 30):
             raise DemoFailure("the XML-RPC service did not start:\n"
                               + self.daemons[0].tail())
-        url = f"http://demo:{secret}@127.0.0.1:{port}/codeimportscheduler"
+        base = f"http://demo:{secret}@127.0.0.1:{port}"
+        self.authserver_url = f"{base}/authserver"
+        url = f"{base}/codeimportscheduler"
         for hostname in ("importer-1", "importer-2"):
             self.daemons.append(Daemon(hostname, [
                 "dispatch", "--scheduler-url", url, "--hostname", hostname,
@@ -179,6 +182,42 @@ class Demo:
         code_import.requestImport(self.requester)
         self.store.commit()
 
+    def pull_mirrors(self) -> None:
+        """Run the branch puller once; check what it mirrored."""
+        mirrors = os.path.join(self.work, "mirrors")
+        os.makedirs(mirrors)
+        puller = subprocess.run(
+            [sys.executable, "-m", "codeimport.cli", "puller",
+             "--mirror-store", mirrors, "--import-store", self.target_store],
+            env={**os.environ, "CODEIMPORT_AUTHSERVER_URL":
+                 self.authserver_url},
+            capture_output=True, text=True, timeout=ROUND_TIMEOUT)
+        if puller.returncode != 0:
+            raise DemoFailure(f"the puller failed: {puller.stderr.strip()}")
+        self.store.rollback()
+        rows, problems = [], []
+        for project in sorted(self.imports):
+            branch = self.u.branches.getByUniqueName(
+                f"~vcs-imports/{project}/import")
+            if branch.last_mirrored is None:
+                rows.append((branch.unique_name, "not mirrored", "",
+                             (branch.mirror_status_message or "-")[:40]))
+                if project != "delta":
+                    problems.append(f"{project} was not mirrored")
+                continue
+            name = branch.unique_name
+            same = (refs_of(target_path(mirrors, name))
+                    == refs_of(target_path(self.target_store, name)))
+            rows.append((name, "mirrored", branch.last_mirrored_id[:12],
+                         "refs match import" if same else "REFS DIFFER"))
+            if not same:
+                problems.append(f"{project}: mirror differs from import")
+        _say("\nThe branch puller mirrors every successful import:\n"
+             + results_table(rows, ("branch", "mirror", "tip", "check")))
+        if problems:
+            raise DemoFailure("; ".join(problems) + "\n" + puller.stdout
+                              + puller.stderr)
+
     def stop(self) -> None:
         _say("\nStopping the machines, the watchdog and the service ...")
         for daemon in reversed(self.daemons):
@@ -213,6 +252,7 @@ def _run(work: str, dsn: str) -> None:
         second = demo.wait_for(("alpha", "beta"), before)
         demo.check_round("Round 2 results", second, {
             "alpha": Status.SUCCESS, "beta": Status.SUCCESS_NOCHANGE})
+        demo.pull_mirrors()
     finally:
         demo.stop()
         demo.store.close()

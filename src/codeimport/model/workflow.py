@@ -21,7 +21,6 @@ from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
 from codeimport.enums import CodeImportReviewStatus
-from codeimport.enums import TargetRevisionControlSystems
 from codeimport.errors import CodeImportAlreadyRequested
 from codeimport.errors import CodeImportValidationError
 from codeimport.errors import InvalidJobState
@@ -43,7 +42,6 @@ __all__ = ["CodeImportJobWorkflow"]
 _State = CodeImportJobState
 _Review = CodeImportReviewStatus
 _Status = CodeImportResultStatus
-_Target = TargetRevisionControlSystems
 
 
 def _name(code_import):
@@ -100,6 +98,11 @@ class CodeImportJobWorkflow(StoreUtility):
                 "Already associated to a CodeImportJob: "
                 f"{_name(code_import)}"
             )
+        return self._createJob(code_import, interval)
+
+    def _createJob(self, code_import, interval=None):
+        """Add `code_import`'s next PENDING job; `newJob` without the
+        checks, for callers that have just deleted the import's job."""
         if interval is None:
             interval = code_import.effective_update_interval
         date_due = UTC_NOW
@@ -264,7 +267,12 @@ class CodeImportJobWorkflow(StoreUtility):
         self._requireState(job, _State.RUNNING)
         machine = self._machineOf(job)
         code_import, result = self._finalise(job, status, logfile_alias)
-        failing, failures = self._markFailingIfNeeded(code_import)
+        if status in _Status.successes:
+            # The result just written is the import's newest and a
+            # success, so no failure follows it: nothing to count.
+            failing, failures = False, 0
+        else:
+            failing, failures = self._markFailingIfNeeded(code_import)
         if not failing and code_import.review_status == _Review.REVIEWED:
             if status == _Status.SUCCESS_PARTIAL:
                 interval = timedelta(0)
@@ -273,12 +281,16 @@ class CodeImportJobWorkflow(StoreUtility):
                     2 ** (failures - 1))
             else:
                 interval = code_import.effective_update_interval
-            self.newJob(code_import, interval)
+            self._createJob(code_import, interval)
         if status in (_Status.SUCCESS, _Status.SUCCESS_NOCHANGE):
-            code_import.date_last_successful = result.date_created
-        if (status == _Status.SUCCESS
-                and code_import.target_rcs_type == _Target.BZR):
-            # Only Bazaar targets are mirrored by the branch puller.
+            # The result's date_created is the transaction's time too;
+            # reading it back from the new row would cost a query.
+            code_import.date_last_successful = UTC_NOW
+        if status == _Status.SUCCESS:
+            # Unlike the original, whose Git targets lived elsewhere,
+            # every target here is an IMPORTED branch that the puller
+            # publishes from the import store (decision D8), so both
+            # target kinds ask for a mirror.
             code_import.branch.requestMirror()
         self._events.newFinish(code_import, machine)
         notify(CodeImportJobFinished(code_import, result))
@@ -297,7 +309,7 @@ class CodeImportJobWorkflow(StoreUtility):
         code_import, result = self._finalise(job, _Status.RECLAIMED, None)
         failing, _ = self._markFailingIfNeeded(code_import)
         if not failing and code_import.review_status == _Review.REVIEWED:
-            self.newJob(code_import, timedelta(0))
+            self._createJob(code_import, timedelta(0))
         self._events.newReclaim(code_import, machine, job_id)
         notify(CodeImportJobReclaimed(code_import, result, job_id))
         return result
