@@ -299,3 +299,33 @@ def test_command_line_runs_worker(store, source_repo):
     assert result.returncode == 0, result.stderr
     assert "Fetching" in result.stdout
     shutil.rmtree(store)
+
+
+def test_local_source_with_a_dangling_ref_is_remote_broken(tmp_path):
+    """A ref whose object is missing must not be mirrored as a success."""
+    from codeimport.enums import WorkerExitCode
+    from codeimport.worker.gitimport import target_path
+
+    source = tmp_path / "source"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(source)],
+                   check=True)
+    (source / "file").write_text("one\n")
+    env = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com",
+           "PATH": "/usr/bin:/bin"}
+    subprocess.run(["git", "-C", str(source), "add", "file"], check=True)
+    subprocess.run(["git", "-C", str(source), "commit", "-q", "-m", "one"],
+                   check=True, env=env)
+    (source / ".git" / "refs" / "heads" / "ghost").write_text("ab" * 20 + "\n")
+    store = tmp_path / "store"
+    store.mkdir()
+    completed = subprocess.run(
+        [sys.executable, "-m", "codeimport.cli", "importworker",
+         "--access-policy", "anything", "--target-store", str(store), "--",
+         "~owner/project/name", "git", "git", f"file://{source}"],
+        capture_output=True, text=True)
+    assert completed.returncode == WorkerExitCode.FAILURE_REMOTE_BROKEN, (
+        completed.stdout + completed.stderr)
+    assert "refs/heads/ghost" in completed.stdout
+    path = target_path(str(store), "~owner/project/name")
+    assert not os.path.exists(os.path.join(path, "refs", "heads", "ghost"))

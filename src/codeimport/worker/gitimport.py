@@ -184,6 +184,18 @@ class GitToGitImporter(Importer):
             say(f"The repository at {url} is broken: {_describe(error)}")
             return WorkerExitCode.FAILURE_REMOTE_BROKEN
         self._endProgress()
+        missing = sorted(
+            name for name, sha in result.refs.items()
+            if sha is not None and not name.endswith(b"^{}")
+            and sha not in target.object_store
+        )
+        if missing:
+            # A local fetch copies what it can find and does not complain
+            # about a ref whose object is gone; never publish such a ref.
+            names = ", ".join(n.decode("utf-8", "replace") for n in missing)
+            say(f"The repository at {url} is broken: missing objects for "
+                f"{names}")
+            return WorkerExitCode.FAILURE_REMOTE_BROKEN
         self._updateRefs(target, result.refs, result.symrefs)
         after = _snapshot(target)
         if after == before:
