@@ -43,7 +43,7 @@ class Config:
     process_counts: tuple = (1, 4, 16)
     baseline_seconds: float = 5.0
     claim_jobs: int = 20_000
-    claim_time_limit: float = 30.0
+    claim_time_limit: float = 20.0
     rpc_clients: int = 16
     rpc_jobs: int = 20_000
     rpc_time_limit: float = 30.0
@@ -58,7 +58,7 @@ class Config:
     reclaim_samples: int = 50
     watchdog_samples: int = 10
     heartbeat_processes: int = 4
-    heartbeat_time_limit: float = 60.0
+    heartbeat_time_limit: float = 30.0
 
 
 FULL = Config()

@@ -28,9 +28,9 @@ _START, _FINISH, _SUCCESS = 210, 220, 100
 
 
 def _worker(index, argument, barrier):
-    from codeimport.registration import build_utilities
     from codeimport.database import make_store
     from codeimport.enums import CodeImportResultStatus
+    from codeimport.registration import build_utilities
 
     dsn, time_limit = argument
     hostname = f"bench-machine-{index}"
@@ -44,6 +44,7 @@ def _worker(index, argument, barrier):
     misses = 0
     barrier.wait()
     start = time.monotonic()
+    cpu = time.process_time()
     stop = start + time_limit
     while time.monotonic() < stop:
         job = jobs.getJobForMachine(hostname, WORKER_LIMIT)
@@ -62,9 +63,10 @@ def _worker(index, argument, barrier):
         workflow.finishJob(job, CodeImportResultStatus.SUCCESS, None)
         store.commit()
     end = time.monotonic()
+    cpu = time.process_time() - cpu
     store.close()
     return {"start": start, "end": end, "ops": len(claimed),
-            "claimed": claimed}
+            "claimed": claimed, "cpu": cpu}
 
 
 def check_exactly_once(db, claimed, loaded):
@@ -148,6 +150,11 @@ def run(db, config, baseline):
             "per_second": round(rate),
             "ratio_to_baseline": (round(rate / ceiling[processes], 3)
                                   if ceiling.get(processes) else None),
+            # CPU the machine processes themselves spent per cycle (Python
+            # and Storm; the database's share is not included).
+            "client_cpu_ms_per_cycle": (
+                round(sum(o["cpu"] for o in outcomes) / cycles * 1000, 2)
+                if cycles else None),
             "drained": check["due_jobs_left"] == 0,
             "exactly_once": check["ok"],
             "check": check,

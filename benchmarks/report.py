@@ -86,8 +86,9 @@ def _rows(results):
             rows.append((
                 "2. Claim cycle in-process: getJobForMachine → finishJob",
                 f"{row['processes']} process(es), {row['jobs']:,} due jobs",
-                f"{row['per_second']:,} cycles/s ({drained}; exactly once: "
-                f"{'yes' if row['exactly_once'] else 'NO'})",
+                f"{row['per_second']:,} cycles/s ({drained}; "
+                f"{row['client_cpu_ms_per_cycle']} ms client CPU/cycle; "
+                f"exactly once: {'yes' if row['exactly_once'] else 'NO'})",
                 _ratio(row["ratio_to_baseline"])))
     rpc = sections.get("xmlrpc")
     if rpc:
@@ -136,8 +137,9 @@ def _rows(results):
             "5. updateHeartbeat (getById + updateHeartbeat + commit)",
             f"{beats['processes']} processes, {running['running']:,} "
             "running jobs",
-            f"{beats['per_second']:,} calls/s (≈ {beats['jobs_at_30s_interval']:,} "
-            "jobs at a 30 s interval)", "–"))
+            f"{beats['per_second']:,} calls/s "
+            f"(≈ {beats['jobs_at_30s_interval']:,} jobs at a 30 s "
+            "interval)", "–"))
     if rpc and "memory" in rpc:
         memory = rpc["memory"]
         rows.append((

@@ -62,7 +62,8 @@ class Service:
 
     def __enter__(self):
         self.log = tempfile.TemporaryFile()
-        env = dict(os.environ, CODEIMPORT_XMLRPC_CREDENTIALS=f"{USER}:{SECRET}")
+        env = dict(os.environ,
+                   CODEIMPORT_XMLRPC_CREDENTIALS=f"{USER}:{SECRET}")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "codeimport.cli", "serve",
              "--dsn", self.dsn, "--bind", f"127.0.0.1:{self.port}",
@@ -88,10 +89,12 @@ class Service:
                     f" {self.output()[-2000:]}")
             try:
                 with urllib.request.urlopen(health, timeout=2) as answer:
-                    if answer.status == 200 and len(self.pids()) > self.workers:
-                        return
+                    healthy = answer.status == 200
             except OSError:
-                pass
+                healthy = False
+            # Ready once it answers and every worker has been forked.
+            if healthy and len(self.pids()) > self.workers:
+                return
             time.sleep(0.2)
         raise RuntimeError("codeimport serve did not become ready in time")
 
