@@ -57,7 +57,8 @@ def make_stale(store, job, seconds: int) -> None:
 
 def event_data(event) -> dict:
     """Return an event's data as {data type name: value}."""
-    return {key.name: value for key, value in removeSecurityProxy(event).items()}
+    items = removeSecurityProxy(event).items()
+    return {key.name: value for key, value in items}
 
 
 def hours(n) -> timedelta:

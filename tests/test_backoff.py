@@ -11,11 +11,11 @@ from corehelpers import event_data
 from corehelpers import set_fields
 from corehelpers import utc
 
-from codeimport.registration import build_utilities
 from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportResultStatus
 from codeimport.enums import CodeImportReviewStatus
 from codeimport.enums import RevisionControlSystems
+from codeimport.registration import build_utilities
 from codeimport.settings import Settings
 
 S = CodeImportResultStatus

@@ -49,7 +49,8 @@ def test_new_duplicate_unique_name_raises(codeimport, branches):
     branches.new(owner, "proj", "trunk", B.HOSTED)
     with pytest.raises(CodeImportValidationError) as info:
         branches.new(owner, "proj", "trunk", B.IMPORTED)
-    assert str(info.value) == "A branch called ~alice/proj/trunk already exists."
+    assert str(info.value) == (
+        "A branch called ~alice/proj/trunk already exists.")
 
 
 @pytest.mark.parametrize("project, name, label, bad", [
@@ -255,8 +256,8 @@ def test_acquireBranchToPull_skips_future_and_in_progress(codeimport, puller):
     assert puller.acquireBranchToPull() is None
 
 
-def test_acquireBranchToPull_never_returns_remote_or_hosted(codeimport,
-                                                           puller):
+def test_acquireBranchToPull_never_returns_remote_or_hosted(
+        codeimport, puller):
     store = codeimport.store
     for branch_type in (B.REMOTE, B.HOSTED):
         branch = codeimport.factory.makeBranch(branch_type=branch_type)

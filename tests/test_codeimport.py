@@ -11,7 +11,6 @@ from corehelpers import event_data
 from corehelpers import set_fields
 from corehelpers import utc
 
-from codeimport.registration import build_utilities
 from codeimport.enums import BranchType
 from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportResultStatus
@@ -26,6 +25,7 @@ from codeimport.errors import CodeImportNotInReviewedState
 from codeimport.errors import CodeImportValidationError
 from codeimport.errors import InvalidReviewStatus
 from codeimport.errors import NoSuchCodeImport
+from codeimport.registration import build_utilities
 from codeimport.settings import Settings
 
 R = RevisionControlSystems
@@ -170,7 +170,8 @@ def test_new_cvs_with_bad_module_raises_validator_message(code_imports,
 
 
 @pytest.mark.parametrize("rcs_type, target", [(R.GIT, T.GIT), (R.BZR, T.BZR)])
-@pytest.mark.parametrize("host", ["code.example.test", "git.code.example.test"])
+@pytest.mark.parametrize("host", [
+    "code.example.test", "git.code.example.test"])
 def test_new_same_vcs_import_from_our_own_host_raises(
         code_imports, alice, rcs_type, target, host):
     with pytest.raises(CodeImportValidationError) as info:
@@ -191,7 +192,8 @@ def test_new_cross_vcs_import_from_our_own_host_is_allowed(code_imports,
 def test_new_duplicate_url_for_same_target_kind_raises(code_imports, alice):
     first = new_import(code_imports, alice, url="git://example.com/r")
     with pytest.raises(CodeImportValidationError) as info:
-        new_import(code_imports, alice, name="other", url="git://example.com/r/")
+        new_import(code_imports, alice, name="other",
+                   url="git://example.com/r/")
     assert str(info.value) == (
         "This foreign branch URL is already specified for the imported "
         f"branch {first.branch.unique_name}.")

@@ -57,7 +57,8 @@ EXPECTED = {
 def test_db_enum_names_and_values_match_original(enum_name):
     enum = getattr(enums, enum_name)
     assert issubclass(enum, DBEnumeratedType)
-    assert {item.name: item.value for item in enum.items} == EXPECTED[enum_name]
+    values = {item.name: item.value for item in enum.items}
+    assert values == EXPECTED[enum_name]
 
 
 @pytest.mark.parametrize("enum_name", sorted(EXPECTED))

@@ -7,12 +7,12 @@ from corehelpers import make_stale
 from corehelpers import set_fields
 from corehelpers import utc
 
-from codeimport.registration import build_utilities
 from codeimport.enums import CodeImportJobState
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.errors import CodeImportValidationError
 from codeimport.model.constants import UTC_NOW
+from codeimport.registration import build_utilities
 from codeimport.settings import Settings
 
 R = RevisionControlSystems

@@ -236,4 +236,3 @@ def test_registered_utilities_provide_their_interfaces(codeimport):
     for interface, _ in build_utilities(lambda: store).registrations():
         utility = getUtility(interface)
         assert verifyObject(interface, removeSecurityProxy(utility))
-

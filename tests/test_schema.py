@@ -11,7 +11,7 @@ import pytest
 from zope.schema import getFieldsInOrder
 
 from codeimport import database
-from codeimport import interfaces as I
+from codeimport import interfaces
 from codeimport.enums import BranchType
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
@@ -283,15 +283,15 @@ COMPUTED = {
     "libraryfilealias": {"content_length"},
 }
 TABLES = [
-    (I.ICodeImport, "codeimport"),
-    (I.ICodeImportJob, "codeimportjob"),
-    (I.ICodeImportMachine, "codeimportmachine"),
-    (I.ICodeImportEvent, "codeimportevent"),
-    (I.ICodeImportResult, "codeimportresult"),
-    (I.IBranch, "branch"),
-    (I.IPerson, "person"),
-    (I.IScriptActivity, "scriptactivity"),
-    (I.ILibraryFileAlias, "libraryfilealias"),
+    (interfaces.ICodeImport, "codeimport"),
+    (interfaces.ICodeImportJob, "codeimportjob"),
+    (interfaces.ICodeImportMachine, "codeimportmachine"),
+    (interfaces.ICodeImportEvent, "codeimportevent"),
+    (interfaces.ICodeImportResult, "codeimportresult"),
+    (interfaces.IBranch, "branch"),
+    (interfaces.IPerson, "person"),
+    (interfaces.IScriptActivity, "scriptactivity"),
+    (interfaces.ILibraryFileAlias, "libraryfilealias"),
 ]
 RENAMED = {("codeimportevent", "event_type"): "entry_type"}
 

@@ -13,7 +13,7 @@ from zope.security.management import endInteraction
 from zope.security.management import newInteraction
 from zope.security.proxy import removeSecurityProxy
 
-from codeimport import interfaces as I
+from codeimport import interfaces
 from codeimport import security
 from codeimport.enums import CodeImportMachineOfflineReason
 from codeimport.enums import CodeImportResultStatus
@@ -187,6 +187,12 @@ def test_registered_utilities_are_security_proxied(codeimport):
 
 # -- the canonical denials, with their permission names ---------------------
 
+def proxied_import(objects):
+    """The import under test, as the registered utility hands it out."""
+    code_imports = getUtility(interfaces.ICodeImportSet)
+    return code_imports.get(objects["CodeImport"].id)
+
+
 def denied(call):
     with pytest.raises(Unauthorized) as info:
         call()
@@ -196,14 +202,14 @@ def denied(call):
 def test_anonymous_cannot_list_machines(codeimport, people):
     codeimport.factory.makeCodeImportMachine()
     codeimport.login(ANONYMOUS)
-    machines = getUtility(I.ICodeImportMachineSet)
+    machines = getUtility(interfaces.ICodeImportMachineSet)
     assert denied(lambda: machines.getAll()) == security.VIEW
 
 
 def test_regular_user_cannot_list_machines_but_vcs_member_can(codeimport,
                                                               people):
     codeimport.factory.makeCodeImportMachine(hostname="frobisher")
-    machines = getUtility(I.ICodeImportMachineSet)
+    machines = getUtility(interfaces.ICodeImportMachineSet)
     codeimport.login(people["user"])
     assert denied(lambda: machines.getAll()) == security.VIEW
     codeimport.login(people["vcs"])
@@ -217,7 +223,8 @@ def test_regular_user_cannot_list_machines_but_vcs_member_can(codeimport,
 def test_admin_changes_machine_state_through_the_proxy(codeimport, people):
     codeimport.factory.makeCodeImportMachine(hostname="frobisher")
     codeimport.login(people["admin"])
-    machine = getUtility(I.ICodeImportMachineSet).getByHostname("frobisher")
+    machines = getUtility(interfaces.ICodeImportMachineSet)
+    machine = machines.getByHostname("frobisher")
     machine.setOnline(people["admin"], "up")
     machine.setOffline(CodeImportMachineOfflineReason.STOPPED)
     assert machine.state.name == "OFFLINE"
@@ -226,7 +233,7 @@ def test_admin_changes_machine_state_through_the_proxy(codeimport, people):
 def test_anonymous_updateFromData_needs_moderate(codeimport, people,
                                                  objects):
     codeimport.login(ANONYMOUS)
-    code_import = getUtility(I.ICodeImportSet).get(objects["CodeImport"].id)
+    code_import = proxied_import(objects)
     assert denied(lambda: code_import.updateFromData({}, None)) == (
         security.MODERATE)
     with pytest.raises(ForbiddenAttribute) as info:
@@ -237,7 +244,7 @@ def test_anonymous_updateFromData_needs_moderate(codeimport, people,
 def test_owner_team_member_may_edit_url_but_not_moderate(codeimport, people,
                                                          objects):
     codeimport.login(people["owner"])
-    code_import = getUtility(I.ICodeImportSet).get(objects["CodeImport"].id)
+    code_import = proxied_import(objects)
     event = code_import.updateURL("http://example.com/moved", None)
     assert event is not None
     assert denied(lambda: code_import.updateFromData(
@@ -247,7 +254,7 @@ def test_owner_team_member_may_edit_url_but_not_moderate(codeimport, people,
 
 def test_other_user_may_not_edit_url(codeimport, people, objects):
     codeimport.login(people["user"])
-    code_import = getUtility(I.ICodeImportSet).get(objects["CodeImport"].id)
+    code_import = proxied_import(objects)
     assert denied(lambda: code_import.updateURL("http://e.com/x", None)) == (
         security.EDIT)
 
@@ -255,7 +262,7 @@ def test_other_user_may_not_edit_url(codeimport, people, objects):
 def test_vcs_member_moderates_through_the_proxy(codeimport, people,
                                                 objects):
     codeimport.login(people["vcs"])
-    code_import = getUtility(I.ICodeImportSet).get(objects["CodeImport"].id)
+    code_import = proxied_import(objects)
     code_import.updateFromData(
         {"review_status": CodeImportReviewStatus.INVALID}, people["vcs"])
     assert code_import.review_status == CodeImportReviewStatus.INVALID
@@ -265,17 +272,17 @@ def test_anonymous_may_not_request_an_import_but_a_user_may(codeimport,
                                                             people):
     code_import = codeimport.factory.makeCodeImport()
     codeimport.login(ANONYMOUS)
-    proxied = getUtility(I.ICodeImportSet).get(code_import.id)
+    proxied = getUtility(interfaces.ICodeImportSet).get(code_import.id)
     assert denied(lambda: proxied.requestImport(None)) == security.ANY_PERSON
     codeimport.login(people["user"])
-    proxied = getUtility(I.ICodeImportSet).get(code_import.id)
+    proxied = getUtility(interfaces.ICodeImportSet).get(code_import.id)
     proxied.requestImport(people["user"])
     assert code_import.import_job.requesting_user is people["user"]
 
 
 def test_scheduling_needs_the_scheduler_permission_D3(codeimport, people):
     codeimport.factory.makeCodeImportJob()
-    jobs = getUtility(I.ICodeImportJobSet)
+    jobs = getUtility(interfaces.ICodeImportJobSet)
     for who in ("anonymous", "user", "vcs"):
         login(codeimport, people, who)
         assert denied(lambda: jobs.getJobForMachine("h", 1)) == (
@@ -291,8 +298,8 @@ def test_vcs_member_may_finish_but_not_start_or_reclaim_D3(codeimport,
     pending = codeimport.factory.makeCodeImportJob()
     machine = codeimport.factory.makeCodeImportMachine(set_online=True)
     codeimport.login(people["vcs"])
-    workflow = getUtility(I.ICodeImportJobWorkflow)
-    proxied_job = getUtility(I.ICodeImportJobSet).getById(job.id)
+    workflow = getUtility(interfaces.ICodeImportJobWorkflow)
+    proxied_job = getUtility(interfaces.ICodeImportJobSet).getById(job.id)
     assert denied(lambda: workflow.startJob(pending, machine)) == (
         security.SCHEDULE)
     assert denied(lambda: workflow.reclaimJob(proxied_job)) == (
@@ -304,7 +311,7 @@ def test_vcs_member_may_finish_but_not_start_or_reclaim_D3(codeimport,
 def test_regular_user_cannot_see_jobs_by_id(codeimport, people):
     job = codeimport.factory.makeCodeImportJob()
     codeimport.login(people["user"])
-    jobs = getUtility(I.ICodeImportJobSet)
+    jobs = getUtility(interfaces.ICodeImportJobSet)
     assert denied(lambda: jobs.getById(job.id)) == security.VIEW
 
 
@@ -312,14 +319,14 @@ def test_anonymous_may_read_a_job_reached_through_its_import(codeimport,
                                                              people):
     code_import = codeimport.factory.makeCodeImport()
     codeimport.login(ANONYMOUS)
-    proxied = getUtility(I.ICodeImportSet).get(code_import.id)
+    proxied = getUtility(interfaces.ICodeImportSet).get(code_import.id)
     assert proxied.import_job.state.name == "PENDING"
     assert proxied.import_job.isOverdue() is True
 
 
 def test_every_participant_must_hold_the_permission(codeimport, people):
     codeimport.factory.makeCodeImportMachine()
-    machines = getUtility(I.ICodeImportMachineSet)
+    machines = getUtility(interfaces.ICodeImportMachineSet)
     endInteraction()
     newInteraction(
         security.Participation(security.principal_for(people["admin"])),
