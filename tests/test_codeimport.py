@@ -611,3 +611,10 @@ def test_tryFailingImportAgain_reviews_and_requests_now(codeimport, alice):
     assert code_import.review_status == Review.REVIEWED
     assert job.requesting_user is alice
     assert job.date_due == now
+
+
+def test_new_with_rcs_type_that_is_not_an_item_raises(code_imports, alice):
+    with pytest.raises(CodeImportValidationError) as info:
+        code_imports.new(alice, "p", "b", "GIT", T.BZR,
+                         url="git://example.com/r")
+    assert str(info.value) == "Not a source type: 'GIT'"

@@ -120,3 +120,12 @@ def test_factory_makePerson_member_of_joins_teams(codeimport, persons):
     person = codeimport.factory.makePerson(member_of=[vcs])
     assert person.inTeam(vcs)
     assert person.email == f"{person.name}@example.com"
+
+
+def test_addMember_team_into_its_own_member_skips_self_membership(persons):
+    # A cycle: neither team becomes a member of itself.
+    a = persons.newTeam("a")
+    b = persons.newTeam("b")
+    persons.addMember(a, b)
+    persons.addMember(b, a)
+    assert a.inTeam(b) and b.inTeam(a)

@@ -340,3 +340,16 @@ def test_principal_for_collects_transitive_teams(codeimport, people):
     principal = security.principal_for(people["vcs"])
     assert {"vcs-imports", "nested-vcs"} <= principal.team_names
     assert people["vcs"].id in principal.team_ids
+
+
+def test_policy_grants_public_and_refuses_unknown_permissions(codeimport,
+                                                              people):
+    from zope.security.checker import CheckerPublic
+
+    principal = security.principal_for(people["admin"])
+    assert security.grants(principal, "codeimport.Unknown", None) is False
+    assert security.grants(security.ANONYMOUS, security.VIEW, None) is False
+    policy = security.CodeImportSecurityPolicy(
+        security.Participation(security.ANONYMOUS))
+    assert policy.checkPermission(CheckerPublic, None) is True
+    assert policy.checkPermission(security.VIEW, None) is False

@@ -1,10 +1,16 @@
-"""Source-detail validators: CVSROOT, CVS module, URL (§4.2, D7)."""
+"""Source-detail validators: CVSROOT, CVS module, URL (§4.2, D7); and
+the checks on `Settings`."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from codeimport.enums import RevisionControlSystems as R
 from codeimport.errors import CodeImportValidationError
+from codeimport.errors import ConfigurationError
+from codeimport.settings import Settings
 from codeimport.validators import normalise_url
 from codeimport.validators import validate_cvs_module
 from codeimport.validators import validate_cvs_root
@@ -150,3 +156,68 @@ def test_normalise_url_bad_port_raises():
     with pytest.raises(CodeImportValidationError) as info:
         normalise_url("http://example.com:notaport/x")
     assert str(info.value).startswith("Invalid URL")
+
+
+# -- Settings: the numbers passed in by `configure` (§3) --------------------
+
+def test_settings_defaults_match_the_original():
+    settings = Settings()
+    assert (settings.maximum_heartbeat_interval,
+            settings.consecutive_failure_limit,
+            settings.default_interval_cvs,
+            settings.default_interval_subversion,
+            settings.default_interval_git,
+            settings.default_interval_bzr) == (
+        300, 5, 43200, 21600, 21600, 21600)
+    assert settings.blacklisted_hostnames == ()
+
+
+@pytest.mark.parametrize("rcs_type, hours", [
+    (R.CVS, 12), (R.BZR_SVN, 6), (R.GIT, 6), (R.BZR, 6), (R.SVN, 6),
+    (R.HG, 6),
+])
+def test_settings_defaultInterval_by_rcs_type(rcs_type, hours):
+    assert Settings().defaultInterval(rcs_type) == timedelta(hours=hours)
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("300", "must be an integer, not '300'"),
+    (True, "must be an integer, not True"),
+    (0, "must be positive, not 0"),
+    (-5, "must be positive, not -5"),
+])
+def test_settings_bad_number_raises(value, problem):
+    with pytest.raises(ConfigurationError) as info:
+        Settings(maximum_heartbeat_interval=value)
+    assert str(info.value) == f"maximum_heartbeat_interval {problem}."
+
+
+def test_settings_fromMapping_parses_strings():
+    settings = Settings.fromMapping({
+        "consecutive_failure_limit": "3",
+        "blacklisted_hostnames": " localhost, ,127.0.0.1 ",
+        "allowed_url_schemes": "http, file",
+        "mainsite_hostname": "launchpad.test",
+    })
+    assert settings.consecutive_failure_limit == 3
+    assert settings.blacklisted_hostnames == ("localhost", "127.0.0.1")
+    assert settings.allowed_url_schemes == ("http", "file")
+    assert settings.mainsite_hostname == "launchpad.test"
+
+
+def test_settings_fromMapping_unknown_name_raises():
+    with pytest.raises(ConfigurationError) as info:
+        Settings.fromMapping({"worker_limit": "3"})
+    assert str(info.value) == "Unknown setting 'worker_limit'."
+
+
+def test_settings_fromMapping_bad_integer_raises():
+    with pytest.raises(ConfigurationError) as info:
+        Settings.fromMapping({"consecutive_failure_limit": "five"})
+    assert str(info.value) == (
+        "consecutive_failure_limit must be an integer, not 'five'.")
+
+
+def test_settings_blacklist_as_list_becomes_tuple():
+    assert Settings(blacklisted_hostnames=["a", "b"]).blacklisted_hostnames \
+        == ("a", "b")
