@@ -63,8 +63,8 @@ class Config:
 
 FULL = Config()
 QUICK = dataclasses.replace(
-    FULL, baseline_seconds=1.5, claim_jobs=2_000, claim_time_limit=3.0,
-    rpc_jobs=2_000, rpc_time_limit=4.0, depths=(1_000, 100_000),
+    FULL, baseline_seconds=1.5, claim_jobs=2_000, claim_time_limit=2.0,
+    rpc_jobs=2_000, rpc_time_limit=3.0, depths=(1_000, 100_000),
     depth_samples=200, warmup=20, reclaim_samples=10, watchdog_samples=3,
     heartbeat_time_limit=2.0)
 

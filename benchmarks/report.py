@@ -104,7 +104,9 @@ def _rows(results):
                 "3. Claim cycle over XML-RPC: getJobForMachine → "
                 "updateHeartbeat → finishJobID",
                 setting,
-                f"{rpc['per_second']:,} cycles/s ({drained}; exactly once: "
+                f"{rpc['per_second']:,} cycles/s ({drained}; CPU/cycle: "
+                f"service {rpc['service_cpu_ms_per_cycle']} ms, clients "
+                f"{rpc['client_cpu_ms_per_cycle']} ms; exactly once: "
                 f"{'yes' if rpc['exactly_once'] else 'NO'})",
                 _ratio(rpc["ratio_to_baseline"])))
             for name, entry in rpc["calls"].items():
@@ -192,8 +194,11 @@ def write_json(results, path):
 
 _TEMPLATE = f"""# Benchmark results
 
-`make bench` (``python -m benchmarks``) replaces the block below with its
-latest table; everything outside the block is written by hand.
+`make bench` (`python -m benchmarks`) replaces the block under "Latest
+full run" with its table; everything outside the block is written by
+hand.
+
+## Latest full run
 
 {BEGIN}
 {END}

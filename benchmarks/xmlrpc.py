@@ -158,6 +158,20 @@ class MemorySampler(threading.Thread):
         self.sample()
 
 
+def _cpu_seconds(pids):
+    """User + system CPU time used so far by `pids`, in seconds."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def _high_water_marks(pids):
     """VmHWM of each process, in bytes (Linux)."""
     marks = {}
@@ -185,6 +199,7 @@ def _client(index, argument, barrier):
     misses = 0
     barrier.wait()
     start = time.monotonic()
+    cpu = time.process_time()
     stop = start + time_limit
     clock = time.perf_counter
     while time.monotonic() < stop:
@@ -208,7 +223,8 @@ def _client(index, argument, barrier):
         claimed.append((job_id, None))
     end = time.monotonic()
     return {"start": start, "end": end, "ops": len(claimed),
-            "claimed": claimed, "timings": timings}
+            "claimed": claimed, "timings": timings,
+            "cpu": time.process_time() - cpu}
 
 
 def _service_available():
@@ -240,6 +256,7 @@ def run(db, config, baseline):
     try:
         sampler = MemorySampler(service)
         idle = sampler.sample()
+        service_cpu = _cpu_seconds(service.pids())
         try:
             outcomes = run_processes(
                 _client,
@@ -247,6 +264,7 @@ def run(db, config, baseline):
                 started=sampler.start)
         finally:
             sampler.stop()
+        service_cpu = _cpu_seconds(service.pids()) - service_cpu
         marks = _high_water_marks(service.pids())
         arbiter = service.process.pid
         worker_marks = [mark for pid, mark in marks.items() if pid != arbiter]
@@ -274,6 +292,13 @@ def run(db, config, baseline):
                               if ceiling.get(clients) else None),
         "drained": check["due_jobs_left"] == 0,
         "exactly_once": check["ok"], "check": check, "calls": calls,
+        # CPU per cycle: the service's processes, and the 16 clients'
+        # (XML marshalling and HTTP on their side).
+        "service_cpu_ms_per_cycle": (round(service_cpu / cycles * 1000, 2)
+                                     if cycles else None),
+        "client_cpu_ms_per_cycle": (
+            round(sum(o["cpu"] for o in outcomes) / cycles * 1000, 2)
+            if cycles else None),
         "memory": {
             "idle_total_mib": round(idle / mib, 1),
             "peak_total_mib": round(sampler.peak_total / mib, 1),
