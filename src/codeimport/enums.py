@@ -81,7 +81,9 @@ class CodeImportMachineState(DBEnumeratedType):
 class CodeImportMachineOfflineReason(DBEnumeratedType):
     """Why a machine went offline."""
 
-    STOPPED = DBItem(110, "Stopped", "The daemon shut down, interrupting jobs.")
+    STOPPED = DBItem(
+        110, "Stopped", "The daemon shut down, interrupting jobs."
+    )
     QUIESCED = DBItem(120, "Quiesced", "Shut down after finishing its jobs.")
     WATCHDOG = DBItem(
         210, "Watchdog", "The watchdog found a stale machine heartbeat."

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from zope.component import getGlobalSiteManager
 from zope.security.checker import ProxyFactory
 
-from codeimport import interfaces as I
+from codeimport import interfaces as api
 from codeimport.model.branch import BranchPuller
 from codeimport.model.branch import BranchSet
 from codeimport.model.codeimportset import CodeImportSet
@@ -47,19 +47,19 @@ class Utilities:
     def registrations(self):
         """Yield (interface, utility) pairs, as `configure` registers them.
         """
-        yield I.IPersonSet, self.persons
-        yield I.IBranchLookup, self.branches
-        yield I.IBranchSet, self.branches
-        yield I.IBranchPuller, self.puller
-        yield I.ICodeImportSet, self.code_imports
-        yield I.ICodeImportJobSet, self.jobs
-        yield I.ICodeImportJobWorkflow, self.workflow
-        yield I.ICodeImportMachineSet, self.machines
-        yield I.ICodeImportEventSet, self.events
-        yield I.ICodeImportResultSet, self.results
-        yield I.ILibraryFileAliasSet, self.files
-        yield I.IScriptActivitySet, self.script_activities
-        yield I.ICodeImportWatchdog, self.watchdog
+        yield api.IPersonSet, self.persons
+        yield api.IBranchLookup, self.branches
+        yield api.IBranchSet, self.branches
+        yield api.IBranchPuller, self.puller
+        yield api.ICodeImportSet, self.code_imports
+        yield api.ICodeImportJobSet, self.jobs
+        yield api.ICodeImportJobWorkflow, self.workflow
+        yield api.ICodeImportMachineSet, self.machines
+        yield api.ICodeImportEventSet, self.events
+        yield api.ICodeImportResultSet, self.results
+        yield api.ILibraryFileAliasSet, self.files
+        yield api.IScriptActivitySet, self.script_activities
+        yield api.ICodeImportWatchdog, self.watchdog
 
 
 def build_utilities(get_store, settings: Settings | None = None) -> Utilities:
@@ -114,10 +114,10 @@ def unconfigure(registry=None) -> None:
     if registry is None:
         registry = getGlobalSiteManager()
     for interface in (
-        I.IPersonSet, I.IBranchLookup, I.IBranchSet, I.IBranchPuller,
-        I.ICodeImportSet, I.ICodeImportJobSet, I.ICodeImportJobWorkflow,
-        I.ICodeImportMachineSet, I.ICodeImportEventSet,
-        I.ICodeImportResultSet, I.ILibraryFileAliasSet,
-        I.IScriptActivitySet, I.ICodeImportWatchdog,
+        api.IPersonSet, api.IBranchLookup, api.IBranchSet, api.IBranchPuller,
+        api.ICodeImportSet, api.ICodeImportJobSet, api.ICodeImportJobWorkflow,
+        api.ICodeImportMachineSet, api.ICodeImportEventSet,
+        api.ICodeImportResultSet, api.ILibraryFileAliasSet,
+        api.IScriptActivitySet, api.ICodeImportWatchdog,
     ):
         registry.unregisterUtility(provided=interface)

@@ -23,10 +23,10 @@ from zope.security.interfaces import IPrincipal
 from zope.security.management import endInteraction
 from zope.security.management import newInteraction
 from zope.security.management import queryInteraction
-from zope.security.simplepolicies import ParanoidSecurityPolicy
 from zope.security.proxy import removeSecurityProxy
+from zope.security.simplepolicies import ParanoidSecurityPolicy
 
-from codeimport import interfaces as I
+from codeimport import interfaces as api
 from codeimport.interfaces import branch as branch_i
 from codeimport.interfaces import codeimport as codeimport_i
 from codeimport.interfaces import event as event_i
@@ -96,14 +96,14 @@ ADMINS = "admins"
 
 PROTECTIONS = (
     # class                 interface                                 permission
-    (Person,                I.IPerson,                                PUBLIC),
+    (Person,                api.IPerson,                                PUBLIC),
     (PersonSet,             person_i.IPersonSetView,                  PUBLIC),
     (PersonSet,             person_i.IPersonSetEdit,                  ADMINISTER),
     (Branch,                branch_i.IBranchView,                     PUBLIC),
     (Branch,                branch_i.IBranchEdit,                     EDIT),
-    (BranchSet,             I.IBranchLookup,                          PUBLIC),
+    (BranchSet,             api.IBranchLookup,                          PUBLIC),
     (BranchSet,             branch_i.IBranchSetEdit,                  ADMINISTER),
-    (BranchPuller,          I.IBranchPuller,                          SCHEDULE),
+    (BranchPuller,          api.IBranchPuller,                          SCHEDULE),
     (CodeImport,            codeimport_i.ICodeImportView,             PUBLIC),
     (CodeImport,            codeimport_i.ICodeImportEdit,             EDIT),
     (CodeImport,            codeimport_i.ICodeImportRequest,          ANY_PERSON),
@@ -111,7 +111,7 @@ PROTECTIONS = (
     (CodeImportSet,         codeimport_i.ICodeImportSetView,          PUBLIC),
     (CodeImportSet,         codeimport_i.ICodeImportSetEdit,          ANY_PERSON),
     (CodeImportSet,         codeimport_i.ICodeImportSetModerate,      MODERATE),
-    (CodeImportJob,         I.ICodeImportJob,                         PUBLIC),
+    (CodeImportJob,         api.ICodeImportJob,                         PUBLIC),
     (CodeImportJobSet,      job_i.ICodeImportJobSetView,              VIEW),
     (CodeImportJobSet,      job_i.ICodeImportJobSetScheduler,         SCHEDULE),
     (CodeImportJobWorkflow, job_i.ICodeImportJobWorkflowEdit,         EDIT),
@@ -122,18 +122,18 @@ PROTECTIONS = (
     (CodeImportMachine,     machine_i.ICodeImportMachineEdit,         EDIT_MACHINE),
     (CodeImportMachineSet,  machine_i.ICodeImportMachineSetView,      VIEW),
     (CodeImportMachineSet,  machine_i.ICodeImportMachineSetEdit,      EDIT_MACHINE),
-    (CodeImportEvent,       I.ICodeImportEvent,                       VIEW),
-    (CodeImportEventToken,  I.ICodeImportEventToken,                  VIEW),
+    (CodeImportEvent,       api.ICodeImportEvent,                       VIEW),
+    (CodeImportEventToken,  api.ICodeImportEventToken,                  VIEW),
     (CodeImportEventSet,    event_i.ICodeImportEventSetView,          VIEW),
     (CodeImportEventSet,    event_i.ICodeImportEventSetWriter,        SCHEDULE),
-    (CodeImportResult,      I.ICodeImportResult,                      PUBLIC),
+    (CodeImportResult,      api.ICodeImportResult,                      PUBLIC),
     (CodeImportResultSet,   result_i.ICodeImportResultSetView,        PUBLIC),
     (CodeImportResultSet,   result_i.ICodeImportResultSetWriter,      SCHEDULE),
-    (LibraryFileAlias,      I.ILibraryFileAlias,                      PUBLIC),
-    (LibraryFileAliasSet,   I.ILibraryFileAliasSet,                   SCHEDULE),
-    (ScriptActivity,        I.IScriptActivity,                        PUBLIC),
-    (ScriptActivitySet,     I.IScriptActivitySet,                     SCHEDULE),
-    (CodeImportWatchdog,    I.ICodeImportWatchdog,                    SCHEDULE),
+    (LibraryFileAlias,      api.ILibraryFileAlias,                      PUBLIC),
+    (LibraryFileAliasSet,   api.ILibraryFileAliasSet,                   SCHEDULE),
+    (ScriptActivity,        api.IScriptActivity,                        PUBLIC),
+    (ScriptActivitySet,     api.IScriptActivitySet,                     SCHEDULE),
+    (CodeImportWatchdog,    api.ICodeImportWatchdog,                    SCHEDULE),
 )
 
 # Enumeration items are immutable values, like ints and strings, and are

@@ -20,7 +20,6 @@ import time
 import warnings
 
 from codeimport import database
-from codeimport.registration import build_utilities
 from codeimport.demo.processes import Daemon
 from codeimport.demo.processes import free_port
 from codeimport.demo.processes import wait_for_http
@@ -36,6 +35,7 @@ from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.errors import CodeImportError
 from codeimport.model.result import CodeImportResult
+from codeimport.registration import build_utilities
 from codeimport.settings import Settings
 from codeimport.worker.gitimport import target_path
 
@@ -157,7 +157,8 @@ class Demo:
     def check_round(self, title, results, expected) -> None:
         rows, problems = [], []
         for project, result in sorted(results.items()):
-            target = target_path(self.target_store, f"~vcs-imports/{project}/import")
+            target = target_path(self.target_store,
+                                 f"~vcs-imports/{project}/import")
             match = "-"
             if result.status in (Status.SUCCESS, Status.SUCCESS_NOCHANGE):
                 same = refs_of(target) == refs_of(self.sources[project])

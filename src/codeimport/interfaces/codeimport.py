@@ -7,8 +7,8 @@ from zope.interface import Interface
 from zope.schema import Choice
 from zope.schema import Datetime
 from zope.schema import Int
-from zope.schema import Timedelta
 from zope.schema import TextLine
+from zope.schema import Timedelta
 
 from codeimport.enums import CodeImportReviewStatus
 from codeimport.enums import RevisionControlSystems
@@ -88,7 +88,6 @@ class ICodeImportView(Interface):
 
     def getImportDetailsForDisplay():
         """Return "<cvs_root> <cvs_module>" for CVS, else the URL."""
-
 
 
 class ICodeImportEdit(Interface):

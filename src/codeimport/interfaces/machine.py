@@ -115,5 +115,7 @@ class ICodeImportMachineSetEdit(Interface):
         """
 
 
-class ICodeImportMachineSet(ICodeImportMachineSetView, ICodeImportMachineSetEdit):
+class ICodeImportMachineSet(
+    ICodeImportMachineSetView, ICodeImportMachineSetEdit
+):
     """The set of import machines."""

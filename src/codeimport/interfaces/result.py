@@ -70,5 +70,7 @@ class ICodeImportResultSetWriter(Interface):
         """
 
 
-class ICodeImportResultSet(ICodeImportResultSetView, ICodeImportResultSetWriter):
+class ICodeImportResultSet(
+    ICodeImportResultSetView, ICodeImportResultSetWriter
+):
     """The results of all imports."""

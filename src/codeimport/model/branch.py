@@ -201,5 +201,3 @@ class BranchPuller(StoreUtility):
             return None
         store.invalidate()
         return store.get(Branch, row[0])
-
-

@@ -12,10 +12,10 @@ from storm.store import Store
 from zope.event import notify
 from zope.interface import implementer
 
+from codeimport.enums import NON_CVS_RCS_TYPES
 from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportResultStatus
 from codeimport.enums import CodeImportReviewStatus
-from codeimport.enums import NON_CVS_RCS_TYPES
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.errors import CodeImportAlreadyRequested

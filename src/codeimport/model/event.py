@@ -9,10 +9,10 @@ from storm.locals import Unicode
 from storm.store import Store
 from zope.interface import implementer
 
+from codeimport.enums import NON_CVS_RCS_TYPES
 from codeimport.enums import CodeImportEventDataType
 from codeimport.enums import CodeImportEventType
 from codeimport.enums import CodeImportMachineOfflineReason
-from codeimport.enums import NON_CVS_RCS_TYPES
 from codeimport.enums import RevisionControlSystems
 from codeimport.errors import InvalidEventArgument
 from codeimport.interfaces.event import ICodeImportEvent

@@ -18,7 +18,6 @@ from codeimport.interfaces.machine import ICodeImportMachine
 from codeimport.interfaces.machine import ICodeImportMachineSet
 from codeimport.model.columns import DBEnum
 from codeimport.model.columns import UTCDateTime
-from codeimport.model.constants import UTC_NOW
 from codeimport.model.services import StoreUtility
 from codeimport.model.services import collaborators
 

@@ -24,11 +24,12 @@ class WatchdogReport:
     offline_hostnames: list = field(default_factory=list)
 
     def __str__(self):
+        jobs, hosts = self.reclaimed_job_ids, self.offline_hostnames
         return (
-            f"reclaimed {len(self.reclaimed_job_ids)} job(s)"
-            f"{' ' + str(self.reclaimed_job_ids) if self.reclaimed_job_ids else ''}"
-            f", took {len(self.offline_hostnames)} machine(s) offline"
-            f"{' ' + str(self.offline_hostnames) if self.offline_hostnames else ''}"
+            f"reclaimed {len(jobs)} job(s)"
+            + (f" {jobs}" if jobs else "")
+            + f", took {len(hosts)} machine(s) offline"
+            + (f" {hosts}" if hosts else "")
         )
 
 
