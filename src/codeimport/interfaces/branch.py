@@ -78,7 +78,11 @@ class IBranchView(Interface):
         """
 
     def getPullURL():
-        """Return the URL the puller reads from.
+        """Return where the puller reads from.
+
+        A MIRRORED branch's URL; for an IMPORTED branch its unique name,
+        which the puller resolves in the import workers' store (the
+        import target and the branch share that name).
 
         :raises BranchTypeError: unless the branch is MIRRORED or IMPORTED.
         """
