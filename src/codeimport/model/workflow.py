@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import zope.event
 from storm.expr import SQL
 from zope.event import notify
 from zope.interface import implementer
@@ -28,11 +29,16 @@ from codeimport.errors import InvalidMachineState
 from codeimport.errors import InvalidReviewStatus
 from codeimport.errors import NoSuchCodeImportJob
 from codeimport.interfaces.job import ICodeImportJobWorkflow
+from codeimport.model.branch import Branch
+from codeimport.model.codeimport import CodeImport
 from codeimport.model.codeimport import latest_result_start
 from codeimport.model.constants import UTC_NOW
+from codeimport.model.finish import finish_fast
+from codeimport.model.finish import forget_deleted
 from codeimport.model.job import CodeImportJob
 from codeimport.model.machine import CodeImportMachine
 from codeimport.model.services import StoreUtility
+from codeimport.model.services import settings_of
 from codeimport.notification import CodeImportJobFinished
 from codeimport.notification import CodeImportJobReclaimed
 from codeimport.notification import CodeImportMarkedFailing
@@ -263,6 +269,12 @@ class CodeImportJobWorkflow(StoreUtility):
         logfile_alias = removeSecurityProxy(logfile_alias)
         if status not in CodeImportResultStatus:
             raise CodeImportValidationError(f"Not a result status: {status!r}")
+        store = self._store
+        finished = finish_fast(
+            store, settings_of(store), job.id, status,
+            None if logfile_alias is None else logfile_alias.id)
+        if finished is not None:
+            return self._afterFastFinish(job, *finished)
         self._lock(job)
         self._requireState(job, _State.RUNNING)
         machine = self._machineOf(job)
@@ -294,6 +306,29 @@ class CodeImportJobWorkflow(StoreUtility):
             code_import.branch.requestMirror()
         self._events.newFinish(code_import, machine)
         notify(CodeImportJobFinished(code_import, result))
+        return result
+
+    def _afterFastFinish(self, job, code_import_id, branch_id, result):
+        """Bring the store up to date after `finish_fast` and notify.
+
+        The statement bypassed the ORM: the job is gone, and the import
+        and its branch may have changed.  Only copies already in memory
+        can be stale, so those are found without a query and
+        invalidated (the job is dropped, as a flushed remove would).
+        """
+        store = self._store
+        forget_deleted(store, job)
+        for stale in store.find(
+                CodeImport, CodeImport.id == code_import_id).cached():
+            store.invalidate(stale)
+        for stale in store.find(Branch, Branch.id == branch_id).cached():
+            store.invalidate(stale)
+        # Building the notification loads the import; skip it when
+        # nobody listens (zope.event has no subscribers at all), which
+        # is the scheduler's usual case.
+        if zope.event.subscribers:
+            code_import = store.get(CodeImport, code_import_id)
+            notify(CodeImportJobFinished(code_import, result))
         return result
 
     def reclaimJob(self, import_job):

@@ -1,0 +1,181 @@
+"""finishJob's fast path: the common finish as one SQL statement.
+
+`CodeImportJobWorkflow.finishJob` through the ORM costs about a dozen
+statements and as many object loads, most of them to read back what
+one set-based statement can decide in the database.  `finish_fast`
+does the whole of BEHAVIOUR §5.3.6 for the common case in one
+statement of data-modifying CTEs:
+
+* ``job`` locks and deletes the RUNNING job row (the fence of decision
+  D14: a finish racing a reclaim waits for the row lock and then finds
+  the row gone, exactly as the ORM path's ``SELECT ... FOR UPDATE``);
+* ``result`` writes the result from the deleted row's values;
+* ``next_job`` writes the next PENDING job, due at
+  max(now, date_started + interval), the interval being the effective
+  update interval, 0 after a partial success and interval *
+  2**(failures - 1) after a failure;
+* ``import_row`` sets date_last_successful after SUCCESS and
+  SUCCESS_NOCHANGE, ``mirror`` asks for a mirror after SUCCESS with the
+  conditional update of `Branch.requestMirror`, and ``event`` writes the
+  FINISH event.
+
+The ``job`` CTE only deletes when the fast path gives the same outcome
+as the ORM path; otherwise it deletes nothing, the statement writes
+nothing, and the caller takes the ORM path, which then also tells
+NoSuchCodeImportJob from InvalidJobState.  The cases left to the ORM
+path are the rare ones:
+
+* the job is missing or not RUNNING (an error either way);
+* the import is not REVIEWED (no next job; a failure at the limit
+  overwrites the status with FAILING);
+* a failure that reaches the consecutive failure limit (the import
+  becomes FAILING, which needs the MODIFY event's before/after
+  snapshot that `CodeImport.updateFromData` takes);
+* a SUCCESS whose branch is never mirrored (`requestMirror` raises
+  BranchTypeError);
+* an older result dated after now (only tests write those); the
+  ORM path would take the next job's start time from it, as
+  `latest_result_start` orders by date_created.
+
+All sub-statements see one snapshot, so the failure count below counts
+the results that existed before this finish; the new result adds one.
+"""
+
+from __future__ import annotations
+
+from storm.info import get_cls_info
+from storm.info import get_obj_info
+
+from codeimport.enums import BranchType
+from codeimport.enums import CodeImportEventType
+from codeimport.enums import CodeImportJobState
+from codeimport.enums import CodeImportResultStatus
+from codeimport.enums import CodeImportReviewStatus
+from codeimport.enums import RevisionControlSystems
+from codeimport.model.result import CodeImportResult
+
+__all__ = ["finish_fast", "forget_deleted"]
+
+_Status = CodeImportResultStatus
+_SUCCESS_VALUES = [status.value for status in _Status.successes]
+_NEVER_MIRRORED = [BranchType.HOSTED.value, BranchType.REMOTE.value]
+_RCS = RevisionControlSystems
+_RESULT_COLUMNS = get_cls_info(CodeImportResult).columns
+
+# The parameters are named (psycopg2 "%(name)s" style is not what Storm
+# compiles), so each value is passed in the order its "?" appears.
+_FINISH = (
+    "WITH job AS ("
+    "  DELETE FROM codeimportjob j USING codeimport c, branch b"
+    "  WHERE j.id = ? AND j.state = ? AND c.id = j.code_import"
+    "  AND b.id = c.branch AND c.review_status = ?"
+    "  AND (? OR b.branch_type <> ALL(?))"
+    "  AND NOT EXISTS (SELECT 1 FROM codeimportresult r"
+    "   WHERE r.code_import = j.code_import"
+    "   AND r.date_created > CURRENT_TIMESTAMP)"
+    "  AND (? OR (SELECT count(*) FROM codeimportresult r"
+    "   WHERE r.code_import = j.code_import AND r.id > COALESCE(("
+    "    SELECT max(s.id) FROM codeimportresult s"
+    "    WHERE s.code_import = j.code_import AND s.status = ANY(?)), 0)"
+    "   ) + 1 < ?)"
+    "  RETURNING j.id, j.code_import, j.machine, j.requesting_user,"
+    "  j.logtail, j.date_started, c.branch,"
+    # Seconds of the effective update interval (codeimport.settings'
+    # defaultInterval when the import has none of its own) ...
+    "  COALESCE(EXTRACT(EPOCH FROM c.update_interval),"
+    "   CASE c.rcs_type WHEN ? THEN ? WHEN ? THEN ? WHEN ? THEN ?"
+    "   WHEN ? THEN ? ELSE 21600 END) AS base,"
+    # ... and its multiplier: 0 after a partial success, 1 after a
+    # success, 2**(failures - 1) after a failure, where failures counts
+    # this one too.
+    "  CASE WHEN ? THEN 0 WHEN ? THEN 1 ELSE power(2, (SELECT count(*)"
+    "   FROM codeimportresult r WHERE r.code_import = j.code_import"
+    "   AND r.id > COALESCE((SELECT max(s.id) FROM codeimportresult s"
+    "    WHERE s.code_import = j.code_import AND s.status = ANY(?)),"
+    "    0))) END AS factor),"
+    " result AS ("
+    "  INSERT INTO codeimportresult (code_import, machine,"
+    "  requesting_user, log_excerpt, log_file, status, date_job_started,"
+    "  date_created)"
+    "  SELECT code_import, machine, requesting_user, logtail, ?, ?,"
+    "  date_started, CURRENT_TIMESTAMP FROM job"
+    "  RETURNING *),"
+    " next_job AS ("
+    "  INSERT INTO codeimportjob (code_import, date_due, state)"
+    "  SELECT code_import, GREATEST(CURRENT_TIMESTAMP, date_started"
+    "  + make_interval(secs => (base * factor)::float8)), ? FROM job),"
+    " import_row AS ("
+    "  UPDATE codeimport SET date_last_successful = CURRENT_TIMESTAMP"
+    "  FROM job WHERE ? AND codeimport.id = job.code_import),"
+    " mirror AS ("
+    "  UPDATE branch SET next_mirror_time = CURRENT_TIMESTAMP"
+    "  FROM job WHERE ? AND branch.id = job.branch"
+    "  AND (branch.next_mirror_time IS NULL"
+    "   OR branch.next_mirror_time > CURRENT_TIMESTAMP)),"
+    " event AS ("
+    "  INSERT INTO codeimportevent"
+    "  (entry_type, code_import, machine, date_created)"
+    "  SELECT ?, code_import, machine, CURRENT_TIMESTAMP FROM job)"
+    " SELECT job.code_import, job.branch, result.* FROM job, result"
+)
+
+
+def finish_fast(store, settings, job_id, status, log_file_id):
+    """Finish RUNNING job `job_id` in one statement, if the fast path
+    applies (see the module docstring).
+
+    :return: None when it does not (nothing was written); else
+        ``(code_import_id, branch_id, result)``, `result` being the new
+        `CodeImportResult`, built from the statement's own answer.
+    """
+    is_success = status in _Status.successes
+    params = (
+        job_id, CodeImportJobState.RUNNING.value,
+        CodeImportReviewStatus.REVIEWED.value,
+        status != _Status.SUCCESS, _NEVER_MIRRORED,
+        is_success, _SUCCESS_VALUES, settings.consecutive_failure_limit,
+        _RCS.CVS.value, settings.default_interval_cvs,
+        _RCS.BZR_SVN.value, settings.default_interval_subversion,
+        _RCS.GIT.value, settings.default_interval_git,
+        _RCS.BZR.value, settings.default_interval_bzr,
+        status == _Status.SUCCESS_PARTIAL, is_success, _SUCCESS_VALUES,
+        log_file_id, status.value,
+        CodeImportJobState.PENDING.value,
+        status in (_Status.SUCCESS, _Status.SUCCESS_NOCHANGE),
+        status == _Status.SUCCESS,
+        CodeImportEventType.FINISH.value,
+    )
+    result = store.execute(_FINISH, params)
+    row = result.get_one()
+    if row is None:
+        return None
+    code_import_id, branch_id = row[0], row[1]
+    names = [description[0] for description in result._raw_cursor
+             .description[2:]]
+    values = dict(zip(names, row[2:]))
+    # Build the result object from the row the INSERT returned, as a
+    # find() would from a SELECT, sparing a query to read it back.
+    loaded = store._load_object(
+        get_cls_info(CodeImportResult), result,
+        tuple(values[column.name] for column in _RESULT_COLUMNS))
+    return code_import_id, branch_id, loaded
+
+
+def forget_deleted(store, obj):
+    """Drop `obj`, whose row a raw statement deleted, from `store`.
+
+    This is the bookkeeping Storm does after flushing a `Store.remove`:
+    the object leaves the cache and the store but keeps its values, so
+    a caller still holding it can read its id, and a later call with it
+    fails as after the ORM path, on the missing row.
+    """
+    obj_info = get_obj_info(obj)
+    if obj_info.get("store") is not store:
+        return
+    store._set_clean(obj_info)
+    store._disable_lazy_resolving(obj_info)
+    obj_info.event.emit("removed")
+    obj_info.pop("invalidated", None)
+    store._disable_change_notification(obj_info)
+    store._remove_from_alive(obj_info)
+    del obj_info["store"]
