@@ -10,6 +10,7 @@ from storm.store import Store
 from zope.interface import implementer
 
 from codeimport.enums import CodeImportJobState
+from codeimport.enums import CodeImportMachineState
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.errors import CodeImportValidationError
@@ -17,6 +18,7 @@ from codeimport.interfaces.job import ICodeImportJob
 from codeimport.interfaces.job import ICodeImportJobSet
 from codeimport.model.columns import DBEnum
 from codeimport.model.columns import UTCDateTime
+from codeimport.model.machine import CodeImportMachine
 from codeimport.model.services import StoreUtility
 from codeimport.model.services import settings_of
 
@@ -138,6 +140,10 @@ class CodeImportJobSet(StoreUtility):
         if not isinstance(worker_limit, int) or worker_limit < 0:
             raise CodeImportValidationError(
                 f"worker_limit must be a non-negative int: {worker_limit!r}")
+        job_id = self._claimForOnline(hostname, worker_limit)
+        if job_id is not False:
+            return (None if job_id is None
+                    else self._store.get(CodeImportJob, job_id))
         self._workflow.reclaimStaleJobs()
         machine = self._machines.getByHostname(hostname)
         if machine is None:
@@ -150,3 +156,39 @@ class CodeImportJobSet(StoreUtility):
         if job_id is None:
             return None
         return self._store.get(CodeImportJob, job_id)
+
+    def _claimForOnline(self, hostname, worker_limit):
+        """`getJobForMachine`'s common case, an ONLINE machine, in two
+        statements; return the claimed job's id, None, or False when the
+        machine is missing or not ONLINE (the caller then takes the full
+        path, which creates a machine or retires a QUIESCING one).
+
+        The first statement touches the heartbeat and so locks the
+        machine's row (callers for one machine take turns, as in
+        `shouldLookForJob`), and looks along the heartbeat index for a
+        stale job.  Only when there is one does the reclaim's locking
+        query run; reclaiming after the machine's lock rather than
+        before changes nothing the caller sees, as no reclaim step
+        touches machine rows.  The worker limit is checked inside the
+        claim, after the lock.
+        """
+        store = self._store
+        row = store.execute(
+            "UPDATE codeimportmachine SET heartbeat = CURRENT_TIMESTAMP"
+            " WHERE hostname = ? AND state = ? RETURNING id, EXISTS ("
+            "  SELECT 1 FROM codeimportjob WHERE state = ? AND heartbeat"
+            "  < CURRENT_TIMESTAMP - ? * interval '1 second')",
+            (hostname, CodeImportMachineState.ONLINE.value,
+             CodeImportJobState.RUNNING.value,
+             self._settings.maximum_heartbeat_interval),
+        ).get_one()
+        if row is None:
+            return False
+        machine_id, stale = row
+        for machine in store.find(
+                CodeImportMachine, CodeImportMachine.id == machine_id
+        ).cached():
+            store.invalidate(machine)
+        if stale:
+            self._workflow.reclaimStaleJobs()
+        return self._workflow.claimNextJob(machine_id, worker_limit)

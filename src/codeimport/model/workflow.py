@@ -181,20 +181,32 @@ class CodeImportJobWorkflow(StoreUtility):
         job.state = _State.RUNNING
         self._events.newStart(job.code_import, machine)
 
-    def claimNextJob(self, machine):
+    def claimNextJob(self, machine, worker_limit=None):
         """Start the job `machine` should run next; return its id or None.
 
         The scheduler's hot path, in one statement: pick the first due
         PENDING job in (requested first, date_due, id) order along the
         partial index, skipping rows that other claimers hold locked
         (decision D1), start it, and write its START event.
+
+        :param machine: a machine or, from `getJobForMachine`'s fast
+            path, a machine id.
+        :param worker_limit: if given, claim only while the machine runs
+            fewer jobs.  The caller must hold the machine's row lock:
+            then this statement's snapshot, taken after the lock was
+            granted, sees the jobs that a caller it waited for claimed.
         """
-        machine = removeSecurityProxy(machine)
+        if isinstance(machine, int):
+            machine_id = machine
+        else:
+            machine_id = removeSecurityProxy(machine).id
         store = self._store
         row = store.execute(
             "WITH candidate AS ("
             "  SELECT id FROM codeimportjob"
             "  WHERE state = ? AND date_due <= CURRENT_TIMESTAMP"
+            "  AND (? OR (SELECT count(*) FROM codeimportjob"
+            "   WHERE machine = ? AND state = ?) < ?)"
             "  ORDER BY (requesting_user IS NULL), date_due, id"
             "  LIMIT 1 FOR UPDATE SKIP LOCKED),"
             " claimed AS ("
@@ -208,8 +220,10 @@ class CodeImportJobWorkflow(StoreUtility):
             "  (entry_type, code_import, machine, date_created)"
             "  SELECT ?, code_import, ?, CURRENT_TIMESTAMP FROM claimed)"
             " SELECT id FROM claimed",
-            (_State.PENDING.value, _State.RUNNING.value, machine.id,
-             CodeImportEventType.START.value, machine.id),
+            (_State.PENDING.value, worker_limit is None, machine_id,
+             _State.RUNNING.value, worker_limit or 0,
+             _State.RUNNING.value, machine_id,
+             CodeImportEventType.START.value, machine_id),
         ).get_one()
         if row is None:
             return None
