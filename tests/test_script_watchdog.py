@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 from scripthelpers import age
@@ -145,18 +146,22 @@ def test_loop_stops_cleanly_on_signal(codeimport, signum):
         [sys.executable, "-m", "codeimport.cli", "watchdog",
          "--interval", "3600"],
         stderr=subprocess.PIPE, text=True, env=env)
+    # If the first round never reports, fail rather than wait forever.
+    guard = threading.Timer(60, process.kill)
+    guard.start()
     try:
         lines = []
         # Wait for the first round's report, then stop the daemon in its
         # sleep between rounds.
         for line in process.stderr:
             lines.append(line)
-            if "reclaimed" in line:
+            if "reclaimed" in line or "round failed" in line:
                 break
         process.send_signal(signum)
         lines.extend(process.stderr)
         returncode = process.wait(timeout=30)
     finally:
+        guard.cancel()
         if process.poll() is None:
             process.kill()
             process.wait()
