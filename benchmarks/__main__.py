@@ -33,6 +33,8 @@ from benchmarks.report import write_markdown
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_JSON = os.path.join(HERE, "results", "latest.json")
 DEFAULT_MARKDOWN = os.path.join(HERE, "RESULTS.md")
+#: A full run also refreshes the copy of the table in the README.
+README = os.path.join(os.path.dirname(HERE), "README.md")
 SECTIONS = ("baseline", "claims", "xmlrpc", "depth", "running")
 
 
@@ -175,6 +177,9 @@ def main(argv=None):
     if markdown and not options.no_markdown:
         write_markdown(text, markdown)
         print(f"table written to {markdown}", file=sys.stderr)
+        if not options.quick and not options.markdown:
+            if write_markdown(text, README, append=False):
+                print(f"table written to {README}", file=sys.stderr)
     broken = [target for target in results["targets"]
               if target["target"].startswith("zero duplicate")
               and not target["met"]]

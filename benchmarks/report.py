@@ -205,17 +205,24 @@ hand.
 """
 
 
-def write_markdown(text, path):
-    """Put `text` between the markers of `path`, keeping the rest."""
+def write_markdown(text, path, append=True):
+    """Put `text` between the markers of `path`, keeping the rest.
+
+    A file without the markers gets them at its end when `append` is
+    true and is left alone otherwise.  Return whether `path` was written.
+    """
     try:
         with open(path, encoding="utf-8") as stream:
             current = stream.read()
     except FileNotFoundError:
         current = _TEMPLATE
     if BEGIN not in current or END not in current:
+        if not append:
+            return False
         current = current.rstrip("\n") + "\n\n" + BEGIN + "\n" + END + "\n"
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
     updated = pattern.sub(
         lambda match: f"{BEGIN}\n{text.rstrip()}\n{END}", current, count=1)
     with open(path, "w", encoding="utf-8") as stream:
         stream.write(updated)
+    return True
