@@ -43,9 +43,6 @@ the results that existed before this finish; the new result adds one.
 
 from __future__ import annotations
 
-from storm.info import get_cls_info
-from storm.info import get_obj_info
-
 from codeimport.enums import BranchType
 from codeimport.enums import CodeImportEventType
 from codeimport.enums import CodeImportJobState
@@ -53,14 +50,15 @@ from codeimport.enums import CodeImportResultStatus
 from codeimport.enums import CodeImportReviewStatus
 from codeimport.enums import RevisionControlSystems
 from codeimport.model.result import CodeImportResult
+from codeimport.model.rows import column_names
+from codeimport.model.rows import load_row
 
-__all__ = ["finish_fast", "forget_deleted"]
+__all__ = ["finish_fast"]
 
 _Status = CodeImportResultStatus
 _SUCCESS_VALUES = [status.value for status in _Status.successes]
 _NEVER_MIRRORED = [BranchType.HOSTED.value, BranchType.REMOTE.value]
 _RCS = RevisionControlSystems
-_RESULT_COLUMNS = get_cls_info(CodeImportResult).columns
 
 # The parameters are named (psycopg2 "%(name)s" style is not what Storm
 # compiles), so each value is passed in the order its "?" appears.
@@ -150,32 +148,8 @@ def finish_fast(store, settings, job_id, status, log_file_id):
     if row is None:
         return None
     code_import_id, branch_id = row[0], row[1]
-    names = [description[0] for description in result._raw_cursor
-             .description[2:]]
-    values = dict(zip(names, row[2:]))
-    # Build the result object from the row the INSERT returned, as a
-    # find() would from a SELECT, sparing a query to read it back.
-    loaded = store._load_object(
-        get_cls_info(CodeImportResult), result,
-        tuple(values[column.name] for column in _RESULT_COLUMNS))
+    # The result object comes from the row the INSERT returned, sparing
+    # a query to read it back.
+    loaded = load_row(store, CodeImportResult, result,
+                      column_names(result)[2:], row[2:])
     return code_import_id, branch_id, loaded
-
-
-def forget_deleted(store, obj):
-    """Drop `obj`, whose row a raw statement deleted, from `store`.
-
-    This is the bookkeeping Storm does after flushing a `Store.remove`:
-    the object leaves the cache and the store but keeps its values, so
-    a caller still holding it can read its id, and a later call with it
-    fails as after the ORM path, on the missing row.
-    """
-    obj_info = get_obj_info(obj)
-    if obj_info.get("store") is not store:
-        return
-    store._set_clean(obj_info)
-    store._disable_lazy_resolving(obj_info)
-    obj_info.event.emit("removed")
-    obj_info.pop("invalidated", None)
-    store._disable_change_notification(obj_info)
-    store._remove_from_alive(obj_info)
-    del obj_info["store"]

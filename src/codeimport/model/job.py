@@ -19,6 +19,7 @@ from codeimport.interfaces.job import ICodeImportJobSet
 from codeimport.model.columns import DBEnum
 from codeimport.model.columns import UTCDateTime
 from codeimport.model.machine import CodeImportMachine
+from codeimport.model.rows import invalidate_cached
 from codeimport.model.services import StoreUtility
 from codeimport.model.services import settings_of
 
@@ -140,10 +141,9 @@ class CodeImportJobSet(StoreUtility):
         if not isinstance(worker_limit, int) or worker_limit < 0:
             raise CodeImportValidationError(
                 f"worker_limit must be a non-negative int: {worker_limit!r}")
-        job_id = self._claimForOnline(hostname, worker_limit)
-        if job_id is not False:
-            return (None if job_id is None
-                    else self._store.get(CodeImportJob, job_id))
+        job = self._claimForOnline(hostname, worker_limit)
+        if job is not False:
+            return job
         self._workflow.reclaimStaleJobs()
         machine = self._machines.getByHostname(hostname)
         if machine is None:
@@ -152,14 +152,11 @@ class CodeImportJobSet(StoreUtility):
         # held to its worker limit and gets a heartbeat (decision D10).
         if not machine.shouldLookForJob(worker_limit):
             return None
-        job_id = self._workflow.claimNextJob(machine)
-        if job_id is None:
-            return None
-        return self._store.get(CodeImportJob, job_id)
+        return self._workflow.claimNextJob(machine)
 
     def _claimForOnline(self, hostname, worker_limit):
         """`getJobForMachine`'s common case, an ONLINE machine, in two
-        statements; return the claimed job's id, None, or False when the
+        statements; return the claimed job, None, or False when the
         machine is missing or not ONLINE (the caller then takes the full
         path, which creates a machine or retires a QUIESCING one).
 
@@ -185,10 +182,7 @@ class CodeImportJobSet(StoreUtility):
         if row is None:
             return False
         machine_id, stale = row
-        for machine in store.find(
-                CodeImportMachine, CodeImportMachine.id == machine_id
-        ).cached():
-            store.invalidate(machine)
+        invalidate_cached(store, CodeImportMachine, machine_id)
         if stale:
             self._workflow.reclaimStaleJobs()
         return self._workflow.claimNextJob(machine_id, worker_limit)

@@ -34,9 +34,12 @@ from codeimport.model.codeimport import CodeImport
 from codeimport.model.codeimport import latest_result_start
 from codeimport.model.constants import UTC_NOW
 from codeimport.model.finish import finish_fast
-from codeimport.model.finish import forget_deleted
 from codeimport.model.job import CodeImportJob
 from codeimport.model.machine import CodeImportMachine
+from codeimport.model.rows import column_names
+from codeimport.model.rows import forget_deleted
+from codeimport.model.rows import invalidate_cached
+from codeimport.model.rows import load_row
 from codeimport.model.services import StoreUtility
 from codeimport.model.services import settings_of
 from codeimport.notification import CodeImportJobFinished
@@ -182,12 +185,14 @@ class CodeImportJobWorkflow(StoreUtility):
         self._events.newStart(job.code_import, machine)
 
     def claimNextJob(self, machine, worker_limit=None):
-        """Start the job `machine` should run next; return its id or None.
+        """Start the job `machine` should run next and return it, or None.
 
         The scheduler's hot path, in one statement: pick the first due
         PENDING job in (requested first, date_due, id) order along the
         partial index, skipping rows that other claimers hold locked
-        (decision D1), start it, and write its START event.
+        (decision D1), start it, write its START event, and return the
+        started row, from which the job object is built without another
+        query.
 
         :param machine: a machine or, from `getJobForMachine`'s fast
             path, a machine id.
@@ -201,7 +206,7 @@ class CodeImportJobWorkflow(StoreUtility):
         else:
             machine_id = removeSecurityProxy(machine).id
         store = self._store
-        row = store.execute(
+        result = store.execute(
             "WITH candidate AS ("
             "  SELECT id FROM codeimportjob"
             "  WHERE state = ? AND date_due <= CURRENT_TIMESTAMP"
@@ -214,28 +219,22 @@ class CodeImportJobWorkflow(StoreUtility):
             "  date_started = CURRENT_TIMESTAMP,"
             "  heartbeat = CURRENT_TIMESTAMP, logtail = ''"
             "  FROM candidate WHERE codeimportjob.id = candidate.id"
-            "  RETURNING codeimportjob.id, codeimportjob.code_import),"
+            "  RETURNING codeimportjob.*),"
             " event AS ("
             "  INSERT INTO codeimportevent"
             "  (entry_type, code_import, machine, date_created)"
             "  SELECT ?, code_import, ?, CURRENT_TIMESTAMP FROM claimed)"
-            " SELECT id FROM claimed",
+            " SELECT * FROM claimed",
             (_State.PENDING.value, worker_limit is None, machine_id,
              _State.RUNNING.value, worker_limit or 0,
              _State.RUNNING.value, machine_id,
              CodeImportEventType.START.value, machine_id),
-        ).get_one()
+        )
+        row = result.get_one()
         if row is None:
             return None
-        job_id = row[0]
-        # The statement bypassed the ORM, and of what it wrote only the
-        # job can be in the cache (the event row is new).  Invalidating
-        # just that copy, found in memory without a query, spares the hot
-        # path a walk that marks every live object for reloading.
-        for stale in store.find(
-                CodeImportJob, CodeImportJob.id == job_id).cached():
-            store.invalidate(stale)
-        return job_id
+        return load_row(store, CodeImportJob, result, column_names(result),
+                        row)
 
     def updateHeartbeat(self, import_job, logtail):
         """See `ICodeImportJobWorkflow`."""
@@ -332,11 +331,8 @@ class CodeImportJobWorkflow(StoreUtility):
         """
         store = self._store
         forget_deleted(store, job)
-        for stale in store.find(
-                CodeImport, CodeImport.id == code_import_id).cached():
-            store.invalidate(stale)
-        for stale in store.find(Branch, Branch.id == branch_id).cached():
-            store.invalidate(stale)
+        invalidate_cached(store, CodeImport, code_import_id)
+        invalidate_cached(store, Branch, branch_id)
         # Building the notification loads the import; skip it when
         # nobody listens (zope.event has no subscribers at all), which
         # is the scheduler's usual case.

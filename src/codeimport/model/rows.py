@@ -1,0 +1,81 @@
+"""Keeping Storm's object cache true around raw SQL statements.
+
+The hot paths (`claimNextJob`, `finish_fast`) write with one raw
+statement each instead of a dozen ORM operations.  Storm does not see
+those writes, so the objects it holds for the rows they touched must be
+refreshed or dropped, and the rows they return are worth turning into
+objects directly rather than reading back with another query.
+
+Storm's public API only offers a query (``find(...).cached()``) that
+compiles a Python matcher on every call, or invalidating every live
+object.  These helpers use the store's own bookkeeping instead; they are
+written against Storm 1.3 (``setup.cfg`` pins the range) and
+``tests/test_rows.py`` checks each of them against that version.
+"""
+
+from __future__ import annotations
+
+from storm.info import get_cls_info
+from storm.info import get_obj_info
+
+__all__ = ["cached", "column_names", "forget_deleted", "invalidate_cached",
+           "load_row"]
+
+
+def cached(store, cls, object_id):
+    """Return the object of `cls` with primary key `object_id` if
+    `store` holds it in memory, else None; never queries."""
+    obj_info = store._alive.get((cls, (object_id,)))
+    if obj_info is None:
+        return None
+    return obj_info.get_obj()
+
+
+def invalidate_cached(store, cls, object_id):
+    """Invalidate `store`'s copy of the `cls` row `object_id`, if any,
+    so that its next use reloads it from the database."""
+    obj = cached(store, cls, object_id)
+    if obj is not None:
+        store.invalidate(obj)
+
+
+def load_row(store, cls, result, names, row):
+    """Build (or refresh) the `cls` object for a row a raw statement
+    returned, as ``find()`` would from a SELECT.
+
+    :param result: the Storm result the row came from.
+    :param names: the column names of `row`, in order; it must include
+        every column of `cls`.
+    """
+    invalidate_cached(store, cls, row[names.index("id")])
+    values = dict(zip(names, row))
+    cls_info = get_cls_info(cls)
+    return store._load_object(
+        cls_info, result,
+        tuple(values[column.name] for column in cls_info.columns))
+
+
+def column_names(result):
+    """The column names of a raw Storm `result`, in order."""
+    return [description[0]
+            for description in result._raw_cursor.description]
+
+
+def forget_deleted(store, obj):
+    """Drop `obj`, whose row a raw statement deleted, from `store`.
+
+    This is the bookkeeping Storm does after flushing a `Store.remove`:
+    the object leaves the cache and the store but keeps its values, so
+    a caller still holding it can read its id, and a later call with it
+    fails as after the ORM path, on the missing row.
+    """
+    obj_info = get_obj_info(obj)
+    if obj_info.get("store") is not store:
+        return
+    store._set_clean(obj_info)
+    store._disable_lazy_resolving(obj_info)
+    obj_info.event.emit("removed")
+    obj_info.pop("invalidated", None)
+    store._disable_change_notification(obj_info)
+    store._remove_from_alive(obj_info)
+    del obj_info["store"]
