@@ -231,7 +231,6 @@ REQUIRED = [
     ("newOnline", (None,), "machine"),
     ("newOffline", (None, CodeImportMachineOfflineReason.STOPPED),
      "machine"),
-    ("newQuiesce", ("machine", None), "user"),
     ("newQuiesce", (None, "person"), "machine"),
     ("newStart", (None, "machine"), "code_import"),
     ("newStart", ("ci", None), "machine"),

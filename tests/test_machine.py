@@ -13,7 +13,6 @@ from codeimport.enums import CodeImportMachineOfflineReason
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportReviewStatus
 from codeimport.errors import CodeImportValidationError
-from codeimport.errors import InvalidEventArgument
 from codeimport.errors import InvalidMachineState
 
 State = CodeImportMachineState
@@ -185,12 +184,29 @@ def test_setQuiescing_from_other_state_raises(codeimport, machines, admin,
     assert str(info.value) == f"State of machine frobisher was {start.name}."
 
 
-def test_setQuiescing_without_user_raises(machines):
+def test_setQuiescing_without_user_records_no_person(codeimport, machines):
+    # The machine's own dispatcher quiescing through the scheduler.
     machine = make_machine(machines, "frobisher", State.ONLINE)
-    with pytest.raises(InvalidEventArgument) as info:
-        machine.setQuiescing(None)
-    assert str(info.value) == "user must not be None"
-    assert machine.state == State.ONLINE
+    events = codeimport.new_events()
+    machine.setQuiescing()
+    assert machine.state == State.QUIESCING
+    assert events.summary() == "QUIESCE frobisher"
+    assert list(events)[0].person is None
+
+
+def test_offline_reason_is_that_of_the_newest_offline_event(machines):
+    machine = make_machine(machines, "frobisher", State.ONLINE)
+    assert machine.offline_reason is None
+    machine.setOffline(Reason.WATCHDOG)
+    assert machine.offline_reason == Reason.WATCHDOG
+    machine.setOnline()
+    assert machine.offline_reason is None
+    machine.setOffline(Reason.STOPPED)
+    assert machine.offline_reason == Reason.STOPPED
+
+
+def test_offline_reason_of_a_machine_never_online_is_None(machines):
+    assert machines.new("frobisher").offline_reason is None
 
 
 def test_state_check_uses_committed_row_not_stale_object(codeimport,

@@ -92,8 +92,9 @@ class ICodeImportEventSetWriter(Interface):
             `CodeImportMachineOfflineReason`.
         """
 
-    def newQuiesce(machine, user, message=None):
-        """Record that `user` asked `machine` to quiesce."""
+    def newQuiesce(machine, user=None, message=None):
+        """Record that `user` (None: the machine itself) asked `machine`
+        to quiesce."""
 
     def newStart(code_import, machine):
         """Record that `machine` started a job of `code_import`."""

@@ -46,6 +46,11 @@ class ICodeImportMachineView(Interface):
     events = Attribute(
         "The machine's events, newest first (date_created, id descending)."
     )
+    offline_reason = Attribute(
+        "Why an OFFLINE machine is offline: the "
+        "`CodeImportMachineOfflineReason` of its newest OFFLINE event, or "
+        "None when it is not OFFLINE (or never went offline)."
+    )
 
 
 class ICodeImportMachineScheduler(Interface):
@@ -80,11 +85,16 @@ class ICodeImportMachineEdit(Interface):
         :postcondition: an OFFLINE event with OFFLINE_REASON exists.
         """
 
-    def setQuiescing(user, message=None):
+    def setQuiescing(user=None, message=None):
         """Ask an ONLINE machine to finish its jobs and then go OFFLINE.
 
+        :param user: who asked.  None means the machine's own dispatcher
+            asked, through the scheduler (`ICodeImportScheduler`
+            ``setMachineQuiescing``), as for its ONLINE and OFFLINE
+            events; the original always named a person.
         :raises InvalidMachineState: from any other state.
-        :raises InvalidEventArgument: if `user` is None.
+        :postcondition: a QUIESCE event exists, with `user` as its
+            person.
         """
 
 

@@ -211,9 +211,9 @@ class CodeImportEventSet(StoreUtility):
         return self._new(_Type.OFFLINE, person=user, machine=machine,
                          items=items + self._messageItems(message))
 
-    def newQuiesce(self, machine, user, message=None):
+    def newQuiesce(self, machine, user=None, message=None):
         """See `ICodeImportEventSet`."""
-        self.checkRequired(machine=machine, user=user)
+        self.checkRequired(machine=machine)
         return self._new(_Type.QUIESCE, person=user, machine=machine,
                          items=self._messageItems(message))
 

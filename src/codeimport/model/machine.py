@@ -9,6 +9,8 @@ from storm.locals import Unicode
 from storm.store import Store
 from zope.interface import implementer
 
+from codeimport.enums import CodeImportEventDataType
+from codeimport.enums import CodeImportEventType
 from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineOfflineReason
 from codeimport.enums import CodeImportMachineState
@@ -108,15 +110,35 @@ class CodeImportMachine(Storm):
         self.state = _State.OFFLINE
         collaborators(self).events.newOffline(self, reason, user, message)
 
-    def setQuiescing(self, user, message=None):
+    def setQuiescing(self, user=None, message=None):
         """See `ICodeImportMachine`."""
-        events = collaborators(self).events
-        events.checkRequired(user=user)
         state = self._lockedState()
         if state != _State.ONLINE:
             self._refuse(state)
         self.state = _State.QUIESCING
-        events.newQuiesce(self, user, message)
+        collaborators(self).events.newQuiesce(self, user, message)
+
+    @property
+    def offline_reason(self):
+        """See `ICodeImportMachine`.
+
+        One indexed query (events by machine and date) for the newest
+        OFFLINE event's reason.
+        """
+        if self.state != _State.OFFLINE:
+            return None
+        row = Store.of(self).execute(
+            "SELECT data.data_value FROM codeimportevent AS event"
+            " JOIN codeimporteventdata AS data ON data.event = event.id"
+            " AND data.data_type = ?"
+            " WHERE event.machine = ? AND event.entry_type = ?"
+            " ORDER BY event.date_created DESC, event.id DESC LIMIT 1",
+            (CodeImportEventDataType.OFFLINE_REASON.value, self.id,
+             CodeImportEventType.OFFLINE.value),
+        ).get_one()
+        if row is None:
+            return None
+        return CodeImportMachineOfflineReason.items[row[0]]
 
     def shouldLookForJob(self, worker_limit):
         """See `ICodeImportMachine`."""
