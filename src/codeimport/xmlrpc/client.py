@@ -4,9 +4,11 @@ Import machines have no database access: they learn about jobs through
 `SchedulerClient`; the branch puller reports through `BranchStatusClient`.
 Both wrap `xmlrpc.client.ServerProxy` and turn wire errors into ours:
 
-* fault 360 becomes `codeimport.errors.NoSuchCodeImportJob`, fault 270
-  `codeimport.errors.NoSuchBranch`, fault 905 `UnknownRemoteMethod` and
-  any other fault `RemoteFault`;
+* a fault becomes a `RemoteFault` (see `codeimport.xmlrpc.remote`):
+  one the server answers for a domain error is also an instance of that
+  error (fault 902 is caught by ``except InvalidJobState``), fault 905
+  is an `UnknownRemoteMethod`; a missing job (360) or branch (270) in a
+  call about it becomes the plain domain error, with its id;
 * HTTP 5xx and unreadable answers become `RemoteUnavailable`, a
   `ConnectionError`, so callers retry every transient failure by catching
   `OSError`; other HTTP errors (401, 404 ...) become `RemoteHTTPError`.
@@ -31,7 +33,9 @@ from typing import Any
 from codeimport.errors import CodeImportError
 from codeimport.errors import NoSuchBranch
 from codeimport.errors import NoSuchCodeImportJob
-from codeimport.xmlrpc import faults
+from codeimport.xmlrpc.remote import RemoteFault
+from codeimport.xmlrpc.remote import UnknownRemoteMethod
+from codeimport.xmlrpc.remote import remote_fault
 
 __all__ = [
     "BranchStatusClient",
@@ -45,20 +49,6 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 60.0
-
-
-class RemoteFault(CodeImportError):
-    """The endpoint answered a call with an XML-RPC fault."""
-
-    def __init__(self, method: str, fault_code: int, fault_string: str):
-        super().__init__(f"{method}: fault {fault_code}: {fault_string}")
-        self.method = method
-        self.fault_code = fault_code
-        self.fault_string = fault_string
-
-
-class UnknownRemoteMethod(RemoteFault):
-    """The endpoint does not offer the method (fault 905)."""
 
 
 class RemoteHTTPError(CodeImportError):
@@ -128,12 +118,7 @@ class _Endpoint:
         try:
             return getattr(self._proxy(), method)(*args)
         except xmlrpc.client.Fault as fault:
-            error_class = RemoteFault
-            if fault.faultCode == faults.UnknownMethod.error_code:
-                error_class = UnknownRemoteMethod
-            raise error_class(
-                method, fault.faultCode, fault.faultString
-            ) from None
+            raise remote_fault(method, fault) from None
         except xmlrpc.client.ProtocolError as error:
             self._forget()
             if error.errcode < 500:
@@ -170,9 +155,9 @@ class _Client:
     :raises ValueError: for a URL that is not http or https.
     """
 
-    # The fault code meaning "no such object", and the domain error
-    # raised instead, built from the call's first argument.
-    missing_code = 0
+    # The domain error meaning "no such object": a fault standing for it
+    # in a call about one object is raised as this error, built from the
+    # call's first argument.
     missing_error: type[CodeImportError] = CodeImportError
 
     def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT):
@@ -186,16 +171,13 @@ class _Client:
     def _lookupCall(self, method: str, object_id: int, *args: Any) -> Any:
         try:
             return self._endpoint.call(method, object_id, *args)
-        except RemoteFault as fault:
-            if fault.fault_code == self.missing_code:
-                raise self.missing_error(object_id) from None
-            raise
+        except self.missing_error:
+            raise self.missing_error(object_id) from None
 
 
 class SchedulerClient(_Client):
     """Talks to the code-import scheduler (`ICodeImportScheduler`)."""
 
-    missing_code = faults.NoSuchCodeImportJob.error_code
     missing_error = NoSuchCodeImportJob
 
     def getJobForMachine(self, hostname: str, worker_limit: int) -> int:
@@ -245,7 +227,6 @@ class SchedulerClient(_Client):
 class BranchStatusClient(_Client):
     """Talks to the branch mirror-status endpoint (the branch puller's)."""
 
-    missing_code = faults.NoBranchWithID.error_code
     missing_error = NoSuchBranch
 
     def startMirroring(self, branch_id: int) -> bool:

@@ -1,0 +1,238 @@
+"""The clients turn every fault that stands for a domain error into it."""
+
+from __future__ import annotations
+
+import threading
+import xmlrpc.client
+import xmlrpc.server
+
+import pytest
+
+from codeimport import errors
+from codeimport.enums import BranchType
+from codeimport.xmlrpc import faults
+from codeimport.xmlrpc.client import BranchStatusClient
+from codeimport.xmlrpc.client import RemoteFault
+from codeimport.xmlrpc.client import SchedulerClient
+from codeimport.xmlrpc.client import UnknownRemoteMethod
+from codeimport.xmlrpc.remote import fault_errors
+from codeimport.xmlrpc.remote import remote_error_class
+from codeimport.xmlrpc.remote import row_codes
+from codeimport.xmlrpc.scheduler import DOMAIN_FAULTS
+
+
+@pytest.fixture
+def server(codeimport_xmlrpc_server):
+    return codeimport_xmlrpc_server
+
+
+@pytest.fixture
+def scheduler(server):
+    return SchedulerClient(server.scheduler_url, timeout=10)
+
+
+@pytest.fixture
+def authserver(server):
+    return BranchStatusClient(server.authserver_url, timeout=10)
+
+
+def pending_job_id(codeimport):
+    job_id = codeimport.factory.makeCodeImport().import_job.id
+    codeimport.commit()
+    return job_id
+
+
+def branch_id(codeimport, branch_type):
+    branch = codeimport.factory.makeBranch(branch_type=branch_type)
+    codeimport.commit()
+    return branch.id
+
+
+# The reverse table
+
+def test_fault_errors_reverses_DOMAIN_FAULTS():
+    mapping = fault_errors()
+    assert mapping.items() >= {
+        270: errors.NoSuchBranch,
+        360: errors.NoSuchCodeImportJob,
+        901: errors.UnknownResultStatus,
+        902: errors.InvalidJobState,
+        903: errors.UnknownBranchType,
+        906: errors.BranchTypeError,
+        909: errors.InvalidMachineState,
+    }.items()
+    # Two unrelated errors share 904: the client cannot tell which.
+    assert 904 not in mapping
+
+
+@pytest.mark.parametrize("error_class", list(DOMAIN_FAULTS),
+                         ids=lambda error_class: error_class.__name__)
+def test_every_DOMAIN_FAULTS_row_is_understood(error_class):
+    # Each row's fault maps back to its error or to a base of it, unless
+    # an unrelated error shares the code.
+    codes = row_codes()
+    assert codes[error_class] in faults.FAULT_CLASSES
+    mapped = fault_errors().get(codes[error_class])
+    if mapped is None:
+        sharing = [other for other, code in codes.items()
+                   if code == codes[error_class]]
+        assert not any(all(issubclass(other, base) for other in sharing)
+                       for base in sharing)
+    else:
+        assert issubclass(error_class, mapped)
+
+
+def test_fault_errors_picks_up_a_new_row(monkeypatch):
+    monkeypatch.setitem(DOMAIN_FAULTS, errors.NoSuchPerson,
+                        lambda error: faults.NoSuchMachine(hostname=error))
+    assert fault_errors()[907] is errors.NoSuchPerson
+
+
+def test_fault_errors_maps_a_shared_code_to_the_common_base(monkeypatch):
+    monkeypatch.setitem(
+        DOMAIN_FAULTS, errors.CodeImportAlreadyRunning,
+        lambda error: faults.InvalidJobStateFault(message=str(error)))
+    assert fault_errors()[902] is errors.InvalidJobState
+
+
+def test_remote_error_class_is_both_fault_and_domain_error():
+    error_class = remote_error_class(errors.InvalidJobState)
+    assert error_class is remote_error_class(errors.InvalidJobState)
+    assert error_class.__name__ == "RemoteInvalidJobState"
+    error = error_class("updateHeartbeat", 902, "Job 5 is PENDING.")
+    assert isinstance(error, RemoteFault)
+    assert isinstance(error, errors.InvalidJobState)
+    assert isinstance(error, ValueError)
+    assert str(error) == "updateHeartbeat: fault 902: Job 5 is PENDING."
+    assert (error.method, error.fault_code, error.fault_string) == (
+        "updateHeartbeat", 902, "Job 5 is PENDING.")
+
+
+# Every mapped code, whatever the server: a plain XML-RPC server that
+# answers getJobForMachine("fault", code) with fault `code`.
+
+@pytest.fixture(scope="module")
+def faulting_url():
+    def getJobForMachine(hostname, code):
+        raise xmlrpc.client.Fault(code, f"fault {code} for {hostname}")
+
+    httpd = xmlrpc.server.SimpleXMLRPCServer(
+        ("127.0.0.1", 0), logRequests=False)
+    httpd.register_function(getJobForMachine)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/RPC2"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.mark.parametrize("code", sorted(fault_errors()))
+def test_every_mapped_code_raises_its_domain_error(faulting_url, code):
+    error_class = fault_errors()[code]
+    with pytest.raises(error_class) as info:
+        SchedulerClient(faulting_url).getJobForMachine("host", code)
+    assert isinstance(info.value, RemoteFault)
+    assert info.value.fault_code == code
+    assert info.value.fault_string == f"fault {code} for host"
+
+
+@pytest.mark.parametrize("code", [904, 907, 908, 910, 999, 12345])
+def test_codes_without_a_domain_error_raise_RemoteFault(faulting_url, code):
+    with pytest.raises(RemoteFault) as info:
+        SchedulerClient(faulting_url).getJobForMachine("host", code)
+    assert type(info.value) is RemoteFault
+    assert info.value.fault_code == code
+
+
+def test_fault_905_raises_UnknownRemoteMethod(faulting_url):
+    with pytest.raises(UnknownRemoteMethod):
+        SchedulerClient(faulting_url).getJobForMachine("host", 905)
+
+
+# The real service
+
+@pytest.mark.parametrize("method, extra", [
+    ("getImportDataForJobID", ()),
+    ("updateHeartbeat", ("tail",)),
+    ("finishJobID", ("SUCCESS", "")),
+])
+def test_fault_360_raises_NoSuchCodeImportJob(scheduler, method, extra):
+    with pytest.raises(errors.NoSuchCodeImportJob) as info:
+        getattr(scheduler, method)(4242, *extra)
+    assert info.value.job_id == 4242
+    assert str(info.value) == "Job 4242 not found."
+
+
+@pytest.mark.parametrize("method, extra", [
+    ("startMirroring", ()),
+    ("mirrorComplete", ("rev-1",)),
+    ("mirrorFailed", ("reason",)),
+    ("requestMirror", ()),
+])
+def test_fault_270_raises_NoSuchBranch(authserver, method, extra):
+    with pytest.raises(errors.NoSuchBranch) as info:
+        getattr(authserver, method)(-1, *extra)
+    assert info.value.branch_id == -1
+    assert str(info.value) == "No branch with ID -1"
+
+
+def test_fault_901_raises_UnknownResultStatus(codeimport, scheduler):
+    job_id = pending_job_id(codeimport)
+    with pytest.raises(errors.UnknownResultStatus) as info:
+        scheduler.finishJobID(job_id, "BOGUS", "")
+    assert info.value.fault_code == 901
+    assert "'BOGUS'" in str(info.value)
+
+
+def test_fault_902_raises_InvalidJobState(codeimport, scheduler):
+    job_id = pending_job_id(codeimport)
+    with pytest.raises(errors.InvalidJobState) as info:
+        scheduler.updateHeartbeat(job_id, "tail")
+    assert info.value.fault_code == 902
+    assert info.value.method == "updateHeartbeat"
+
+
+def test_fault_902_from_the_authserver(codeimport, authserver):
+    branch = branch_id(codeimport, BranchType.MIRRORED)
+    with pytest.raises(errors.InvalidJobState) as info:
+        authserver.mirrorComplete(branch, "rev-1")
+    assert info.value.fault_code == 902
+
+
+def test_fault_903_raises_UnknownBranchType(authserver):
+    with pytest.raises(errors.UnknownBranchType) as info:
+        authserver.acquireBranchToPull(["SHINY"])
+    assert str(info.value) == (
+        "acquireBranchToPull: fault 903: Unknown branch type: 'SHINY'")
+
+
+@pytest.mark.parametrize("method, extra", [
+    ("startMirroring", ()),
+    ("mirrorFailed", ("reason",)),
+    ("requestMirror", ()),
+])
+def test_fault_906_raises_BranchTypeError(codeimport, authserver, method,
+                                          extra):
+    branch = branch_id(codeimport, BranchType.HOSTED)
+    with pytest.raises(errors.BranchTypeError) as info:
+        getattr(authserver, method)(branch, *extra)
+    assert info.value.fault_code == 906
+
+
+def test_fault_906_from_acquireBranchToPull(authserver):
+    with pytest.raises(errors.BranchTypeError):
+        authserver.acquireBranchToPull(["REMOTE"])
+
+
+@pytest.mark.parametrize("call, code", [
+    (lambda client: client.getJobForMachine("", 1), 904),
+    (lambda client: client.setMachineOffline("nobody", "STOPPED"), 907),
+    (lambda client: client.setMachineOffline("nobody", "BORED"), 908),
+])
+def test_faults_without_a_domain_error_stay_RemoteFault(scheduler, call,
+                                                        code):
+    with pytest.raises(RemoteFault) as info:
+        call(scheduler)
+    assert type(info.value) is RemoteFault
+    assert info.value.fault_code == code
