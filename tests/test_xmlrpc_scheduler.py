@@ -113,6 +113,7 @@ def test_log_file_name_drops_the_tilde_and_slashes():
     ("getImportDataForJobID", ()),
     ("updateHeartbeat", ("tail",)),
     ("finishJobID", ("SUCCESS", "")),
+    ("reclaimJobID", ()),
 ])
 def test_job_methods_with_unknown_id_fault_360(api, method, extra):
     with pytest.raises(faults.NoSuchCodeImportJob) as info:
@@ -213,6 +214,41 @@ def test_finishJobID_of_a_pending_job_faults_902(codeimport, api):
     assert fault_code(api.finishJobID, job.id, "SUCCESS", "") == 902
 
 
+# reclaimJobID
+
+def test_reclaimJobID_hands_the_job_back_due_now(codeimport, api):
+    job = codeimport.factory.makeRunningJob()
+    code_import = job.code_import
+    job_id, hostname = job.id, job.machine.hostname
+    events = codeimport.new_events()
+
+    assert api.reclaimJobID(job_id) == 0
+
+    assert events.summary() == (
+        f"RECLAIM {code_import.branch.unique_name} {hostname}")
+    [result] = code_import.results
+    assert result.status == CodeImportResultStatus.RECLAIMED
+    assert result.log_file is None
+    new_job = code_import.import_job
+    assert new_job.id != job_id
+    assert new_job.state == CodeImportJobState.PENDING
+    assert new_job.date_due <= code_import.results[0].date_created
+
+
+def test_reclaimJobID_of_a_pending_job_faults_902(codeimport, api):
+    job = codeimport.factory.makeCodeImportJob()
+
+    assert fault_code(api.reclaimJobID, job.id) == 902
+    assert job.state == CodeImportJobState.PENDING
+
+
+def test_reclaimJobID_twice_faults_360(codeimport, api):
+    job_id = codeimport.factory.makeRunningJob().id
+    api.reclaimJobID(job_id)
+
+    assert fault_code(api.reclaimJobID, job_id) == 360
+
+
 # machines
 
 def test_setMachineOnline_creates_an_unknown_machine(codeimport, api):
@@ -263,6 +299,49 @@ def test_setMachineOffline_accepts_every_reason_name(codeimport, api, reason):
     codeimport.factory.makeCodeImportMachine("busy", set_online=True)
 
     assert api.setMachineOffline("busy", reason.name) == 0
+
+
+def test_setMachineQuiescing_quiesces_once_in_the_machines_name(
+        codeimport, api):
+    machine = codeimport.factory.makeCodeImportMachine(
+        "busy", set_online=True)
+    events = codeimport.new_events()
+
+    assert api.setMachineQuiescing("busy") == 0
+    assert api.setMachineQuiescing("busy") == 0
+
+    assert machine.state == CodeImportMachineState.QUIESCING
+    assert events.summary() == "QUIESCE busy"
+    assert list(events)[0].person is None
+    assert api.getMachineState("busy") == "QUIESCING"
+
+
+def test_setMachineQuiescing_of_an_offline_machine_faults_909(
+        codeimport, api):
+    machine = codeimport.factory.makeCodeImportMachine("asleep")
+
+    assert fault_code(api.setMachineQuiescing, "asleep") == 909
+    assert machine.state == CodeImportMachineState.OFFLINE
+
+
+def test_setMachineQuiescing_of_an_unknown_machine_faults_907(api):
+    assert fault_code(api.setMachineQuiescing, "nobody") == 907
+
+
+def test_getMachineOfflineReason_names_the_latest_reason(codeimport, api):
+    codeimport.factory.makeCodeImportMachine("busy", set_online=True)
+    assert api.getMachineOfflineReason("busy") == ""
+
+    api.setMachineOffline("busy", "WATCHDOG")
+    assert api.getMachineOfflineReason("busy") == "WATCHDOG"
+
+    api.setMachineOnline("busy")
+    api.setMachineOffline("busy", "STOPPED")
+    assert api.getMachineOfflineReason("busy") == "STOPPED"
+
+
+def test_getMachineOfflineReason_of_an_unknown_machine_is_empty(api):
+    assert api.getMachineOfflineReason("nobody") == ""
 
 
 def test_getMachineState_of_an_unknown_machine_is_empty(api):

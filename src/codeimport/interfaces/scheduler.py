@@ -88,6 +88,32 @@ class ICodeImportScheduler(Interface):
             scheduled as `ICodeImportJobWorkflow.finishJob` says.
         """
 
+    def reclaimJobID(job_id):
+        """Hand a RUNNING job back: it did not end, it was interrupted.
+
+        A machine that stops (SIGTERM) before its job has ended calls
+        this instead of `finishJobID`, so that the import runs again at
+        once, on any machine, as after `ICodeImportJobWorkflow.reclaimJob`
+        (what the watchdog does to a job whose heartbeat went stale).
+
+        The RECLAIMED result counts as a non-success in the import's
+        consecutive failure count (BEHAVIOUR.md §4.4, decision D15): the
+        new job is due now, not backed off, but a failure that follows
+        backs off one step further, and an import whose runs end
+        unsuccessfully `consecutive_failure_limit` times in a row,
+        reclaims included, becomes FAILING instead of getting a new job.
+
+        :param job_id: int.
+        :return: 0.
+        :raises Fault 360 NoSuchCodeImportJob: when no job has this id
+            (it was reclaimed or finished meanwhile).
+        :raises Fault 902 InvalidJobState: when the job is not RUNNING.
+        :postcondition: the import has a new RECLAIMED result (no log
+            file; the log excerpt is the last heartbeat's tail) and a
+            RECLAIM event; a REVIEWED import below the failure limit has
+            a new job, due now.
+        """
+
     def setMachineOnline(hostname):
         """Mark the machine ONLINE, registering it if it is unknown.
 
@@ -106,9 +132,37 @@ class ICodeImportScheduler(Interface):
         :raises Fault 908 UnknownOfflineReason: for an unknown reason.
         """
 
+    def setMachineQuiescing(hostname):
+        """Mark the ONLINE machine QUIESCING: it takes no more jobs, and
+        goes OFFLINE (QUIESCED) once its running jobs have ended.
+
+        The QUIESCE event names no person: the machine asked for itself
+        (an operator quiescing a machine uses ``codeimport machine
+        quiesce --by PERSON``).
+
+        :param hostname: string.
+        :return: 0; a machine that is already QUIESCING is left alone.
+        :raises Fault 907 NoSuchMachine: for an unknown host name.
+        :raises Fault 909 InvalidMachineState: when the machine is
+            OFFLINE.
+        """
+
     def getMachineState(hostname):
         """Return the machine's state name (``"ONLINE"`` ...), or ``""``
         for an unknown host name.  Changes nothing.
+
+        :param hostname: string.
+        """
+
+    def getMachineOfflineReason(hostname):
+        """Return why the OFFLINE machine is offline: the
+        `CodeImportMachineOfflineReason` name of its latest OFFLINE
+        event (``"WATCHDOG"``, ``"STOPPED"`` ...), or ``""`` when it is
+        not OFFLINE or the host name is unknown.  Changes nothing.
+
+        A dispatcher uses it to tell an OFFLINE it should undo (the
+        watchdog's, after a pause in its polling) from one it should
+        obey (an operator's, or a finished quiesce).
 
         :param hostname: string.
         """

@@ -168,6 +168,21 @@ class CodeImportSchedulerAPI:
             self._utilities.workflow.finishJob(job, status, alias)
         return 0
 
+    def reclaimJobID(self, job_id: int) -> int:
+        """See `ICodeImportScheduler`."""
+        job = self._getJob(job_id)
+        with translate_errors():
+            self._utilities.workflow.reclaimJob(job)
+        return 0
+
+    def _getMachine(self, hostname: str):
+        hostname = arguments.text(hostname, "hostname", required=True,
+                                  max_length=_HOSTNAME_LENGTH)
+        machine = self._utilities.machines.getByHostname(hostname)
+        if machine is None:
+            raise faults.NoSuchMachine(hostname=hostname)
+        return machine
+
     def setMachineOnline(self, hostname: str) -> int:
         """See `ICodeImportScheduler`."""
         hostname = arguments.text(hostname, "hostname", required=True,
@@ -182,17 +197,24 @@ class CodeImportSchedulerAPI:
 
     def setMachineOffline(self, hostname: str, reason_name: str) -> int:
         """See `ICodeImportScheduler`."""
-        hostname = arguments.text(hostname, "hostname", required=True,
-                                  max_length=_HOSTNAME_LENGTH)
         reason = arguments.enum_item(reason_name, "reason_name",
                                      CodeImportMachineOfflineReason,
                                      faults.UnknownOfflineReason)
-        machine = self._utilities.machines.getByHostname(hostname)
-        if machine is None:
-            raise faults.NoSuchMachine(hostname=hostname)
+        machine = self._getMachine(hostname)
         with translate_errors():
             _idempotently(lambda: machine.setOffline(reason), machine,
                           CodeImportMachineState.OFFLINE)
+        return 0
+
+    def setMachineQuiescing(self, hostname: str) -> int:
+        """See `ICodeImportScheduler`.
+
+        The QUIESCE event names no person: the machine asked for itself.
+        """
+        machine = self._getMachine(hostname)
+        with translate_errors():
+            _idempotently(machine.setQuiescing, machine,
+                          CodeImportMachineState.QUIESCING)
         return 0
 
     def getMachineState(self, hostname: str) -> str:
@@ -201,3 +223,11 @@ class CodeImportSchedulerAPI:
                                   max_length=_HOSTNAME_LENGTH)
         machine = self._utilities.machines.getByHostname(hostname)
         return "" if machine is None else machine.state.name
+
+    def getMachineOfflineReason(self, hostname: str) -> str:
+        """See `ICodeImportScheduler`."""
+        hostname = arguments.text(hostname, "hostname",
+                                  max_length=_HOSTNAME_LENGTH)
+        machine = self._utilities.machines.getByHostname(hostname)
+        reason = None if machine is None else machine.offline_reason
+        return "" if reason is None else reason.name
