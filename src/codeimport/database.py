@@ -32,6 +32,7 @@ __all__ = [
     "find_server",
     "install",
     "make_store",
+    "redact_dsn",
     "role_name",
 ]
 
@@ -241,26 +242,51 @@ _LOCAL_CANDIDATES = (
 )
 
 
-def _answers(dsn: str) -> bool:
+def _problem(dsn: str) -> str | None:
+    """Why `dsn` does not answer (the driver's first line), or None."""
     try:
         psycopg2.connect(dsn, connect_timeout=3).close()
+    except psycopg2.Error as error:
+        lines = str(error).strip().splitlines()
+        return lines[0] if lines else type(error).__name__
+    return None
+
+
+def _answers(dsn: str) -> bool:
+    return _problem(dsn) is None
+
+
+def redact_dsn(dsn: str) -> str:
+    """Return `dsn` with any password replaced by ``***``."""
+    try:
+        params = psycopg2.extensions.parse_dsn(dsn)
     except psycopg2.Error:
-        return False
-    return True
+        return "(an unreadable DSN)"
+    if "password" not in params:
+        return dsn
+    params["password"] = "***"
+    return psycopg2.extensions.make_dsn(**params)
 
 
 def find_server(configured: str | None = None, *,
                 allow_local: bool = True) -> Server:
     """Find a server: `configured`, else a local one, else an embedded one.
 
+    A configured server that does not answer is an error, never a reason
+    to fall back: data meant for it must not land elsewhere.
+
+    :param configured: a DSN; None or "" means none is configured.
+    :param allow_local: try the local candidates (a socket in
+        ``/var/run/postgresql``, then 127.0.0.1:5432, as ``postgres``).
     :raises ConfigurationError: if `configured` is given but does not
         answer, or no server can be had at all.
     """
     if configured:
-        if not _answers(configured):
+        problem = _problem(configured)
+        if problem is not None:
             raise ConfigurationError(
-                f"Cannot connect to the configured database {configured!r}."
-            )
+                "Cannot connect to the configured database "
+                f"{redact_dsn(configured)!r}: {problem}")
         return Server(configured, "configured")
     if allow_local:
         for candidate in _LOCAL_CANDIDATES:
