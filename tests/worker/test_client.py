@@ -32,10 +32,14 @@ def test_scheduler_calls_use_wire_names_and_basic_auth(scheduler):
     assert client.setMachineOnline("bob") == 0
     assert client.setMachineOffline("bob", "STOPPED") == 0
     assert client.setMachineQuiescing("bob") == 0
+    assert client.getMachineState("bob") == "ONLINE"
+    assert client.getMachineOfflineReason("bob") == ""
+    assert client.reclaimJobID(12) == 0
     assert [name for name, _ in scheduler.fake.calls] == [
         "getJobForMachine", "getJobForMachine", "getImportDataForJobID",
         "updateHeartbeat", "finishJobID", "setMachineOnline",
-        "setMachineOffline", "setMachineQuiescing"]
+        "setMachineOffline", "setMachineQuiescing", "getMachineState",
+        "getMachineOfflineReason", "reclaimJobID"]
     expected = "Basic " + base64.b64encode(b"worker:s3cret").decode()
     assert set(scheduler.fake.auth_headers) == {expected}
 
@@ -43,7 +47,7 @@ def test_scheduler_calls_use_wire_names_and_basic_auth(scheduler):
 @pytest.mark.parametrize(
     "method,args",
     [("getImportDataForJobID", (5,)), ("updateHeartbeat", (5, "")),
-     ("finishJobID", (5, "SUCCESS", ""))],
+     ("finishJobID", (5, "SUCCESS", "")), ("reclaimJobID", (5,))],
 )
 def test_fault_360_becomes_NoSuchCodeImportJob(scheduler, method, args):
     scheduler.fake.faults[method] = 360

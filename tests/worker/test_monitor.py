@@ -200,16 +200,41 @@ def test_failure_fetching_arguments_is_reported(scheduler):
     assert "fault 999" in log
 
 
-def test_interrupt_kills_worker_and_reports_failure(scheduler):
+def test_interrupt_kills_worker_and_hands_the_job_back(scheduler):
     monitor = make_monitor(scheduler, python_command(SLEEPER))
     thread, result = start_in_thread(monitor)
     wait_for(lambda: monitor.tail)
     monitor.interrupt()
     thread.join(30)
     assert result["code"] == 0
-    status, log = finished(scheduler)
-    assert status == "FAILURE"
-    assert "Import failed:\nImport interrupted." in log
+    assert scheduler.fake.calls_to("reclaimJobID") == [(JOB,)]
+    assert scheduler.fake.calls_to("finishJobID") == []
+
+
+def test_interrupt_before_the_worker_starts_hands_the_job_back(scheduler):
+    monitor = make_monitor(scheduler, python_command(SLEEPER))
+    monitor.interrupt()
+    assert monitor.run() == 0
+    assert scheduler.fake.calls_to("reclaimJobID") == [(JOB,)]
+    assert scheduler.fake.calls_to("finishJobID") == []
+
+
+def test_interrupt_after_the_job_is_gone_exits_quietly(scheduler):
+    scheduler.fake.faults["reclaimJobID"] = 360
+    monitor = make_monitor(scheduler, python_command(SLEEPER))
+    monitor.interrupt()
+    assert monitor.run() == 0
+    assert scheduler.fake.calls_to("finishJobID") == []
+
+
+def test_interrupt_with_an_older_scheduler_leaves_the_job_running(
+        scheduler, caplog):
+    scheduler.fake.machine_methods = False
+    monitor = make_monitor(scheduler, python_command(SLEEPER))
+    monitor.interrupt()
+    assert monitor.run() == 1
+    assert scheduler.fake.calls_to("finishJobID") == []
+    assert "until the watchdog reclaims it" in caplog.text
 
 
 def test_other_heartbeat_fault_kills_worker(scheduler):
@@ -309,7 +334,7 @@ def test_command_line_runs_real_import(scheduler, source_repo, tmp_path):
     assert scheduler.fake.auth_headers[0].startswith("Basic ")
 
 
-def test_command_line_sigterm_reports_interrupted(
+def test_command_line_sigterm_hands_the_job_back(
     scheduler, tmp_path, silent_url
 ):
     scheduler.fake.import_data[JOB] = dict(
@@ -322,6 +347,5 @@ def test_command_line_sigterm_reports_interrupted(
     wait_for(lambda: scheduler.fake.calls_to("updateHeartbeat"))
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
-    status, log = finished(scheduler)
-    assert status == "FAILURE"
-    assert "Import interrupted." in log
+    assert scheduler.fake.calls_to("reclaimJobID") == [(JOB,)]
+    assert scheduler.fake.calls_to("finishJobID") == []

@@ -22,7 +22,8 @@ from dulwich.repo import Repo
 
 IDENTITY = b"Test <test@example.com>"
 MACHINE_METHODS = ("setMachineOnline", "setMachineOffline",
-                   "setMachineQuiescing")
+                   "setMachineQuiescing", "getMachineState",
+                   "getMachineOfflineReason")
 
 
 def wait_for(condition, timeout=15.0, interval=0.01):
@@ -45,7 +46,9 @@ class FakeScheduler:
     ``faults`` maps a method name to a fault code to answer with, and
     ``answers`` to a fixed answer;
     ``machine_methods`` says whether the optional machine-state methods
-    exist (otherwise they answer fault 905, as an older server would).
+    and ``reclaimJobID`` exist (otherwise they answer fault 905, as an
+    older server would); ``machine_state`` and ``offline_reason`` are what
+    getMachineState and getMachineOfflineReason answer.
     """
 
     def __init__(self):
@@ -57,6 +60,8 @@ class FakeScheduler:
         self.faults = {}
         self.answers = {}
         self.machine_methods = True
+        self.machine_state = "ONLINE"
+        self.offline_reason = ""
 
     def record(self, method, params):
         with self.lock:
@@ -82,7 +87,13 @@ class FakeScheduler:
             return self.import_data[params[0]]
         if method in ("updateHeartbeat", "finishJobID"):
             return 0
-        if method in MACHINE_METHODS and self.machine_methods:
+        if not self.machine_methods:
+            pass
+        elif method == "getMachineState":
+            return self.machine_state
+        elif method == "getMachineOfflineReason":
+            return self.offline_reason
+        elif method in MACHINE_METHODS + ("reclaimJobID",):
             return 0
         raise xmlrpc.client.Fault(905, f"Unknown method: {method!r}")
 

@@ -8,12 +8,13 @@ Usage::
 
 The scheduler URL may also come from ``$CODEIMPORT_SCHEDULER_URL``, which
 keeps its password out of process listings; the dispatcher passes it that
-way.  SIGTERM or SIGINT kill the worker and report FAILURE ("Import
-interrupted"), so the job is not lost.
+way.  SIGTERM or SIGINT kill the worker and hand the job back to the
+scheduler (``reclaimJobID``: a RECLAIMED result and a new job due now),
+so the job is not lost and the import is not backed off.
 
-Exit status: 0 when the result was reported (whatever it was) or the job
-no longer exists, 1 when the result could not be reported, 2 for bad
-options.
+Exit status: 0 when the result was reported (whatever it was), the job
+was handed back or it no longer exists, 1 when neither the result nor
+the hand-back could be reported, 2 for bad options.
 """
 
 from __future__ import annotations

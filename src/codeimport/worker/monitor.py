@@ -9,6 +9,13 @@ reports the result and the whole log with ``finishJobID``.
 If the scheduler says the job no longer exists (it was reclaimed after a
 stale heartbeat and may be running elsewhere), the monitor kills the
 worker and exits without reporting anything.
+
+An interrupted monitor (`WorkerMonitor.interrupt`: SIGTERM or SIGINT
+from the dispatcher stopping) kills the worker and hands the job back
+with ``reclaimJobID``, so that it runs again at once, on any machine,
+rather than reporting a FAILURE, which would back the import off.  The
+RECLAIMED result still counts as a failure in the import's consecutive
+failure count (see `ICodeImportScheduler.reclaimJobID`).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from codeimport.errors import NoSuchCodeImportJob
 from codeimport.worker.child import WorkerProcess
 from codeimport.worker.retry import call_with_retry
 from codeimport.worker.waker import Waker
+from codeimport.xmlrpc.client import UnknownRemoteMethod
 
 __all__ = [
     "EXIT_CODE_STATUSES",
@@ -38,6 +46,7 @@ __all__ = [
 log = logging.getLogger("codeimport.monitor")
 
 TAIL_LINES = 5
+INTERRUPTED = "Import interrupted."
 
 EXIT_CODE_STATUSES = {
     0: CodeImportResultStatus.SUCCESS,
@@ -79,12 +88,16 @@ class _JobGone(Exception):
     """The scheduler no longer knows the job: stop without reporting."""
 
 
+class _HandBack(Exception):
+    """We were interrupted before the job ended: give it back."""
+
+
 class WorkerMonitor:
     """Runs and reports one code-import job.
 
     :param job_id: the job to run.
     :param client: a `codeimport.xmlrpc.client.SchedulerClient` (or a
-        stand-in with the same four job methods).
+        stand-in with the same five job methods).
     :param worker_command: builds the worker's argv from the job's
         argument list.
     :param heartbeat_interval: seconds between heartbeats.
@@ -127,14 +140,17 @@ class WorkerMonitor:
         self._stop_reason: str | None = None
         self._wake = Waker()
         self._gone = False
+        self._interrupted = False
         self._worker: WorkerProcess | None = None
 
     def interrupt(self) -> None:
-        """Kill the worker and report FAILURE ("Import interrupted").
+        """Kill the worker and hand the job back (``reclaimJobID``).
 
-        Safe to call from a signal handler or another thread.
+        A job whose worker has already ended is reported as usual.  Safe
+        to call from a signal handler or another thread.
         """
-        self._requestStop("Import interrupted.")
+        self._interrupted = True
+        self._requestStop(INTERRUPTED)
 
     def _requestStop(self, reason: str) -> None:
         # No locks here (not even `threading.Event.set`): a signal
@@ -147,7 +163,8 @@ class WorkerMonitor:
             worker.poke()
 
     def run(self) -> int:
-        """Run the job; return 0 once reported (or gone), 1 if unreported."""
+        """Run the job; return 0 once reported, handed back or gone, 1 if
+        none of these."""
         try:
             with tempfile.TemporaryFile() as logfile:
                 try:
@@ -155,6 +172,8 @@ class WorkerMonitor:
                 except _JobGone:
                     log.info("Job %d no longer exists; exiting.", self.job_id)
                     return 0
+                except _HandBack:
+                    return self._handBack()
                 return self._finish(status, logfile)
         finally:
             self._wake.close()
@@ -168,10 +187,12 @@ class WorkerMonitor:
             )
             arguments = [str(argument) for argument in data["arguments"]]
         except (CodeImportError, OSError, KeyError, TypeError) as error:
+            if self._interrupted:
+                raise _HandBack() from None
             reason = f"Could not fetch the job's arguments: {error!r}"
             return self._failed(logfile, reason)
-        if self._stop_reason is not None:
-            return self._failed(logfile, self._stop_reason)
+        if self._interrupted:
+            raise _HandBack()
         command = self.worker_command(arguments)
         log.info("Job %d: running %s", self.job_id, " ".join(command))
         try:
@@ -200,6 +221,8 @@ class WorkerMonitor:
         if self._gone:
             raise _JobGone()
         reason = worker.kill_reason
+        if reason == INTERRUPTED:
+            raise _HandBack()
         if reason is None:
             status = status_for_exit_code(worker.returncode)
             reason = describe_exit(worker.returncode)
@@ -276,6 +299,25 @@ class WorkerMonitor:
             )
         except NoSuchCodeImportJob:
             raise _JobGone() from None
+
+    def _handBack(self) -> int:
+        log.info("Job %d: interrupted; handing it back.", self.job_id)
+        try:
+            self._call(self.client.reclaimJobID, self.job_id)
+        except _JobGone:
+            log.info("Job %d no longer exists; exiting.", self.job_id)
+            return 0
+        except UnknownRemoteMethod:
+            log.warning("Job %d: the scheduler cannot take jobs back; it "
+                        "stays RUNNING until the watchdog reclaims it.",
+                        self.job_id)
+            return 1
+        except (CodeImportError, OSError) as error:
+            log.error("Job %d: could not hand it back: %r",
+                      self.job_id, error)
+            return 1
+        log.info("Job %d handed back to the scheduler.", self.job_id)
+        return 0
 
     def _finish(self, status: CodeImportResultStatus, logfile) -> int:
         logfile.seek(0)

@@ -208,6 +208,14 @@ class SchedulerClient(_Client):
         """
         return self._lookupCall("finishJobID", job_id, status_name, log_file)
 
+    def reclaimJobID(self, job_id: int) -> int:
+        """Hand the RUNNING job back, to run again at once (a RECLAIMED
+        result, which counts as a failure).
+
+        :raises NoSuchCodeImportJob: when the job is already gone.
+        """
+        return self._lookupCall("reclaimJobID", job_id)
+
     # Machine state.  These are optional on the server: an older server
     # answers `UnknownRemoteMethod`, which callers should tolerate.
 
@@ -222,6 +230,14 @@ class SchedulerClient(_Client):
     def setMachineQuiescing(self, hostname: str) -> int:
         """Mark `hostname` QUIESCING: it finishes its jobs, takes no more."""
         return self._endpoint.call("setMachineQuiescing", hostname)
+
+    def getMachineState(self, hostname: str) -> str:
+        """The machine's state name, or "" if the scheduler has none."""
+        return self._endpoint.call("getMachineState", hostname)
+
+    def getMachineOfflineReason(self, hostname: str) -> str:
+        """Why the OFFLINE machine is offline (a reason name), or ""."""
+        return self._endpoint.call("getMachineOfflineReason", hostname)
 
 
 class BranchStatusClient(_Client):
