@@ -15,6 +15,7 @@ from worker_fakes import wait_for
 
 from codeimport.scripts.dispatch import main
 from codeimport.worker.dispatcher import Dispatcher
+from codeimport.xmlrpc.client import RemoteFault
 from codeimport.xmlrpc.client import UnknownRemoteMethod
 
 HOST = "importer-1"
@@ -42,34 +43,61 @@ class FakeChild:
 
 
 class FakeClient:
-    """A scheduler client that answers from a script of results."""
+    """A scheduler client that answers from a script of results.
+
+    Like the scheduler, it gives a machine that is not ONLINE no job;
+    `state` and `reason` are the machine's state and offline reason.
+    """
 
     def __init__(self, answers=(), machine_methods=True):
         self.answers = list(answers)
         self.calls = []
         self.machine_methods = machine_methods
+        self.state = "ONLINE"
+        self.reason = ""
 
     def getJobForMachine(self, hostname, worker_limit):
         self.calls.append(("getJobForMachine", hostname, worker_limit))
+        if self.state != "ONLINE":
+            return 0
         answer = self.answers.pop(0) if self.answers else 0
         if isinstance(answer, BaseException):
             raise answer
         return answer
 
-    def _machine(self, method, *args):
+    def _machine(self, method, *args, state=None, answer=0):
         self.calls.append((method,) + args)
         if not self.machine_methods:
             raise UnknownRemoteMethod(method, 905, "Unknown method")
-        return 0
+        if state is not None:
+            self.state = state
+            self.reason = ""
+        return answer
 
     def setMachineOnline(self, hostname):
-        return self._machine("setMachineOnline", hostname)
+        return self._machine("setMachineOnline", hostname, state="ONLINE")
 
     def setMachineOffline(self, hostname, reason):
-        return self._machine("setMachineOffline", hostname, reason)
+        self._machine("setMachineOffline", hostname, reason, state="OFFLINE")
+        self.reason = reason
+        return 0
 
     def setMachineQuiescing(self, hostname):
-        return self._machine("setMachineQuiescing", hostname)
+        if self.machine_methods and self.state == "OFFLINE":
+            self.calls.append(("setMachineQuiescing", hostname))
+            raise RemoteFault("setMachineQuiescing", 909, "OFFLINE")
+        return self._machine("setMachineQuiescing", hostname,
+                             state="QUIESCING")
+
+    def getMachineState(self, hostname):
+        return self._machine("getMachineState", hostname, answer=self.state)
+
+    def getMachineOfflineReason(self, hostname):
+        return self._machine("getMachineOfflineReason", hostname,
+                             answer=self.reason)
+
+    def setByOperator(self, state, reason=""):
+        self.state, self.reason = state, reason
 
     def named(self, method):
         return [call[1:] for call in self.calls if call[0] == method]
@@ -124,13 +152,16 @@ def test_step_backs_off_when_scheduler_unreachable(caplog):
     assert len(failures) == 3
 
 
-def test_step_does_not_ask_for_more_than_max_jobs():
-    client = FakeClient([1, 2, 3])
+def test_step_keeps_polling_when_full_and_the_scheduler_decides():
+    # Every poll is the machine's heartbeat: a full machine that stopped
+    # polling would be taken OFFLINE by the watchdog.
+    client = FakeClient([1, 2, 0, 0, 3])
     dispatcher = make_dispatcher(client, max_jobs=2)
     dispatcher.step()
     dispatcher.step()
     assert dispatcher.step() == 1.0
-    assert len(client.named("getJobForMachine")) == 2
+    assert dispatcher.step() == 2.0
+    assert client.named("getJobForMachine") == [(HOST, 2)] * 4
     dispatcher.spawned[0].returncode = 0
     dispatcher.step()
     assert [child.job_id for child in dispatcher.spawned] == [1, 2, 3]
@@ -148,25 +179,169 @@ def test_dispatch_failing_to_spawn_is_logged(caplog):
     assert "Cannot start a monitor for job 5" in caplog.text
 
 
-def test_quiesce_stops_asking_and_ends_when_idle():
+def test_quiesce_stops_taking_jobs_and_ends_when_idle():
     client = FakeClient([4, 5])
     dispatcher = make_dispatcher(client)
     dispatcher.step()
     dispatcher.requestQuiesce()
     assert dispatcher.step() == 1.0
     assert dispatcher.step() == 1.0
-    assert len(client.named("getJobForMachine")) == 1
+    assert client.named("setMachineQuiescing") == [(HOST,)]
+    # It still polls, as the machine's heartbeat, and gets nothing.
+    assert len(client.named("getJobForMachine")) == 3
+    assert [child.job_id for child in dispatcher.spawned] == [4]
+    dispatcher.spawned[0].returncode = 0
+    assert dispatcher.step() is None
+
+
+def test_quiesce_of_an_offline_machine_just_ends_when_idle():
+    client = FakeClient([4])
+    dispatcher = make_dispatcher(client)
+    dispatcher.step()
+    client.setByOperator("OFFLINE", "STOPPED")
+    dispatcher.requestQuiesce()
+    assert dispatcher.step() == 1.0
+    assert client.named("setMachineQuiescing") == [(HOST,)]
+    assert dispatcher.step() == 1.0
     assert client.named("setMachineQuiescing") == [(HOST,)]
     dispatcher.spawned[0].returncode = 0
     assert dispatcher.step() is None
 
 
+def test_quiesce_is_retried_until_the_scheduler_hears_it():
+    client = FakeClient([4])
+    dispatcher = make_dispatcher(client)
+    dispatcher.step()
+    dispatcher.requestQuiesce()
+    refused = ConnectionRefusedError(111, "Connection refused")
+    real = client.setMachineQuiescing
+    answers = [refused]
+
+    def flaky(hostname):
+        if answers:
+            raise answers.pop()
+        return real(hostname)
+
+    client.setMachineQuiescing = flaky
+    dispatcher.step()
+    assert client.state == "ONLINE"
+    dispatcher.step()
+    assert client.state == "QUIESCING"
+
+
+def test_operator_quiesce_stops_taking_jobs_and_ends_when_idle():
+    client = FakeClient([4, 0, 5])
+    dispatcher = make_dispatcher(client)
+    dispatcher.step()
+    client.setByOperator("QUIESCING")
+    assert dispatcher.step() == 0.0
+    assert dispatcher.quiescing
+    assert dispatcher.step() == 1.0
+    assert [child.job_id for child in dispatcher.spawned] == [4]
+    assert client.named("setMachineQuiescing") == []
+    dispatcher.spawned[0].returncode = 0
+    assert dispatcher.step() is None
+
+
+def test_operator_quiesce_undone_by_online_takes_jobs_again():
+    client = FakeClient([4, 5])
+    dispatcher = make_dispatcher(client)
+    dispatcher.step()
+    client.setByOperator("QUIESCING")
+    dispatcher.step()
+    assert dispatcher.quiescing
+    client.setByOperator("ONLINE")
+    assert dispatcher.step() == 0.0
+    assert not dispatcher.quiescing
+    dispatcher.step()
+    assert [child.job_id for child in dispatcher.spawned] == [4, 5]
+
+
+def test_finished_operator_quiesce_ends_an_idle_dispatcher():
+    client = FakeClient()
+    dispatcher = make_dispatcher(client)
+    client.setByOperator("OFFLINE", "QUIESCED")
+    assert dispatcher.step() == 0.0
+    assert dispatcher.step() is None
+
+
+def test_watchdog_offline_is_undone():
+    client = FakeClient([0, 6])
+    dispatcher = make_dispatcher(client)
+    client.setByOperator("OFFLINE", "WATCHDOG")
+    dispatcher.step()
+    assert client.named("setMachineOnline") == [(HOST,)]
+    assert client.state == "ONLINE"
+    dispatcher.step()
+    dispatcher.step()
+    assert [child.job_id for child in dispatcher.spawned] == [6]
+
+
+def test_operator_offline_is_obeyed_until_online_again(caplog):
+    caplog.set_level(logging.INFO, logger="codeimport")
+    client = FakeClient([7])
+    dispatcher = make_dispatcher(client)
+    client.setByOperator("OFFLINE", "STOPPED")
+    for _ in range(3):
+        dispatcher.step()
+    assert client.named("setMachineOnline") == []
+    assert not dispatcher.quiescing
+    assert dispatcher.spawned == []
+    assert caplog.text.count("is OFFLINE (STOPPED)") == 1
+    client.setByOperator("ONLINE")
+    dispatcher.step()
+    assert [child.job_id for child in dispatcher.spawned] == [7]
+
+
 def test_quiesce_file_starts_quiescing(tmp_path):
     flag = tmp_path / "quiesce"
-    dispatcher = make_dispatcher(FakeClient([0]), quiesce_file=str(flag))
+    client = FakeClient([0])
+    dispatcher = make_dispatcher(client, quiesce_file=str(flag))
     assert dispatcher.step() == 1.0
     flag.write_text("")
     assert dispatcher.step() is None
+    assert client.named("setMachineQuiescing") == [(HOST,)]
+
+
+def test_run_retries_setMachineOnline_until_it_works():
+    refused = ConnectionRefusedError(111, "Connection refused")
+    client = FakeClient()
+    real = client.setMachineOnline
+    failures = [refused, refused]
+
+    def flaky(hostname):
+        client.calls.append(("tried", hostname))
+        if failures:
+            raise failures.pop()
+        return real(hostname)
+
+    client.setMachineOnline = flaky
+    client.setByOperator("OFFLINE", "STOPPED")
+    dispatcher = make_dispatcher(client, poll_interval=0.01, max_backoff=0.02)
+    thread, result = run_in_thread(dispatcher)
+    wait_for(lambda: client.named("getJobForMachine"))
+    assert len(client.named("tried")) == 3
+    assert client.state == "ONLINE"
+    dispatcher.requestStop()
+    thread.join(10)
+    assert result["code"] == 0
+
+
+def test_run_stops_while_the_scheduler_is_down():
+    client = FakeClient()
+
+    def down(hostname):
+        client.calls.append(("tried", hostname))
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    client.setMachineOnline = down
+    dispatcher = make_dispatcher(client, poll_interval=0.01, max_backoff=0.02)
+    thread, result = run_in_thread(dispatcher)
+    wait_for(lambda: len(client.named("tried")) >= 2)
+    dispatcher.requestStop()
+    thread.join(10)
+    assert result["code"] == 0
+    assert client.named("getJobForMachine") == []
 
 
 def run_in_thread(dispatcher):
@@ -284,10 +459,10 @@ def test_daemon_backs_off_until_scheduler_comes_up(free_port, tmp_path):
     log = proc.log_dir / "dispatcher.log"
     try:
         wait_for(lambda: log.exists()
-                 and log.read_text().count("Cannot get a job") >= 2)
-        server.fake.machine_methods = False
+                 and log.read_text().count("Cannot mark importer-1") >= 2)
         server.start()
         wait_for(lambda: server.fake.calls_to("getJobForMachine"))
+        assert server.fake.calls_to("setMachineOnline") == [(HOST,)]
         assert proc.poll() is None
     finally:
         assert stop(proc) == 0

@@ -1,23 +1,46 @@
 """The dispatcher daemon: take jobs from the scheduler, one monitor each.
 
-`Dispatcher.run` loops: it asks ``getJobForMachine(hostname, max_jobs)``
-and starts a worker monitor process for each job id it gets.  When there
-is no work, or the scheduler cannot be reached, it waits longer and
-longer (doubling up to a cap), logging one line per failure; it never
-gives up.
+`Dispatcher.run` first marks the machine ONLINE (``setMachineOnline``),
+retrying with back-off until the scheduler answers.  Then it loops: it
+asks ``getJobForMachine(hostname, max_jobs)`` and starts a worker monitor
+process for each job id it gets.  It keeps asking even while it runs
+`max_jobs` jobs: the scheduler enforces the limit (it counts the
+machine's RUNNING jobs, as the original's dispatcher, which kept no
+count, relied on), and each call is the machine's heartbeat, without
+which the watchdog takes the machine OFFLINE after
+``machine_heartbeat_limit``.  When there is no work, or the scheduler
+cannot be reached, it waits longer and longer (doubling up to
+`max_backoff`, which must stay well below that limit), logging one line
+per failure; it never gives up.
+
+When the scheduler has no job for it, the dispatcher reads its machine's
+state (``getMachineState``, and ``getMachineOfflineReason`` when
+OFFLINE) and follows it:
+
+* OFFLINE because of the WATCHDOG (the dispatcher stopped polling for a
+  while, say it was suspended): it marks the machine ONLINE again;
+* QUIESCING, or OFFLINE because QUIESCED (an operator's ``codeimport
+  machine quiesce``): it takes no more jobs and exits once its jobs are
+  done, as on SIGUSR1, unless the machine is set ONLINE again first;
+* OFFLINE for any other reason (an operator's ``codeimport machine
+  offline``): it obeys, takes no jobs (the scheduler hands an OFFLINE
+  machine none) and keeps polling, so ``codeimport machine online``
+  brings it back.
 
 Stopping (SIGTERM or SIGINT): take no more jobs, give the running
 monitors a grace period to finish, then send them SIGTERM, which makes
-each kill its worker and report FAILURE.  Either way every job is
-finished or, if even that report is lost, reclaimed by the scheduler.
-A second signal cuts the grace period short.
+each kill its worker and hand its job back (``reclaimJobID``: it is due
+again at once, on any machine).  Either way every job is finished, handed
+back or, if even that report is lost, reclaimed by the watchdog.  A
+second signal cuts the grace period short.  The machine goes OFFLINE
+(STOPPED).
 
-Quiescing (SIGUSR1, or the quiesce file appearing): take no more jobs and
-exit once the running ones have finished.
+Quiescing (SIGUSR1, or the quiesce file appearing): mark the machine
+QUIESCING (``setMachineQuiescing``), take no more jobs and exit once the
+running ones have finished; the machine goes OFFLINE (QUIESCED).
 
-The machine's state is reported with the optional scheduler methods
-``setMachineOnline``, ``setMachineQuiescing`` and ``setMachineOffline``;
-a scheduler without them (fault 905) is tolerated.
+The machine-state methods are optional: a scheduler without them (fault
+905) is tolerated, and the dispatcher then only takes jobs.
 """
 
 from __future__ import annotations
@@ -32,11 +55,15 @@ from collections.abc import Callable
 from codeimport.errors import CodeImportError
 from codeimport.worker.retry import Backoff
 from codeimport.worker.waker import Waker
+from codeimport.xmlrpc.client import RemoteFault
 from codeimport.xmlrpc.client import UnknownRemoteMethod
 
 __all__ = ["Dispatcher", "spawn_monitor"]
 
 log = logging.getLogger("codeimport.dispatcher")
+
+# The fault a machine transition its state does not allow answers.
+_INVALID_MACHINE_STATE = 909
 
 
 def spawn_monitor(
@@ -72,7 +99,8 @@ class Dispatcher:
     :param spawn: starts the monitor for a job id and returns an object
         with ``poll()``, ``send_signal()`` and ``pid``, like `Popen`.
     :param poll_interval: the first wait after an empty or failed poll.
-    :param max_backoff: the longest wait between polls.
+    :param max_backoff: the longest wait between polls; keep it well
+        below the scheduler's ``machine_heartbeat_limit``.
     :param grace_period: how long a stop waits for running jobs before
         interrupting them.
     :param stop_timeout: how long to wait for interrupted monitors to
@@ -106,13 +134,22 @@ class Dispatcher:
         self.stop_timeout = stop_timeout
         self.quiesce_file = quiesce_file
         self.load_average = load_average
+        self.max_backoff = max_backoff
         self.backoff = Backoff(poll_interval, max_backoff)
         self.children: list[tuple[int, subprocess.Popen]] = []
         self.waker = Waker()
         self._stop_requests = 0
         self._quiesce_requested = False
+        # Asked locally (SIGUSR1 or the file): sticky.
         self._quiescing = False
+        # Found on the scheduler (an operator's quiesce): undone when the
+        # machine is set ONLINE again.
+        self._told_to_quiesce = False
         self._announced_quiesce = False
+        self._logged_quiesce = False
+        # The machine's state as the scheduler last told it (a name).
+        self.machine_state: str | None = None
+        self._reported_offline: str | None = None
         self._unsupported: set[str] = set()
 
     # Signal handlers call these; they only set attributes and poke.
@@ -144,18 +181,22 @@ class Dispatcher:
 
     @property
     def quiescing(self) -> bool:
-        """Whether we take no more jobs and exit when idle (sticky)."""
+        """Whether we take no more jobs and exit when idle: asked locally
+        (sticky) or by an operator through the scheduler."""
         if not self._quiescing:
             self._quiescing = self._quiesce_requested or bool(
                 self.quiesce_file and os.path.exists(self.quiesce_file)
             )
-        return self._quiescing
+        return self._quiescing or self._told_to_quiesce
 
     def run(self) -> int:
         """Dispatch until stopped or quiesced; return the exit status 0."""
         log.info("Dispatcher for %s started (at most %d jobs).",
                  self.hostname, self.max_jobs)
-        self._notify("setMachineOnline", self.hostname)
+        if not self.announceOnline():
+            log.info("Dispatcher for %s exiting (STOPPED) before the "
+                     "scheduler answered.", self.hostname)
+            return 0
         while not self._stop_requests:
             try:
                 delay = self.step()
@@ -176,6 +217,35 @@ class Dispatcher:
         log.info("Dispatcher for %s exiting (%s).", self.hostname, reason)
         return 0
 
+    def announceOnline(self) -> bool:
+        """Mark the machine ONLINE, retrying with back-off until the
+        scheduler answers, a stop is requested or we quiesce.
+
+        A machine left OFFLINE (by its last stop, an operator or the
+        watchdog) gets no job until this succeeds.
+
+        :return: False if stopped first.
+        """
+        backoff = Backoff(self.poll_interval, self.max_backoff)
+        while not self._stop_requests and not self.quiescing:
+            try:
+                self.client.setMachineOnline(self.hostname)
+            except UnknownRemoteMethod:
+                self._unsupported.add("setMachineOnline")
+                log.info("The scheduler has no setMachineOnline; "
+                         "carrying on.")
+                return True
+            except (OSError, CodeImportError) as error:
+                delay = backoff.next()
+                log.warning("Cannot mark %s ONLINE: %s; retrying in %gs",
+                            self.hostname, error, delay)
+                self.waker.wait(delay)
+                continue
+            self.machine_state = "ONLINE"
+            log.info("%s is ONLINE.", self.hostname)
+            return True
+        return not self._stop_requests
+
     def step(self) -> float | None:
         """Do one turn of the loop.
 
@@ -184,31 +254,123 @@ class Dispatcher:
         """
         self.reap()
         if self.quiescing:
-            if not self._announced_quiesce:
-                self._announced_quiesce = True
-                log.info("Quiescing: taking no more jobs.")
-                self._notify("setMachineQuiescing", self.hostname)
-            if not self.children:
-                return None
-            return self.poll_interval
-        if len(self.children) >= self.max_jobs:
-            return self.poll_interval
+            return self._quiesceStep()
         try:
-            job_id = int(self.client.getJobForMachine(
-                self.hostname, self.max_jobs))
+            job_id = self._poll()
         except (OSError, CodeImportError) as error:
             delay = self.backoff.next()
             log.warning("Cannot get a job from the scheduler: %s; "
                         "retrying in %gs", error, delay)
             return delay
-        if not job_id:
-            delay = self.backoff.next()
-            log.debug("No jobs pending; polling again in %gs", delay)
-            return delay
-        self.backoff.reset()
-        self.dispatch(job_id)
-        return min(self.poll_interval,
-                   5 * self.load_average() / self.max_jobs)
+        if job_id:
+            self.backoff.reset()
+            self.dispatch(job_id)
+            return min(self.poll_interval,
+                       5 * self.load_average() / self.max_jobs)
+        self.followMachineState()
+        if self.quiescing:
+            return 0.0
+        delay = self.backoff.next()
+        log.debug("No job for us; polling again in %gs", delay)
+        return delay
+
+    def _poll(self) -> int:
+        """Ask for a job: its id, or 0 for none."""
+        job_id = int(self.client.getJobForMachine(
+            self.hostname, self.max_jobs))
+        if job_id:
+            self.machine_state = "ONLINE"
+        return job_id
+
+    def followMachineState(self) -> None:
+        """Read the machine's state from the scheduler and follow it (see
+        the module docstring)."""
+        state = self._notify("getMachineState", self.hostname)
+        if not state:
+            return
+        reason = ""
+        if state == "OFFLINE":
+            reason = self._notify("getMachineOfflineReason",
+                                  self.hostname) or ""
+        self.machine_state = state
+        if state == "ONLINE":
+            self._reported_offline = None
+            if self._told_to_quiesce:
+                self._told_to_quiesce = False
+                log.info("%s was set ONLINE again: taking jobs.",
+                         self.hostname)
+            elif self._quiescing and self._announced_quiesce:
+                # Set ONLINE behind our back: say again that we quiesce.
+                self._announced_quiesce = False
+        elif state == "QUIESCING" or reason == "QUIESCED":
+            if not self.quiescing:
+                log.info("%s was set %s by an operator: taking no more "
+                         "jobs, exiting when idle.", self.hostname,
+                         state if state == "QUIESCING" else "QUIESCED")
+                self._told_to_quiesce = True
+        elif state == "OFFLINE" and reason == "WATCHDOG":
+            if not self.quiescing:
+                log.warning("The watchdog took %s OFFLINE (it missed its "
+                            "polls); marking it ONLINE again.",
+                            self.hostname)
+                if self._notify("setMachineOnline",
+                                self.hostname) is not None:
+                    self.machine_state = "ONLINE"
+        elif state == "OFFLINE":
+            if self._reported_offline != reason:
+                self._reported_offline = reason
+                log.info("%s is OFFLINE (%s): taking no jobs until it is "
+                         "set ONLINE.", self.hostname, reason or "no reason")
+
+    def _quiesceStep(self) -> float | None:
+        """A turn of the loop while quiescing: no new jobs; the end once
+        ours are done."""
+        if not self._logged_quiesce:
+            self._logged_quiesce = True
+            log.info("Quiescing: taking no more jobs.")
+        if self._quiescing and not self._announced_quiesce:
+            self._announceQuiesce()
+        if not self.children:
+            return None
+        self.followMachineState()
+        if not self.quiescing:
+            return 0.0  # set ONLINE again by an operator
+        if self.machine_state == "QUIESCING":
+            # The scheduler gives a QUIESCING machine no job, and the
+            # call keeps its heartbeat fresh while the last jobs run.
+            try:
+                job_id = self._poll()
+            except (OSError, CodeImportError) as error:
+                log.warning("getJobForMachine failed: %s", error)
+                return self.poll_interval
+            if job_id:
+                # Set ONLINE again between the two calls; the job is
+                # ours now, so run it rather than strand it.
+                self.dispatch(job_id)
+        return self.poll_interval
+
+    def _announceQuiesce(self) -> None:
+        """Tell the scheduler we quiesce; retried each turn until it has
+        heard (or cannot: an older scheduler, an OFFLINE machine)."""
+        try:
+            self.client.setMachineQuiescing(self.hostname)
+        except UnknownRemoteMethod:
+            self._announced_quiesce = True
+            log.info("The scheduler has no setMachineQuiescing; carrying "
+                     "on.")
+            return
+        except RemoteFault as fault:
+            if fault.fault_code != _INVALID_MACHINE_STATE:
+                log.warning("setMachineQuiescing failed: %s", fault)
+                return
+            # Not ONLINE (an operator took it offline): nothing to say.
+            self._announced_quiesce = True
+            return
+        except (OSError, CodeImportError) as error:
+            log.warning("setMachineQuiescing failed: %s", error)
+            return
+        self._announced_quiesce = True
+        self.machine_state = "QUIESCING"
 
     def dispatch(self, job_id: int) -> None:
         """Start the monitor for `job_id`."""
@@ -265,13 +427,19 @@ class Dispatcher:
             log.warning("%d monitor(s) still reporting; leaving them to "
                         "finish.", len(self.children))
 
-    def _notify(self, method: str, *args) -> None:
-        """Call an optional machine-state method; never fail for it."""
+    def _notify(self, method: str, *args):
+        """Call an optional machine-state method; never fail for it.
+
+        :return: the answer, or None when the call failed or the
+            scheduler has no such method.
+        """
+        if method in self._unsupported:
+            return None
         try:
-            getattr(self.client, method)(*args)
+            return getattr(self.client, method)(*args)
         except UnknownRemoteMethod:
-            if method not in self._unsupported:
-                self._unsupported.add(method)
-                log.info("The scheduler has no %s; carrying on.", method)
+            self._unsupported.add(method)
+            log.info("The scheduler has no %s; carrying on.", method)
         except (OSError, CodeImportError) as error:
             log.warning("%s failed: %s", method, error)
+        return None
