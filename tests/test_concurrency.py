@@ -20,6 +20,7 @@ from codeimport.database import make_store
 from codeimport.enums import CodeImportEventType
 from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportResultStatus
+from codeimport.enums import CodeImportReviewStatus
 from codeimport.errors import NoSuchCodeImportJob
 from codeimport.registration import build_utilities
 
@@ -60,12 +61,22 @@ def finish_or_reclaim(dsn, action, job_id, hold, release, results):
     try:
         utilities = build_utilities(lambda: store)
         job = utilities.jobs.getById(job_id)
+        reply = "done"
         try:
             if action == "finish":
                 utilities.workflow.finishJob(
                     job, CodeImportResultStatus.SUCCESS, None)
+            elif action == "fail":
+                utilities.workflow.finishJob(
+                    job, CodeImportResultStatus.FAILURE, None)
             elif action == "reclaim":
                 utilities.workflow.reclaimJob(job)
+            elif action == "suspend":
+                job.code_import.updateFromData(
+                    {"review_status": CodeImportReviewStatus.SUSPENDED},
+                    None)
+            elif action == "watchdog":
+                reply = f"reclaimed {utilities.workflow.reclaimStaleJobs()}"
             else:
                 utilities.workflow.updateHeartbeat(job, "late")
         except NoSuchCodeImportJob as error:
@@ -76,7 +87,7 @@ def finish_or_reclaim(dsn, action, job_id, hold, release, results):
             results.put((action, "locked"))
             release.wait(TIMEOUT)
         store.commit()
-        results.put((action, "done"))
+        results.put((action, reply))
     except BaseException as error:
         results.put((action, repr(error)))
     finally:
@@ -232,8 +243,8 @@ def wait_until_blocked(codeimport, count=1):
     raise AssertionError("the second session never waited for the lock")
 
 
-def race(codeimport, first, second):
-    """Run `first` holding the job's lock, start `second`, then release."""
+def race(codeimport, first, second, second_waits=True):
+    """Run `first` holding its locks, start `second`, then release."""
     job = codeimport.factory.makeRunningJob()
     make_stale(codeimport.store, job, 1000)
     job_id, import_id = job.id, job.code_import.id
@@ -245,9 +256,17 @@ def race(codeimport, first, second):
     assert results.get(timeout=TIMEOUT) == (first, "locked")
     loser = start(finish_or_reclaim, codeimport.dsn, second, job_id, False,
                   release, results)
-    wait_until_blocked(codeimport)
+    if second_waits:
+        wait_until_blocked(codeimport)
+    else:
+        # It skips what `first` holds: let it finish before releasing.
+        outcome = [results.get(timeout=TIMEOUT)]
     release.set()
-    outcome = dict(collect(results, 2))
+    if second_waits:
+        outcome = collect(results, 2)
+    else:
+        outcome += collect(results, 1)
+    outcome = dict(outcome)
     join_all([winner, loser])
     codeimport.abort()
     return outcome, job_id, import_id
@@ -286,6 +305,52 @@ def test_updateHeartbeat_racing_reclaim_loses_D14(codeimport):
     assert outcome == {
         "reclaim": "done",
         "heartbeat": f"NoSuchCodeImportJob: Job {job_id} not found.",
+    }
+    assert import_history(codeimport, import_id) == (
+        ["RECLAIMED"], ["RECLAIM"], ["PENDING"])
+
+
+# -- status changes racing the end of a job (BEHAVIOUR §5.5) ---------------
+
+def import_state(codeimport, import_id):
+    status = rows(codeimport, "SELECT review_status FROM codeimport"
+                  " WHERE id = ?", import_id)[0][0]
+    return CodeImportReviewStatus.items[status].name
+
+
+@pytest.mark.parametrize("first, second, result", [
+    ("fail", "suspend", "FAILURE"),
+    ("suspend", "fail", "FAILURE"),
+    ("finish", "suspend", "SUCCESS"),
+    ("suspend", "finish", "SUCCESS"),
+    ("reclaim", "suspend", "RECLAIMED"),
+    ("suspend", "reclaim", "RECLAIMED"),
+])
+def test_suspension_racing_a_jobs_end_leaves_no_job(
+        codeimport, first, second, result):
+    # Whichever commits first, the other sees it: a job that ends after
+    # the suspension makes no next job, and a suspension after the job
+    # ended deletes the next one.
+    outcome, job_id, import_id = race(codeimport, first, second)
+    assert outcome == {first: "done", second: "done"}
+    results, _, jobs = import_history(codeimport, import_id)
+    assert (results, jobs) == ([result], [])
+    assert import_state(codeimport, import_id) == "SUSPENDED"
+
+
+def test_watchdog_skips_a_job_whose_finish_is_under_way(codeimport):
+    outcome, job_id, import_id = race(codeimport, "finish", "watchdog",
+                                      second_waits=False)
+    assert outcome == {"finish": "done", "watchdog": "reclaimed []"}
+    assert import_history(codeimport, import_id) == (
+        ["SUCCESS"], ["FINISH"], ["PENDING"])
+
+
+def test_finish_waits_for_the_watchdog_and_then_finds_no_job(codeimport):
+    outcome, job_id, import_id = race(codeimport, "watchdog", "finish")
+    assert outcome == {
+        "watchdog": f"reclaimed [{job_id}]",
+        "finish": f"NoSuchCodeImportJob: Job {job_id} not found.",
     }
     assert import_history(codeimport, import_id) == (
         ["RECLAIMED"], ["RECLAIM"], ["PENDING"])

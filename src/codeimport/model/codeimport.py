@@ -22,6 +22,7 @@ from codeimport.errors import CodeImportAlreadyRequested
 from codeimport.errors import CodeImportAlreadyRunning
 from codeimport.errors import CodeImportNotInReviewedState
 from codeimport.errors import CodeImportValidationError
+from codeimport.errors import InvalidJobState
 from codeimport.errors import InvalidReviewStatus
 from codeimport.interfaces.codeimport import ICodeImport
 from codeimport.model.columns import DBEnum
@@ -161,6 +162,7 @@ class CodeImport(Storm):
             name: self._checkedValue(name, value)
             for name, value in data.items()
         }
+        self._lockRow()
         token = helpers.events.beginModify(self)
         for name, value in values.items():
             setattr(self, name, value)
@@ -171,11 +173,29 @@ class CodeImport(Storm):
                 if job is None:
                     helpers.workflow.newJob(self)
             elif job is not None and job.state == CodeImportJobState.PENDING:
-                helpers.workflow.deletePendingJob(self)
+                try:
+                    helpers.workflow.deletePendingJob(self)
+                except InvalidJobState:
+                    # A machine claimed the job meanwhile; a RUNNING job
+                    # outlives a status change (BEHAVIOUR §5.5).
+                    pass
         event = helpers.events.newModify(self, user, token)
         if event is not None:
             notify(CodeImportModified(self, event))
         return event
+
+    def _lockRow(self):
+        """Lock this import's row and reload it.
+
+        A finish or reclaim of its job locks the row first too (see
+        `CodeImportJobWorkflow._lock`): whichever comes second waits,
+        and then sees what the first committed, so a status change and
+        a job's end never both miss each other.
+        """
+        store = Store.of(self)
+        store.execute("SELECT 1 FROM codeimport WHERE id = ?"
+                      " FOR NO KEY UPDATE", (self.id,))
+        store.invalidate(self)
 
     def _checkSourceDetails(self):
         if self.rcs_type == _RCS.CVS:

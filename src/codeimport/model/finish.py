@@ -6,6 +6,7 @@ one set-based statement can decide in the database.  `finish_fast`
 does the whole of BEHAVIOUR §5.3.6 for the common case in one
 statement of data-modifying CTEs:
 
+* ``c`` locks the import's row and reads it as last committed;
 * ``job`` locks and deletes the RUNNING job row (the fence of decision
   D14: a finish racing a reclaim waits for the row lock and then finds
   the row gone, exactly as the ORM path's ``SELECT ... FOR UPDATE``);
@@ -63,8 +64,18 @@ _RCS = RevisionControlSystems
 # The parameters are named (psycopg2 "%(name)s" style is not what Storm
 # compiles), so each value is passed in the order its "?" appears.
 _FINISH = (
-    "WITH job AS ("
-    "  DELETE FROM codeimportjob j USING codeimport c, branch b"
+    # Lock the import first, as every writer of an import and its job
+    # does (see `CodeImportJobWorkflow._lock`).  A locking read that had
+    # to wait returns the row as committed meanwhile, so ``job`` below
+    # decides on the review status an `updateFromData` just wrote, not
+    # on the statement's older snapshot.
+    "WITH c AS ("
+    "  SELECT id, branch, review_status, update_interval, rcs_type"
+    "  FROM codeimport WHERE id = ("
+    "   SELECT code_import FROM codeimportjob WHERE id = ?)"
+    "  FOR NO KEY UPDATE),"
+    " job AS ("
+    "  DELETE FROM codeimportjob j USING c, branch b"
     "  WHERE j.id = ? AND j.state = ? AND c.id = j.code_import"
     "  AND b.id = c.branch AND c.review_status = ?"
     "  AND (? OR b.branch_type <> ALL(?))"
@@ -128,7 +139,7 @@ def finish_fast(store, settings, job_id, status, log_file_id):
     """
     is_success = status in _Status.successes
     params = (
-        job_id, CodeImportJobState.RUNNING.value,
+        job_id, job_id, CodeImportJobState.RUNNING.value,
         CodeImportReviewStatus.REVIEWED.value,
         status != _Status.SUCCESS, _NEVER_MIRRORED,
         is_success, _SUCCESS_VALUES, settings.consecutive_failure_limit,

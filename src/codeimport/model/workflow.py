@@ -67,8 +67,22 @@ class CodeImportJobWorkflow(StoreUtility):
         self._results = results
 
     def _lock(self, job):
-        """Lock `job`'s row and reload it; raise if it is gone."""
+        """Lock `job`'s import and then `job`'s row, reload the job, and
+        raise if it is gone.
+
+        Every writer that needs both rows takes them in this order
+        (`CodeImport.updateFromData`, the fast finish and the watchdog
+        too), so they never deadlock, and a finish or reclaim deciding
+        whether the import gets a next job sees a review status that a
+        concurrent `updateFromData` has committed: without the import's
+        lock, a suspension committed while a finish was under way would
+        leave a SUSPENDED import with a PENDING job.
+        """
         store = self._store
+        store.execute(
+            "SELECT 1 FROM codeimport WHERE id = ("
+            " SELECT code_import FROM codeimportjob WHERE id = ?)"
+            " FOR NO KEY UPDATE", (job.id,))
         row = store.execute(
             "SELECT 1 FROM codeimportjob WHERE id = ? FOR UPDATE", (job.id,)
         ).get_one()
@@ -362,16 +376,28 @@ class CodeImportJobWorkflow(StoreUtility):
     def reclaimStaleJobs(self):
         """Reclaim every stale RUNNING job nobody else is handling.
 
+        The imports are locked first, skipping those another session
+        holds (a finish or a status change under way, or another
+        watchdog), in the order `_lock` keeps.  A job that was finished
+        while this looked is passed over.
+
         :return: the ids of the jobs reclaimed.
         """
         store = self._store
         ids = [row[0] for row in store.execute(
-            "SELECT id FROM codeimportjob WHERE state = ?"
-            " AND heartbeat < CURRENT_TIMESTAMP - ? * interval '1 second'"
-            " ORDER BY id FOR UPDATE SKIP LOCKED",
+            "SELECT j.id FROM codeimportjob j"
+            " JOIN codeimport c ON c.id = j.code_import"
+            " WHERE j.state = ?"
+            " AND j.heartbeat < CURRENT_TIMESTAMP - ? * interval '1 second'"
+            " ORDER BY j.id FOR NO KEY UPDATE OF c SKIP LOCKED",
             (_State.RUNNING.value,
              self._settings.maximum_heartbeat_interval),
         )]
+        reclaimed = []
         for job_id in ids:
-            self.reclaimJob(store.get(CodeImportJob, job_id))
-        return ids
+            job = store.get(CodeImportJob, job_id)
+            if job is None or job.state != _State.RUNNING:
+                continue
+            self.reclaimJob(job)
+            reclaimed.append(job_id)
+        return reclaimed
