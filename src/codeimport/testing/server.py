@@ -36,6 +36,12 @@ _LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 class XMLRPCTestServer:
     """``codeimport serve`` on 127.0.0.1, for one test database.
 
+    It may be stopped and started again: it comes back on the same port,
+    with the same credentials (to test clients that outlive a restart).
+
+    :param port: the port to listen on; by default a free one, chosen
+        at the first start.  Give one to start the service after its
+        clients.
     :param extra_args: more ``codeimport serve`` options.
     """
 
@@ -43,12 +49,13 @@ class XMLRPCTestServer:
 
     def __init__(self, dsn: str, *, threads: int = 8,
                  max_request_bytes: int = 1024 * 1024,
-                 request_timeout: float = 2.0, extra_args=()):
+                 request_timeout: float = 2.0, port: int | None = None,
+                 extra_args=()):
         self.dsn = dsn
         self.secret = secrets.token_urlsafe(16)
-        self.port = None
+        self.port = port
         self._args = [
-            "--dsn", dsn, "--bind", "127.0.0.1:0", "--workers", "1",
+            "--dsn", dsn, "--workers", "1",
             "--threads", str(threads),
             "--max-request-bytes", str(max_request_bytes),
             "--request-timeout", str(request_timeout),
@@ -87,12 +94,16 @@ class XMLRPCTestServer:
 
     def start(self, timeout: float = 30.0) -> XMLRPCTestServer:
         """Start the service and wait until /healthz answers."""
-        self._log = tempfile.NamedTemporaryFile(
-            prefix="codeimport-serve-", suffix=".log", delete=False)
+        if self._log is None:
+            # A restart appends to the same log.
+            self._log = tempfile.NamedTemporaryFile(
+                prefix="codeimport-serve-", suffix=".log", delete=False)
         env = dict(os.environ)
         env["CODEIMPORT_XMLRPC_CREDENTIALS"] = f"{self.user}:{self.secret}"
+        bind = f"127.0.0.1:{self.port or 0}"
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "codeimport.cli", "serve", *self._args],
+            [sys.executable, "-m", "codeimport.cli", "serve", "--bind", bind,
+             *self._args],
             stdout=self._log, stderr=subprocess.STDOUT, env=env,
             stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
