@@ -23,6 +23,8 @@ from storm.databases.postgres import Postgres
 from storm.store import Store
 
 from codeimport.errors import ConfigurationError
+from codeimport.prepared import PreparingConnection
+from codeimport.prepared import preparing_by_default
 
 __all__ = [
     "DB_ROLES",
@@ -70,11 +72,16 @@ class CodeImportPostgres(Postgres):
     option works, including ``host=/path/to/socket``.
     """
 
+    connection_factory = PreparingConnection
+
     def __init__(self, dsn: str, role: str | None = None,
-                 isolation: str = "read-committed"):
+                 isolation: str = "read-committed",
+                 prepare: bool | None = None):
         super().__init__(URI(f"postgres:?isolation={isolation}"))
         self._dsn = dsn
         self._role = role_name(role)
+        #: Whether the hot statements run prepared (`codeimport.prepared`).
+        self.prepare = preparing_by_default() if prepare is None else prepare
 
     def _raw_connect(self):
         connection = super()._raw_connect()
@@ -88,9 +95,17 @@ class CodeImportPostgres(Postgres):
 
 
 def make_store(dsn: str, role: str | None = None,
-               isolation: str = "read-committed") -> Store:
-    """Return a new Storm store on `dsn`, acting as database `role`."""
-    return Store(CodeImportPostgres(dsn, role=role, isolation=isolation))
+               isolation: str = "read-committed",
+               prepare: bool | None = None) -> Store:
+    """Return a new Storm store on `dsn`, acting as database `role`.
+
+    :param prepare: whether the scheduler's hot statements run as
+        server-side prepared statements; None means the environment's
+        choice, on unless ``CODEIMPORT_PREPARED_STATEMENTS=off`` (see
+        `codeimport.prepared`).
+    """
+    return Store(CodeImportPostgres(dsn, role=role, isolation=isolation,
+                                    prepare=prepare))
 
 
 def _read_resource(*parts: str) -> str:

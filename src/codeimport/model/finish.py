@@ -51,8 +51,10 @@ from codeimport.enums import CodeImportResultStatus
 from codeimport.enums import CodeImportReviewStatus
 from codeimport.enums import RevisionControlSystems
 from codeimport.model.result import CodeImportResult
+from codeimport.model.rows import column_list
 from codeimport.model.rows import column_names
 from codeimport.model.rows import load_row
+from codeimport.prepared import prepared
 
 __all__ = ["finish_fast"]
 
@@ -60,10 +62,11 @@ _Status = CodeImportResultStatus
 _SUCCESS_VALUES = [status.value for status in _Status.successes]
 _NEVER_MIRRORED = [BranchType.HOSTED.value, BranchType.REMOTE.value]
 _RCS = RevisionControlSystems
+_RESULT_COLUMNS = column_list(CodeImportResult)
 
-# The parameters are named (psycopg2 "%(name)s" style is not what Storm
-# compiles), so each value is passed in the order its "?" appears.
-_FINISH = (
+# Storm passes only positional "?" parameters, so each value below is
+# given in the order its "?" appears.
+_FINISH = prepared(
     # Lock the import first, as every writer of an import and its job
     # does (see `CodeImportJobWorkflow._lock`).  A locking read that had
     # to wait returns the row as committed meanwhile, so ``job`` below
@@ -92,8 +95,8 @@ _FINISH = (
     # Seconds of the effective update interval (codeimport.settings'
     # defaultInterval when the import has none of its own) ...
     "  COALESCE(EXTRACT(EPOCH FROM c.update_interval),"
-    "   CASE c.rcs_type WHEN ? THEN ? WHEN ? THEN ? WHEN ? THEN ?"
-    "   WHEN ? THEN ? ELSE 21600 END) AS base,"
+    "   CASE c.rcs_type WHEN ? THEN ?::float8 WHEN ? THEN ?::float8"
+    "   WHEN ? THEN ?::float8 WHEN ? THEN ?::float8 ELSE 21600 END) AS base,"
     # ... and its multiplier: 0 after a partial success, 1 after a
     # success, 2**(failures - 1) after a failure, where failures counts
     # this one too.
@@ -108,7 +111,7 @@ _FINISH = (
     "  date_created)"
     "  SELECT code_import, machine, requesting_user, logtail, ?, ?,"
     "  date_started, CURRENT_TIMESTAMP FROM job"
-    "  RETURNING *),"
+    f"  RETURNING {_RESULT_COLUMNS}),"
     " next_job AS ("
     "  INSERT INTO codeimportjob (code_import, date_due, state)"
     "  SELECT code_import, GREATEST(CURRENT_TIMESTAMP, date_started"
@@ -125,7 +128,8 @@ _FINISH = (
     "  INSERT INTO codeimportevent"
     "  (entry_type, code_import, machine, date_created)"
     "  SELECT ?, code_import, machine, CURRENT_TIMESTAMP FROM job)"
-    " SELECT job.code_import, job.branch, result.* FROM job, result"
+    " SELECT job.code_import, job.branch,"
+    f" {column_list(CodeImportResult, 'result')} FROM job, result"
 )
 
 

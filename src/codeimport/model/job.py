@@ -22,8 +22,16 @@ from codeimport.model.machine import CodeImportMachine
 from codeimport.model.rows import invalidate_cached
 from codeimport.model.services import StoreUtility
 from codeimport.model.services import settings_of
+from codeimport.prepared import prepared
 
 __all__ = ["CodeImportJob", "CodeImportJobSet"]
+
+_TOUCH_ONLINE_MACHINE = prepared(
+    "UPDATE codeimportmachine SET heartbeat = CURRENT_TIMESTAMP"
+    " WHERE hostname = ? AND state = ? RETURNING id, EXISTS ("
+    "  SELECT 1 FROM codeimportjob WHERE state = ? AND heartbeat"
+    "  < CURRENT_TIMESTAMP - ? * interval '1 second')"
+)
 
 _RCS_ARGUMENT = {
     RevisionControlSystems.BZR_SVN: "bzr-svn",
@@ -171,10 +179,7 @@ class CodeImportJobSet(StoreUtility):
         """
         store = self._store
         row = store.execute(
-            "UPDATE codeimportmachine SET heartbeat = CURRENT_TIMESTAMP"
-            " WHERE hostname = ? AND state = ? RETURNING id, EXISTS ("
-            "  SELECT 1 FROM codeimportjob WHERE state = ? AND heartbeat"
-            "  < CURRENT_TIMESTAMP - ? * interval '1 second')",
+            _TOUCH_ONLINE_MACHINE,
             (hostname, CodeImportMachineState.ONLINE.value,
              CodeImportJobState.RUNNING.value,
              self._settings.maximum_heartbeat_interval),

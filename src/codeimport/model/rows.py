@@ -18,8 +18,8 @@ from __future__ import annotations
 from storm.info import get_cls_info
 from storm.info import get_obj_info
 
-__all__ = ["cached", "column_names", "forget_deleted", "invalidate_cached",
-           "load_row"]
+__all__ = ["cached", "column_list", "column_names", "forget_deleted",
+           "invalidate_cached", "load_row"]
 
 
 def cached(store, cls, object_id):
@@ -53,6 +53,19 @@ def load_row(store, cls, result, names, row):
     return store._load_object(
         cls_info, result,
         tuple(values[column.name] for column in cls_info.columns))
+
+
+def column_list(cls, table=None):
+    """The columns of `cls` for a SELECT or RETURNING list, in order,
+    qualified with `table` if given.
+
+    Statements that build objects with `load_row` name the columns
+    rather than use ``*``, so that a prepared statement's result keeps
+    its shape when a schema patch adds a column.
+    """
+    prefix = f"{table}." if table else ""
+    return ", ".join(prefix + column.name
+                     for column in get_cls_info(cls).columns)
 
 
 def column_names(result):

@@ -36,6 +36,7 @@ from codeimport.model.constants import UTC_NOW
 from codeimport.model.finish import finish_fast
 from codeimport.model.job import CodeImportJob
 from codeimport.model.machine import CodeImportMachine
+from codeimport.model.rows import column_list
 from codeimport.model.rows import column_names
 from codeimport.model.rows import forget_deleted
 from codeimport.model.rows import invalidate_cached
@@ -45,12 +46,39 @@ from codeimport.model.services import settings_of
 from codeimport.notification import CodeImportJobFinished
 from codeimport.notification import CodeImportJobReclaimed
 from codeimport.notification import CodeImportMarkedFailing
+from codeimport.prepared import prepared
 
 __all__ = ["CodeImportJobWorkflow"]
 
 _State = CodeImportJobState
 _Review = CodeImportReviewStatus
 _Status = CodeImportResultStatus
+
+_CLAIM = prepared(
+    "WITH candidate AS ("
+    "  SELECT id FROM codeimportjob"
+    "  WHERE state = ? AND date_due <= CURRENT_TIMESTAMP"
+    "  AND (? OR (SELECT count(*) FROM codeimportjob"
+    "   WHERE machine = ? AND state = ?) < ?)"
+    "  ORDER BY (requesting_user IS NULL), date_due, id"
+    "  LIMIT 1 FOR UPDATE SKIP LOCKED),"
+    " claimed AS ("
+    "  UPDATE codeimportjob SET state = ?, machine = ?,"
+    "  date_started = CURRENT_TIMESTAMP,"
+    "  heartbeat = CURRENT_TIMESTAMP, logtail = ''"
+    "  FROM candidate WHERE codeimportjob.id = candidate.id"
+    f"  RETURNING {column_list(CodeImportJob, 'codeimportjob')}),"
+    " event AS ("
+    "  INSERT INTO codeimportevent"
+    "  (entry_type, code_import, machine, date_created)"
+    "  SELECT ?, code_import, ?, CURRENT_TIMESTAMP FROM claimed)"
+    f" SELECT {column_list(CodeImportJob)} FROM claimed"
+)
+
+_HEARTBEAT = prepared(
+    "UPDATE codeimportjob SET heartbeat = CURRENT_TIMESTAMP,"
+    " logtail = ? WHERE id = ? AND state = ? RETURNING id"
+)
 
 
 def _name(code_import):
@@ -221,24 +249,7 @@ class CodeImportJobWorkflow(StoreUtility):
             machine_id = removeSecurityProxy(machine).id
         store = self._store
         result = store.execute(
-            "WITH candidate AS ("
-            "  SELECT id FROM codeimportjob"
-            "  WHERE state = ? AND date_due <= CURRENT_TIMESTAMP"
-            "  AND (? OR (SELECT count(*) FROM codeimportjob"
-            "   WHERE machine = ? AND state = ?) < ?)"
-            "  ORDER BY (requesting_user IS NULL), date_due, id"
-            "  LIMIT 1 FOR UPDATE SKIP LOCKED),"
-            " claimed AS ("
-            "  UPDATE codeimportjob SET state = ?, machine = ?,"
-            "  date_started = CURRENT_TIMESTAMP,"
-            "  heartbeat = CURRENT_TIMESTAMP, logtail = ''"
-            "  FROM candidate WHERE codeimportjob.id = candidate.id"
-            "  RETURNING codeimportjob.*),"
-            " event AS ("
-            "  INSERT INTO codeimportevent"
-            "  (entry_type, code_import, machine, date_created)"
-            "  SELECT ?, code_import, ?, CURRENT_TIMESTAMP FROM claimed)"
-            " SELECT * FROM claimed",
+            _CLAIM,
             (_State.PENDING.value, worker_limit is None, machine_id,
              _State.RUNNING.value, worker_limit or 0,
              _State.RUNNING.value, machine_id,
@@ -257,8 +268,7 @@ class CodeImportJobWorkflow(StoreUtility):
             raise CodeImportValidationError("logtail must be a string.")
         store = self._store
         row = store.execute(
-            "UPDATE codeimportjob SET heartbeat = CURRENT_TIMESTAMP,"
-            " logtail = ? WHERE id = ? AND state = ? RETURNING id",
+            _HEARTBEAT,
             (logtail.replace("\x00", ""), job.id, _State.RUNNING.value),
         ).get_one()
         if row is None:
