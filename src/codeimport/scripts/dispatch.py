@@ -8,11 +8,12 @@ Usage::
         [--log-dir DIR] [--quiesce-file PATH]
 
 Asks the scheduler for jobs and runs ``codeimport monitor`` for each; see
-`codeimport.worker.dispatcher` for stopping (SIGTERM, SIGINT) and
-quiescing (SIGUSR1 or the quiesce file).  The scheduler URL may come from
-``$CODEIMPORT_SCHEDULER_URL``; it reaches the monitors through their
-environment, never their command line, so its password stays out of
-process listings.
+`codeimport.worker.dispatcher` for stopping (SIGTERM, SIGINT: running
+jobs are handed back), quiescing (SIGUSR1 or the quiesce file) and how
+the machine's state, as operators and the watchdog set it, is followed.
+The scheduler URL may come from ``$CODEIMPORT_SCHEDULER_URL``; it reaches
+the monitors through their environment, never their command line, so its
+password stays out of process listings.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def _make_parser() -> argparse.ArgumentParser:
     add("--poll-interval", type=positive_float, default=10.0,
         help="first wait after an empty or failed poll (%(default)s s)")
     add("--max-backoff", type=positive_float, default=300.0,
-        help="longest wait between polls (%(default)s s)")
+        help="longest wait between polls (%(default)s s); each poll is "
+        "the machine's heartbeat, so keep this well below the "
+        "scheduler's machine_heartbeat_limit")
     add("--grace-period", type=positive_float, default=60.0,
         help="on stop, wait this long for jobs to finish (%(default)s s)")
     add("--stop-timeout", type=positive_float, default=30.0,
