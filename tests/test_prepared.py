@@ -9,8 +9,8 @@ from storm.database import convert_param_marks
 from codeimport.database import make_store
 from codeimport.enums import CodeImportResultStatus
 from codeimport.errors import ConfigurationError
-from codeimport.prepared import PREPARE_VARIABLE
 from codeimport.prepared import _REGISTRY
+from codeimport.prepared import PREPARE_VARIABLE
 from codeimport.prepared import prepared
 from codeimport.prepared import preparing_by_default
 from codeimport.registration import build_utilities
