@@ -23,6 +23,8 @@ from storm.tracer import install_tracer
 from storm.tracer import remove_tracer_type
 
 from codeimport.database import make_store
+from codeimport.enums import CodeImportResultStatus
+from codeimport.prepared import _REGISTRY
 from codeimport.registration import Utilities
 from codeimport.registration import build_utilities
 
@@ -128,19 +130,35 @@ def _record(call):
     return recorder.statements
 
 
-def _plans(dsn, statements):
-    """EXPLAIN each data statement; return [(statement, plan tree)]."""
+def _plans(dsn, statements, generic=False):
+    """EXPLAIN each data statement; return [(statement, plan tree)].
+
+    With `generic`, explain instead the generic plan of each statement
+    that runs prepared (`codeimport.prepared`): the plan PostgreSQL
+    settles on after a few executions, made without the parameters'
+    values.
+    """
     connection = psycopg2.connect(dsn)
     try:
         with connection.cursor() as cursor:
+            if generic:
+                cursor.execute("SET plan_cache_mode = force_generic_plan")
             plans = []
             for statement, params in statements:
                 verb = statement.lstrip().split(None, 1)[0].upper()
                 if verb not in ("SELECT", "WITH", "UPDATE", "INSERT",
                                 "DELETE"):
                     continue
-                cursor.execute("EXPLAIN (FORMAT JSON) " + statement,
-                               params or None)
+                if generic:
+                    entry = _REGISTRY.get(statement)
+                    if entry is None:
+                        continue
+                    cursor.execute(entry.prepare)
+                    cursor.execute("EXPLAIN (FORMAT JSON) " + entry.execute,
+                                   params or None)
+                else:
+                    cursor.execute("EXPLAIN (FORMAT JSON) " + statement,
+                                   params or None)
                 plans.append((statement, cursor.fetchone()[0][0]["Plan"]))
         return plans
     finally:
@@ -159,15 +177,19 @@ def _scans_on(plan, table):
             if node.get("Relation Name") == table]
 
 
-def test_claim_walks_the_pending_index(world):
+@pytest.mark.parametrize("generic", [False, True],
+                         ids=["custom plan", "generic plan"])
+def test_claim_walks_the_pending_index(world, generic):
     jobs = world.utilities.jobs
+    running = world.store.execute(
+        "SELECT count(*) FROM codeimportjob WHERE state = 30").get_one()[0]
     statements = _record(
         lambda: jobs.getJobForMachine("plan-machine", 10))
     assert world.store.execute(
         "SELECT count(*) FROM codeimportjob WHERE state = 30"
-    ).get_one()[0] == RUNNING + 1, "getJobForMachine claimed nothing"
+    ).get_one()[0] == running + 1, "getJobForMachine claimed nothing"
     world.store.commit()
-    plans = _plans(world.dsn, statements)
+    plans = _plans(world.dsn, statements, generic)
     claims = [(statement, plan) for statement, plan in plans
               if "SKIP LOCKED" in statement
               and "UPDATE codeimportjob" in statement]
@@ -183,6 +205,13 @@ def test_claim_walks_the_pending_index(world):
         seq_scans = [node for node in _scans_on(plan, "codeimportjob")
                      if node["Node Type"] == "Seq Scan"]
         assert not seq_scans, (statement, plan)
+    # The machine's poll looks for stale jobs along the heartbeat index.
+    polls = [plan for statement, plan in plans
+             if statement.startswith("UPDATE codeimportmachine")]
+    assert len(polls) == 1, [statement for statement, _ in plans]
+    assert {node.get("Index Name")
+            for node in _scans_on(polls[0], "codeimportjob")} == {
+        "codeimportjob__running_heartbeat__idx"}, polls[0]
 
 
 def test_reclaimable_jobs_use_the_heartbeat_index(world):
@@ -196,3 +225,25 @@ def test_reclaimable_jobs_use_the_heartbeat_index(world):
     indexes = {node.get("Index Name")
                for node in _scans_on(plan, "codeimportjob")}
     assert indexes == {"codeimportjob__running_heartbeat__idx"}, plan
+
+
+@pytest.mark.parametrize("generic", [False, True],
+                         ids=["custom plan", "generic plan"])
+def test_finish_reads_by_index_only(world, generic):
+    # The plan is all that is wanted: the finish itself is rolled back.
+    jobs, workflow = world.utilities.jobs, world.utilities.workflow
+    job = jobs.getJobForMachine("plan-machine", 10)
+    assert job is not None
+    statements = _record(lambda: workflow.finishJob(
+        job, CodeImportResultStatus.FAILURE, None))
+    world.store.rollback()
+    plans = [(statement, plan) for statement, plan
+             in _plans(world.dsn, statements, generic)
+             if "DELETE FROM codeimportjob" in statement]
+    assert len(plans) == 1, [statement for statement, _ in statements]
+    statement, plan = plans[0]
+    for table in ("codeimportjob", "codeimport", "codeimportresult",
+                  "branch"):
+        seq_scans = [node for node in _scans_on(plan, table)
+                     if node["Node Type"] == "Seq Scan"]
+        assert not seq_scans, (table, plan)

@@ -59,10 +59,17 @@ from codeimport.prepared import prepared
 __all__ = ["finish_fast"]
 
 _Status = CodeImportResultStatus
-_SUCCESS_VALUES = [status.value for status in _Status.successes]
-_NEVER_MIRRORED = [BranchType.HOSTED.value, BranchType.REMOTE.value]
 _RCS = RevisionControlSystems
 _RESULT_COLUMNS = column_list(CodeImportResult)
+# Enumeration values are written into the statement rather than passed:
+# a prepared statement's generic plan can then still use the partial
+# indexes whose predicates name them.
+_SUCCESSES = ", ".join(str(status.value) for status in _Status.successes)
+_NEVER_MIRRORED = f"{BranchType.HOSTED.value}, {BranchType.REMOTE.value}"
+_RUNNING = CodeImportJobState.RUNNING.value
+_PENDING = CodeImportJobState.PENDING.value
+_REVIEWED = CodeImportReviewStatus.REVIEWED.value
+_FINISH_EVENT = CodeImportEventType.FINISH.value
 
 # Storm passes only positional "?" parameters, so each value below is
 # given in the order its "?" appears.
@@ -79,32 +86,34 @@ _FINISH = prepared(
     "  FOR NO KEY UPDATE),"
     " job AS ("
     "  DELETE FROM codeimportjob j USING c, branch b"
-    "  WHERE j.id = ? AND j.state = ? AND c.id = j.code_import"
-    "  AND b.id = c.branch AND c.review_status = ?"
-    "  AND (? OR b.branch_type <> ALL(?))"
+    f"  WHERE j.id = ? AND j.state = {_RUNNING} AND c.id = j.code_import"
+    f"  AND b.id = c.branch AND c.review_status = {_REVIEWED}"
+    f"  AND (? OR b.branch_type NOT IN ({_NEVER_MIRRORED}))"
     "  AND NOT EXISTS (SELECT 1 FROM codeimportresult r"
     "   WHERE r.code_import = j.code_import"
     "   AND r.date_created > CURRENT_TIMESTAMP)"
     "  AND (? OR (SELECT count(*) FROM codeimportresult r"
     "   WHERE r.code_import = j.code_import AND r.id > COALESCE(("
     "    SELECT max(s.id) FROM codeimportresult s"
-    "    WHERE s.code_import = j.code_import AND s.status = ANY(?)), 0)"
-    "   ) + 1 < ?)"
+    "    WHERE s.code_import = j.code_import"
+    f"    AND s.status IN ({_SUCCESSES})), 0)) + 1 < ?)"
     "  RETURNING j.id, j.code_import, j.machine, j.requesting_user,"
     "  j.logtail, j.date_started, c.branch,"
     # Seconds of the effective update interval (codeimport.settings'
     # defaultInterval when the import has none of its own) ...
     "  COALESCE(EXTRACT(EPOCH FROM c.update_interval),"
-    "   CASE c.rcs_type WHEN ? THEN ?::float8 WHEN ? THEN ?::float8"
-    "   WHEN ? THEN ?::float8 WHEN ? THEN ?::float8 ELSE 21600 END) AS base,"
+    f"   CASE c.rcs_type WHEN {_RCS.CVS.value} THEN ?::float8"
+    f"   WHEN {_RCS.BZR_SVN.value} THEN ?::float8"
+    f"   WHEN {_RCS.GIT.value} THEN ?::float8"
+    f"   WHEN {_RCS.BZR.value} THEN ?::float8 ELSE 21600 END) AS base,"
     # ... and its multiplier: 0 after a partial success, 1 after a
     # success, 2**(failures - 1) after a failure, where failures counts
     # this one too.
     "  CASE WHEN ? THEN 0 WHEN ? THEN 1 ELSE power(2, (SELECT count(*)"
     "   FROM codeimportresult r WHERE r.code_import = j.code_import"
     "   AND r.id > COALESCE((SELECT max(s.id) FROM codeimportresult s"
-    "    WHERE s.code_import = j.code_import AND s.status = ANY(?)),"
-    "    0))) END AS factor),"
+    "    WHERE s.code_import = j.code_import"
+    f"    AND s.status IN ({_SUCCESSES})), 0))) END AS factor),"
     " result AS ("
     "  INSERT INTO codeimportresult (code_import, machine,"
     "  requesting_user, log_excerpt, log_file, status, date_job_started,"
@@ -115,7 +124,8 @@ _FINISH = prepared(
     " next_job AS ("
     "  INSERT INTO codeimportjob (code_import, date_due, state)"
     "  SELECT code_import, GREATEST(CURRENT_TIMESTAMP, date_started"
-    "  + make_interval(secs => (base * factor)::float8)), ? FROM job),"
+    "  + make_interval(secs => (base * factor)::float8)), "
+    f"  {_PENDING} FROM job),"
     " import_row AS ("
     "  UPDATE codeimport SET date_last_successful = CURRENT_TIMESTAMP"
     "  FROM job WHERE ? AND codeimport.id = job.code_import),"
@@ -127,7 +137,8 @@ _FINISH = prepared(
     " event AS ("
     "  INSERT INTO codeimportevent"
     "  (entry_type, code_import, machine, date_created)"
-    "  SELECT ?, code_import, machine, CURRENT_TIMESTAMP FROM job)"
+    f"  SELECT {_FINISH_EVENT}, code_import, machine, CURRENT_TIMESTAMP"
+    "  FROM job)"
     " SELECT job.code_import, job.branch,"
     f" {column_list(CodeImportResult, 'result')} FROM job, result"
 )
@@ -143,20 +154,15 @@ def finish_fast(store, settings, job_id, status, log_file_id):
     """
     is_success = status in _Status.successes
     params = (
-        job_id, job_id, CodeImportJobState.RUNNING.value,
-        CodeImportReviewStatus.REVIEWED.value,
-        status != _Status.SUCCESS, _NEVER_MIRRORED,
-        is_success, _SUCCESS_VALUES, settings.consecutive_failure_limit,
-        _RCS.CVS.value, settings.default_interval_cvs,
-        _RCS.BZR_SVN.value, settings.default_interval_subversion,
-        _RCS.GIT.value, settings.default_interval_git,
-        _RCS.BZR.value, settings.default_interval_bzr,
-        status == _Status.SUCCESS_PARTIAL, is_success, _SUCCESS_VALUES,
+        job_id, job_id,
+        status != _Status.SUCCESS,
+        is_success, settings.consecutive_failure_limit,
+        settings.default_interval_cvs, settings.default_interval_subversion,
+        settings.default_interval_git, settings.default_interval_bzr,
+        status == _Status.SUCCESS_PARTIAL, is_success,
         log_file_id, status.value,
-        CodeImportJobState.PENDING.value,
         status in (_Status.SUCCESS, _Status.SUCCESS_NOCHANGE),
         status == _Status.SUCCESS,
-        CodeImportEventType.FINISH.value,
     )
     result = store.execute(_FINISH, params)
     row = result.get_one()

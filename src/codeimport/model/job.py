@@ -26,11 +26,19 @@ from codeimport.prepared import prepared
 
 __all__ = ["CodeImportJob", "CodeImportJobSet"]
 
+# Whether any job is stale is asked as "is the oldest heartbeat too
+# old": min() over the partial heartbeat index reads one index entry
+# whatever the threshold, whereas an EXISTS over "heartbeat < threshold"
+# leaves a prepared statement's generic plan, made without the
+# threshold's value, free to guess that many rows match and scan the
+# table.  For the same reason the enumeration values are written into
+# the statement, not passed.
 _TOUCH_ONLINE_MACHINE = prepared(
     "UPDATE codeimportmachine SET heartbeat = CURRENT_TIMESTAMP"
-    " WHERE hostname = ? AND state = ? RETURNING id, EXISTS ("
-    "  SELECT 1 FROM codeimportjob WHERE state = ? AND heartbeat"
-    "  < CURRENT_TIMESTAMP - ? * interval '1 second')"
+    f" WHERE hostname = ? AND state = {CodeImportMachineState.ONLINE.value}"
+    " RETURNING id, COALESCE((SELECT min(heartbeat) FROM codeimportjob"
+    f"  WHERE state = {CodeImportJobState.RUNNING.value})"
+    "  < CURRENT_TIMESTAMP - ? * interval '1 second', false)"
 )
 
 _RCS_ARGUMENT = {
@@ -180,9 +188,7 @@ class CodeImportJobSet(StoreUtility):
         store = self._store
         row = store.execute(
             _TOUCH_ONLINE_MACHINE,
-            (hostname, CodeImportMachineState.ONLINE.value,
-             CodeImportJobState.RUNNING.value,
-             self._settings.maximum_heartbeat_interval),
+            (hostname, self._settings.maximum_heartbeat_interval),
         ).get_one()
         if row is None:
             return False

@@ -54,16 +54,21 @@ _State = CodeImportJobState
 _Review = CodeImportReviewStatus
 _Status = CodeImportResultStatus
 
+# Enumeration values are written into the prepared statements rather
+# than passed: a generic plan can then still use the partial indexes
+# whose predicates name them (codeimportjob__pending__idx, ...).
 _CLAIM = prepared(
     "WITH candidate AS ("
     "  SELECT id FROM codeimportjob"
-    "  WHERE state = ? AND date_due <= CURRENT_TIMESTAMP"
+    f"  WHERE state = {_State.PENDING.value}"
+    "  AND date_due <= CURRENT_TIMESTAMP"
     "  AND (? OR (SELECT count(*) FROM codeimportjob"
-    "   WHERE machine = ? AND state = ?) < ?)"
+    f"   WHERE machine = ? AND state = {_State.RUNNING.value}) < ?)"
     "  ORDER BY (requesting_user IS NULL), date_due, id"
     "  LIMIT 1 FOR UPDATE SKIP LOCKED),"
     " claimed AS ("
-    "  UPDATE codeimportjob SET state = ?, machine = ?,"
+    f"  UPDATE codeimportjob SET state = {_State.RUNNING.value},"
+    "  machine = ?,"
     "  date_started = CURRENT_TIMESTAMP,"
     "  heartbeat = CURRENT_TIMESTAMP, logtail = ''"
     "  FROM candidate WHERE codeimportjob.id = candidate.id"
@@ -71,13 +76,15 @@ _CLAIM = prepared(
     " event AS ("
     "  INSERT INTO codeimportevent"
     "  (entry_type, code_import, machine, date_created)"
-    "  SELECT ?, code_import, ?, CURRENT_TIMESTAMP FROM claimed)"
+    f"  SELECT {CodeImportEventType.START.value}, code_import, ?,"
+    "  CURRENT_TIMESTAMP FROM claimed)"
     f" SELECT {column_list(CodeImportJob)} FROM claimed"
 )
 
 _HEARTBEAT = prepared(
     "UPDATE codeimportjob SET heartbeat = CURRENT_TIMESTAMP,"
-    " logtail = ? WHERE id = ? AND state = ? RETURNING id"
+    f" logtail = ? WHERE id = ? AND state = {_State.RUNNING.value}"
+    " RETURNING id"
 )
 
 
@@ -250,10 +257,8 @@ class CodeImportJobWorkflow(StoreUtility):
         store = self._store
         result = store.execute(
             _CLAIM,
-            (_State.PENDING.value, worker_limit is None, machine_id,
-             _State.RUNNING.value, worker_limit or 0,
-             _State.RUNNING.value, machine_id,
-             CodeImportEventType.START.value, machine_id),
+            (worker_limit is None, machine_id, worker_limit or 0,
+             machine_id, machine_id),
         )
         row = result.get_one()
         if row is None:
@@ -268,8 +273,7 @@ class CodeImportJobWorkflow(StoreUtility):
             raise CodeImportValidationError("logtail must be a string.")
         store = self._store
         row = store.execute(
-            _HEARTBEAT,
-            (logtail.replace("\x00", ""), job.id, _State.RUNNING.value),
+            _HEARTBEAT, (logtail.replace("\x00", ""), job.id),
         ).get_one()
         if row is None:
             self._lock(job)
