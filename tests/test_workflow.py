@@ -520,3 +520,54 @@ def test_reclaimStaleJobs_reclaims_only_stale_jobs_by_id(codeimport,
     assert fresh.state == State.RUNNING
     assert count(codeimport.store, "codeimportresult",
                  status=S.RECLAIMED.value) == 2
+
+
+# -- by job id, as the scheduler service calls them --------------------------
+
+def test_updateHeartbeat_by_id(codeimport, workflow, running):
+    set_fields(codeimport.store, running, heartbeat=utc(2007, 1, 1))
+    workflow.updateHeartbeat(running.id, "by id")
+    assert running.heartbeat == db_now(codeimport.store)
+    assert running.logtail == "by id"
+
+
+def test_updateHeartbeat_by_id_of_pending_job_raises(workflow, gnome):
+    with pytest.raises(InvalidJobState) as info:
+        workflow.updateHeartbeat(gnome.import_job.id, "x")
+    assert str(info.value) == (
+        f"The CodeImportJob associated with {U} is PENDING.")
+
+
+@pytest.mark.parametrize("method, args", [
+    ("updateHeartbeat", ("x",)),
+    ("finishJob", (CodeImportResultStatus.SUCCESS, None)),
+])
+def test_by_id_of_no_job_raises_NoSuchCodeImportJob(workflow, method, args):
+    with pytest.raises(NoSuchCodeImportJob) as info:
+        getattr(workflow, method)(987654, *args)
+    assert str(info.value) == "Job 987654 not found."
+
+
+def test_finishJob_by_id_drops_the_job_and_writes_the_result(
+        codeimport, workflow, running, gnome):
+    job_id = running.id
+    result = workflow.finishJob(job_id, CodeImportResultStatus.SUCCESS,
+                                None)
+    assert result.status == CodeImportResultStatus.SUCCESS
+    assert codeimport.utilities.jobs.getById(job_id) is None
+    assert gnome.import_job.state == CodeImportJobState.PENDING
+
+
+def test_finishJob_by_id_takes_the_full_path_when_it_must(
+        codeimport, workflow, running, gnome):
+    # A finish of a job whose import is no longer REVIEWED is not one the
+    # single statement handles; by id it must still be done in full.
+    job_id = running.id
+    set_fields(codeimport.store, gnome,
+               review_status=CodeImportReviewStatus.SUSPENDED)
+    result = workflow.finishJob(job_id, CodeImportResultStatus.FAILURE,
+                                None)
+    assert result.status == CodeImportResultStatus.FAILURE
+    assert gnome.import_job is None
+    with pytest.raises(NoSuchCodeImportJob):
+        workflow.finishJob(job_id, CodeImportResultStatus.FAILURE, None)

@@ -36,6 +36,7 @@ from codeimport.model.constants import UTC_NOW
 from codeimport.model.finish import finish_fast
 from codeimport.model.job import CodeImportJob
 from codeimport.model.machine import CodeImportMachine
+from codeimport.model.rows import cached
 from codeimport.model.rows import column_list
 from codeimport.model.rows import column_names
 from codeimport.model.rows import forget_deleted
@@ -266,19 +267,37 @@ class CodeImportJobWorkflow(StoreUtility):
         return load_row(store, CodeImportJob, result, column_names(result),
                         row)
 
+    def _jobAndId(self, import_job):
+        """Return (the job if at hand, else None; its id) for a job or
+        a job id."""
+        if isinstance(import_job, int) and not isinstance(import_job, bool):
+            return cached(self._store, CodeImportJob, import_job), import_job
+        job = removeSecurityProxy(import_job)
+        return job, job.id
+
+    def _loadJob(self, job, job_id):
+        """Return `job`, loading it by `job_id` if None; raise if gone."""
+        if job is None:
+            job = self._store.get(CodeImportJob, job_id)
+            if job is None:
+                raise NoSuchCodeImportJob(job_id)
+        return job
+
     def updateHeartbeat(self, import_job, logtail):
         """See `ICodeImportJobWorkflow`."""
-        job = removeSecurityProxy(import_job)
+        job, job_id = self._jobAndId(import_job)
         if not isinstance(logtail, str):
             raise CodeImportValidationError("logtail must be a string.")
         store = self._store
         row = store.execute(
-            _HEARTBEAT, (logtail.replace("\x00", ""), job.id),
+            _HEARTBEAT, (logtail.replace("\x00", ""), job_id),
         ).get_one()
         if row is None:
+            job = self._loadJob(job, job_id)
             self._lock(job)
             self._requireState(job, _State.RUNNING)
-        store.invalidate(job)
+        if job is not None:
+            store.invalidate(job)
 
     def _finalise(self, job, status, log_file):
         """Write the result of a locked RUNNING job and delete the job."""
@@ -306,16 +325,17 @@ class CodeImportJobWorkflow(StoreUtility):
 
     def finishJob(self, import_job, status, logfile_alias):
         """See `ICodeImportJobWorkflow`."""
-        job = removeSecurityProxy(import_job)
+        job, job_id = self._jobAndId(import_job)
         logfile_alias = removeSecurityProxy(logfile_alias)
         if status not in CodeImportResultStatus:
             raise CodeImportValidationError(f"Not a result status: {status!r}")
         store = self._store
         finished = finish_fast(
-            store, settings_of(store), job.id, status,
+            store, settings_of(store), job_id, status,
             None if logfile_alias is None else logfile_alias.id)
         if finished is not None:
             return self._afterFastFinish(job, *finished)
+        job = self._loadJob(job, job_id)
         self._lock(job)
         self._requireState(job, _State.RUNNING)
         machine = self._machineOf(job)
@@ -358,7 +378,8 @@ class CodeImportJobWorkflow(StoreUtility):
         invalidated (the job is dropped, as a flushed remove would).
         """
         store = self._store
-        forget_deleted(store, job)
+        if job is not None:
+            forget_deleted(store, job)
         invalidate_cached(store, CodeImport, code_import_id)
         invalidate_cached(store, Branch, branch_id)
         # Building the notification loads the import; skip it when

@@ -142,10 +142,12 @@ class CodeImportSchedulerAPI:
 
     def updateHeartbeat(self, job_id: int, log_tail: str) -> int:
         """See `ICodeImportScheduler`."""
-        job = self._getJob(job_id)
+        job_id = arguments.integer(job_id, "job_id")
         log_tail = arguments.text(log_tail, "log_tail")
         with translate_errors():
-            self._utilities.workflow.updateHeartbeat(job, log_tail)
+            # By id: the workflow loads the job only if it must explain
+            # a refusal.
+            self._utilities.workflow.updateHeartbeat(job_id, log_tail)
         return 0
 
     def finishJobID(self, job_id: int, status_name: str,
@@ -155,7 +157,7 @@ class CodeImportSchedulerAPI:
         The log is stored in the same transaction as the result, so a
         refused call stores nothing.
         """
-        job = self._getJob(job_id)
+        job_id = arguments.integer(job_id, "job_id")
         status = arguments.enum_item(status_name, "status_name",
                                      CodeImportResultStatus,
                                      faults.UnknownStatusName)
@@ -163,9 +165,11 @@ class CodeImportSchedulerAPI:
         with translate_errors():
             alias = None
             if data:
+                job = self._getJob(job_id)
                 alias = self._utilities.files.create(
                     log_file_name(job.code_import.branch), data)
-            self._utilities.workflow.finishJob(job, status, alias)
+            # By id, as for updateHeartbeat.
+            self._utilities.workflow.finishJob(job_id, status, alias)
         return 0
 
     def reclaimJobID(self, job_id: int) -> int:
