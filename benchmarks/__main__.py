@@ -22,6 +22,7 @@ import time
 from benchmarks import baseline
 from benchmarks import claims
 from benchmarks import depth
+from benchmarks import floor
 from benchmarks import running
 from benchmarks import xmlrpc
 from benchmarks.db import BenchDatabase
@@ -35,7 +36,7 @@ DEFAULT_JSON = os.path.join(HERE, "results", "latest.json")
 DEFAULT_MARKDOWN = os.path.join(HERE, "RESULTS.md")
 #: A full run also refreshes the copy of the table in the README.
 README = os.path.join(os.path.dirname(HERE), "README.md")
-SECTIONS = ("baseline", "claims", "xmlrpc", "depth", "running")
+SECTIONS = ("baseline", "claims", "floor", "xmlrpc", "depth", "running")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +159,8 @@ def main(argv=None):
         empty_baseline = {"rows": []}
         step("baseline", baseline.run)
         step("claims", claims.run, sections.get("baseline", empty_baseline))
+        step("floor", floor.run, sections.get("baseline", empty_baseline),
+             sections.get("claims", empty_baseline))
         step("xmlrpc", xmlrpc.run, sections.get("baseline", empty_baseline))
         step("depth", depth.run)
         step("running", running.run)

@@ -56,8 +56,9 @@ def evaluate_targets(sections):
             "measured": _ratio(ratio),
             "met": ratio is not None and ratio <= 2.0})
     runs = []
-    if claims and "rows" in claims:
-        runs += [row["exactly_once"] for row in claims["rows"]]
+    for name in ("claims", "floor"):
+        if sections.get(name) and "rows" in sections[name]:
+            runs += [row["exactly_once"] for row in sections[name]["rows"]]
     if rpc and "exactly_once" in rpc:
         runs.append(rpc["exactly_once"])
     if runs:
@@ -90,6 +91,19 @@ def _rows(results):
                 f"{row['client_cpu_ms_per_cycle']} ms client CPU/cycle; "
                 f"exactly once: {'yes' if row['exactly_once'] else 'NO'})",
                 _ratio(row["ratio_to_baseline"])))
+    floor = sections.get("floor")
+    if floor:
+        for row in floor["rows"]:
+            share = row["library_share"]
+            rows.append((
+                "2. Floor: the same cycle's SQL via bare psycopg2",
+                f"{row['processes']} process(es), {row['jobs']:,} due jobs",
+                f"{row['per_second']:,} cycles/s "
+                f"({row['client_cpu_ms_per_cycle']} ms client CPU/cycle; "
+                f"exactly once: {'yes' if row['exactly_once'] else 'NO'}"
+                + (f"; the library reaches {share:.0%} of it)"
+                   if share is not None else ")"),
+                _ratio(row.get("ratio_to_baseline"))))
     rpc = sections.get("xmlrpc")
     if rpc:
         if "skipped" in rpc:

@@ -44,6 +44,7 @@ __all__ = [
     "PREPARE_VARIABLE",
     "PreparingConnection",
     "prepared",
+    "prepared_forms",
     "preparing_by_default",
 ]
 
@@ -91,6 +92,14 @@ def prepared(statement: str) -> str:
         _REGISTRY[text] = _Statement(
             f"codeimport_{next(_names)}", text, _count_marks(text))
     return statement
+
+
+def prepared_forms(statement: str) -> tuple[str, str]:
+    """The ``PREPARE`` and ``EXECUTE`` texts of a registered `statement`,
+    for a client that talks to PostgreSQL without Storm (psycopg2's
+    ``%s`` marks in the ``EXECUTE``)."""
+    entry = _REGISTRY[convert_param_marks(statement, "?", "%s")]
+    return entry.prepare, entry.execute
 
 
 def preparing_by_default(environ=None) -> bool:

@@ -56,7 +56,7 @@ from codeimport.model.rows import column_names
 from codeimport.model.rows import load_row
 from codeimport.prepared import prepared
 
-__all__ = ["finish_fast"]
+__all__ = ["finish_fast", "finish_statement"]
 
 _Status = CodeImportResultStatus
 _RCS = RevisionControlSystems
@@ -144,16 +144,10 @@ _FINISH = prepared(
 )
 
 
-def finish_fast(store, settings, job_id, status, log_file_id):
-    """Finish RUNNING job `job_id` in one statement, if the fast path
-    applies (see the module docstring).
-
-    :return: None when it does not (nothing was written); else
-        ``(code_import_id, branch_id, result)``, `result` being the new
-        `CodeImportResult`, built from the statement's own answer.
-    """
+def finish_statement(settings, job_id, status, log_file_id):
+    """The fast finish as ``(statement, parameters)``."""
     is_success = status in _Status.successes
-    params = (
+    return _FINISH, (
         job_id, job_id,
         status != _Status.SUCCESS,
         is_success, settings.consecutive_failure_limit,
@@ -164,7 +158,18 @@ def finish_fast(store, settings, job_id, status, log_file_id):
         status in (_Status.SUCCESS, _Status.SUCCESS_NOCHANGE),
         status == _Status.SUCCESS,
     )
-    result = store.execute(_FINISH, params)
+
+
+def finish_fast(store, settings, job_id, status, log_file_id):
+    """Finish RUNNING job `job_id` in one statement, if the fast path
+    applies (see the module docstring).
+
+    :return: None when it does not (nothing was written); else
+        ``(code_import_id, branch_id, result)``, `result` being the new
+        `CodeImportResult`, built from the statement's own answer.
+    """
+    result = store.execute(
+        *finish_statement(settings, job_id, status, log_file_id))
     row = result.get_one()
     if row is None:
         return None

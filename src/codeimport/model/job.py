@@ -24,7 +24,7 @@ from codeimport.model.services import StoreUtility
 from codeimport.model.services import settings_of
 from codeimport.prepared import prepared
 
-__all__ = ["CodeImportJob", "CodeImportJobSet"]
+__all__ = ["CodeImportJob", "CodeImportJobSet", "poll_statement"]
 
 # Whether any job is stale is asked as "is the oldest heartbeat too
 # old": min() over the partial heartbeat index reads one index entry
@@ -40,6 +40,14 @@ _TOUCH_ONLINE_MACHINE = prepared(
     f"  WHERE state = {CodeImportJobState.RUNNING.value})"
     "  < CURRENT_TIMESTAMP - ? * interval '1 second', false)"
 )
+
+
+def poll_statement(hostname, maximum_heartbeat_interval):
+    """The statement with which an ONLINE machine polls (it touches the
+    machine's heartbeat and asks whether any job is stale), as
+    ``(statement, parameters)``."""
+    return _TOUCH_ONLINE_MACHINE, (hostname, maximum_heartbeat_interval)
+
 
 _RCS_ARGUMENT = {
     RevisionControlSystems.BZR_SVN: "bzr-svn",
@@ -187,8 +195,8 @@ class CodeImportJobSet(StoreUtility):
         """
         store = self._store
         row = store.execute(
-            _TOUCH_ONLINE_MACHINE,
-            (hostname, self._settings.maximum_heartbeat_interval),
+            *poll_statement(hostname,
+                            self._settings.maximum_heartbeat_interval),
         ).get_one()
         if row is None:
             return False

@@ -49,7 +49,7 @@ from codeimport.notification import CodeImportJobReclaimed
 from codeimport.notification import CodeImportMarkedFailing
 from codeimport.prepared import prepared
 
-__all__ = ["CodeImportJobWorkflow"]
+__all__ = ["CodeImportJobWorkflow", "claim_statement"]
 
 _State = CodeImportJobState
 _Review = CodeImportReviewStatus
@@ -81,6 +81,14 @@ _CLAIM = prepared(
     "  CURRENT_TIMESTAMP FROM claimed)"
     f" SELECT {column_list(CodeImportJob)} FROM claimed"
 )
+
+
+def claim_statement(machine_id, worker_limit=None):
+    """`CodeImportJobWorkflow.claimNextJob`'s statement as
+    ``(statement, parameters)``."""
+    return _CLAIM, (worker_limit is None, machine_id, worker_limit or 0,
+                    machine_id, machine_id)
+
 
 _HEARTBEAT = prepared(
     "UPDATE codeimportjob SET heartbeat = CURRENT_TIMESTAMP,"
@@ -257,9 +265,7 @@ class CodeImportJobWorkflow(StoreUtility):
             machine_id = removeSecurityProxy(machine).id
         store = self._store
         result = store.execute(
-            _CLAIM,
-            (worker_limit is None, machine_id, worker_limit or 0,
-             machine_id, machine_id),
+            *claim_statement(machine_id, worker_limit),
         )
         row = result.get_one()
         if row is None:

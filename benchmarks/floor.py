@@ -1,0 +1,130 @@
+"""Section 2's floor: the claim cycle's own SQL through bare psycopg2.
+
+Each process runs exactly the statements the library sends for one
+claim cycle -- the machine's poll, the claim, then the finish, in the
+same two transactions -- prepared once per connection as the library
+prepares them (`codeimport.prepared`), but from a plain psycopg2 loop:
+no Storm, no objects, no security proxies.  It is the fastest this
+schema and these statements allow on the machine.  Set beside section
+2 at the same process count, the gap between the two rows is the
+library's own cost in Python; the gap between this row and the baseline
+is the database work a cycle does (about ten rows written and their
+indexes, two commits).
+
+The statements come from the model modules themselves
+(`poll_statement`, `claim_statement`, `finish_statement`), so this row
+always measures the SQL the library currently sends.
+"""
+
+from __future__ import annotations
+
+import time
+
+from benchmarks.claims import WORKER_LIMIT
+from benchmarks.claims import check_exactly_once
+from benchmarks.runner import run_processes
+from benchmarks.runner import summarise
+
+
+def _worker(index, argument, barrier):
+    import psycopg2
+
+    from codeimport.database import make_store
+    from codeimport.enums import CodeImportResultStatus
+    from codeimport.model.finish import finish_statement
+    from codeimport.model.job import poll_statement
+    from codeimport.model.workflow import claim_statement
+    from codeimport.prepared import prepared_forms
+    from codeimport.registration import build_utilities
+    from codeimport.settings import Settings
+
+    dsn, time_limit = argument
+    hostname = f"floor-machine-{index}"
+    settings = Settings()
+    store = make_store(dsn)
+    build_utilities(lambda: store).machines.getOrCreateOnline(hostname)
+    store.commit()
+    store.close()
+    connection = psycopg2.connect(dsn)
+    cursor = connection.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")
+
+    def run(statement_and_params):
+        statement, params = statement_and_params
+        prepare, execute = prepared_forms(statement)
+        if prepare not in done:
+            cursor.execute(prepare)
+            done.add(prepare)
+        cursor.execute(execute, params)
+        return cursor.fetchone()
+
+    done = set()
+    connection.commit()
+    claimed = []
+    misses = 0
+    barrier.wait()
+    start = time.monotonic()
+    cpu = time.process_time()
+    stop = start + time_limit
+    while time.monotonic() < stop:
+        machine_id, _ = run(poll_statement(
+            hostname, settings.maximum_heartbeat_interval))
+        row = run(claim_statement(machine_id, WORKER_LIMIT))
+        connection.commit()
+        if row is None:
+            misses += 1
+            if misses >= 2:
+                break
+            time.sleep(0.05)
+            continue
+        misses = 0
+        # The claim returns the job's columns; id and code_import first.
+        names = [column[0] for column in cursor.description]
+        job_id = row[names.index("id")]
+        claimed.append((job_id, row[names.index("code_import")]))
+        finished = run(finish_statement(
+            settings, job_id, CodeImportResultStatus.SUCCESS, None))
+        assert finished is not None, f"job {job_id} not finished"
+        connection.commit()
+    end = time.monotonic()
+    cpu = time.process_time() - cpu
+    connection.close()
+    return {"start": start, "end": end, "ops": len(claimed),
+            "claimed": claimed, "cpu": cpu}
+
+
+def run(db, config, baseline, claims):
+    """Measure the floor at each process count, checking every run as
+    section 2 does; compare with the baseline and section 2's rows."""
+    ceiling = {row["processes"]: row["per_second"]
+               for row in baseline.get("rows", [])}
+    library = {row["processes"]: row["per_second"]
+               for row in claims.get("rows", [])}
+    rows = []
+    for processes in config.process_counts:
+        db.reset()
+        db.load_pending(config.claim_jobs, due=True)
+        db.vacuum()
+        outcomes = run_processes(
+            _worker, [(db.dsn, config.claim_time_limit)] * processes)
+        cycles, elapsed, rate = summarise(outcomes)
+        claimed = [pair for outcome in outcomes
+                   for pair in outcome["claimed"]]
+        check = check_exactly_once(db, claimed, config.claim_jobs)
+        rows.append({
+            "processes": processes,
+            "jobs": config.claim_jobs,
+            "cycles": cycles,
+            "seconds": round(elapsed, 3),
+            "per_second": round(rate),
+            "ratio_to_baseline": (round(rate / ceiling[processes], 3)
+                                  if ceiling.get(processes) else None),
+            "library_share": (round(library[processes] / rate, 3)
+                              if library.get(processes) and rate else None),
+            "client_cpu_ms_per_cycle": (
+                round(sum(o["cpu"] for o in outcomes) / cycles * 1000, 2)
+                if cycles else None),
+            "exactly_once": check["ok"],
+            "check": check,
+        })
+    return {"rows": rows}
