@@ -75,6 +75,8 @@ def finish_or_reclaim(dsn, action, job_id, hold, release, results):
                 job.code_import.updateFromData(
                     {"review_status": CodeImportReviewStatus.SUSPENDED},
                     None)
+            elif action == "delete":
+                utilities.code_imports.delete(job.code_import)
             elif action == "watchdog":
                 reply = f"reclaimed {utilities.workflow.reclaimStaleJobs()}"
             else:
@@ -354,3 +356,32 @@ def test_finish_waits_for_the_watchdog_and_then_finds_no_job(codeimport):
     }
     assert import_history(codeimport, import_id) == (
         ["RECLAIMED"], ["RECLAIM"], ["PENDING"])
+
+
+def test_deleting_an_import_waits_for_its_finish_and_takes_the_next_job(
+        codeimport):
+    # The delete locks the import first, so it waits for the finish and
+    # then sees (and deletes) the job the finish scheduled.
+    outcome, job_id, import_id = race(codeimport, "finish", "delete")
+    assert outcome == {"finish": "done", "delete": "done"}
+    assert rows(codeimport, "SELECT count(*) FROM codeimport WHERE id = ?",
+                import_id) == [(0,)]
+    assert rows(codeimport, "SELECT count(*) FROM codeimportjob"
+                " WHERE code_import = ?", import_id) == [(0,)]
+
+
+def test_finishing_a_job_whose_import_was_deleted_finds_no_job(codeimport):
+    outcome, job_id, import_id = race(codeimport, "delete", "finish")
+    assert outcome == {
+        "delete": "done",
+        "finish": f"NoSuchCodeImportJob: Job {job_id} not found.",
+    }
+
+
+def test_watchdog_spares_a_job_whose_heartbeat_arrives_meanwhile(
+        codeimport):
+    # The watchdog saw the job stale, but the heartbeat holding the job's
+    # row commits first: once the watchdog has the lock, it looks again.
+    outcome, job_id, import_id = race(codeimport, "heartbeat", "watchdog")
+    assert outcome == {"heartbeat": "done", "watchdog": "reclaimed []"}
+    assert import_history(codeimport, import_id) == ([], [], ["RUNNING"])

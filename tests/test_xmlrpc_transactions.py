@@ -9,6 +9,7 @@ import psycopg2.extensions
 import pytest
 from storm.exceptions import DisconnectionError
 
+from codeimport.database import make_store
 from codeimport.xmlrpc.transactions import DatabaseUnavailable
 from codeimport.xmlrpc.transactions import ThreadStores
 from codeimport.xmlrpc.transactions import is_retryable
@@ -180,3 +181,42 @@ def test_run_in_transaction_survives_a_dropped_connection(codeimport):
         assert new_pid != pid
     finally:
         stores.close()
+
+
+# -- errors as a real Storm store raises them ------------------------------
+
+def _raise_sqlstate(store, code):
+    """Make PostgreSQL itself fail the statement with SQLSTATE `code`."""
+    store.execute(f"DO $$ BEGIN RAISE EXCEPTION 'injected {code}'"
+                  f" USING ERRCODE = '{code}'; END $$")
+
+
+@pytest.mark.parametrize("code", ["40P01", "40001"])
+def test_a_real_deadlock_or_serialization_failure_is_retried(
+        codeimport, code):
+    # Storm wraps psycopg2's error in a type of its own, whose pgcode is
+    # not the code: the fakes above cannot show that.
+    store = make_store(codeimport.dsn)
+    calls = []
+
+    def transaction():
+        calls.append(len(calls))
+        if len(calls) == 1:
+            _raise_sqlstate(store, code)
+        return "done"
+    try:
+        assert run_in_transaction(store, transaction, backoff=0) == "done"
+        assert calls == [0, 1]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("code", ["57014", "55P03"])
+def test_a_real_timeout_reports_a_busy_database(codeimport, code):
+    store = make_store(codeimport.dsn)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            run_in_transaction(store, lambda: _raise_sqlstate(store, code),
+                               backoff=0)
+    finally:
+        store.close()

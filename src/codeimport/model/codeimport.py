@@ -244,6 +244,8 @@ class CodeImport(Storm):
     def destroySelf(self):
         """Delete the import and its job; results and events cascade."""
         store = Store.of(self)
+        # The import's row first, as every writer of both rows does.
+        self._lockRow()
         job = self.import_job
         if job is not None:
             store.remove(job)

@@ -419,8 +419,8 @@ class CodeImportJobWorkflow(StoreUtility):
 
         The imports are locked first, skipping those another session
         holds (a finish or a status change under way, or another
-        watchdog), in the order `_lock` keeps.  A job that was finished
-        while this looked is passed over.
+        watchdog), in the order `_lock` keeps.  A job that was finished,
+        or sent a heartbeat, while this looked is passed over.
 
         :return: the ids of the jobs reclaimed.
         """
@@ -437,7 +437,21 @@ class CodeImportJobWorkflow(StoreUtility):
         reclaimed = []
         for job_id in ids:
             job = store.get(CodeImportJob, job_id)
-            if job is None or job.state != _State.RUNNING:
+            if job is None:
+                continue
+            try:
+                self._lock(job)
+            except NoSuchCodeImportJob:
+                continue
+            # Asked again now that the job is locked: a heartbeat that
+            # was committed meanwhile saves it.
+            if store.execute(
+                    "SELECT 1 FROM codeimportjob WHERE id = ? AND state = ?"
+                    " AND heartbeat < CURRENT_TIMESTAMP"
+                    " - ? * interval '1 second'",
+                    (job_id, _State.RUNNING.value,
+                     self._settings.maximum_heartbeat_interval),
+            ).get_one() is None:
                 continue
             self.reclaimJob(job)
             reclaimed.append(job_id)

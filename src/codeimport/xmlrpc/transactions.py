@@ -109,9 +109,15 @@ class ThreadStores:
 
 
 def _sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of a database error, looking through wrappers.
+
+    Storm re-raises psycopg2's errors as its own combined types, on which
+    ``pgcode`` is not the code but an unbound copy of the accessor; the
+    code is on the psycopg2 error they were raised from.
+    """
     while error is not None:
         code = getattr(error, "pgcode", None)
-        if code:
+        if isinstance(code, str) and code:
             return code
         error = error.__cause__ or error.__context__
     return None
