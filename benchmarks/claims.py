@@ -127,17 +127,23 @@ def check_exactly_once(db, claimed, loaded):
     return findings
 
 
-def run(db, config, baseline):
-    """Measure cycles/s at each process count; check every run."""
+def measure_cycles(db, config, worker, baseline):
+    """Run `worker` at each process count on a fresh queue of due jobs;
+    return one row per count, each run checked by `check_exactly_once`.
+
+    `worker` is a `run_processes` target taking ``(dsn, time limit)``
+    whose outcome also lists the (job id, import id) pairs it claimed
+    and the CPU time it used.
+    """
     ceiling = {row["processes"]: row["per_second"]
-               for row in baseline["rows"]}
+               for row in baseline.get("rows", [])}
     rows = []
     for processes in config.process_counts:
         db.reset()
         db.load_pending(config.claim_jobs, due=True)
         db.vacuum()
         outcomes = run_processes(
-            _worker, [(db.dsn, config.claim_time_limit)] * processes)
+            worker, [(db.dsn, config.claim_time_limit)] * processes)
         cycles, elapsed, rate = summarise(outcomes)
         claimed = [pair for outcome in outcomes
                    for pair in outcome["claimed"]]
@@ -150,8 +156,8 @@ def run(db, config, baseline):
             "per_second": round(rate),
             "ratio_to_baseline": (round(rate / ceiling[processes], 3)
                                   if ceiling.get(processes) else None),
-            # CPU the machine processes themselves spent per cycle (Python
-            # and Storm; the database's share is not included).
+            # CPU the machine processes themselves spent per cycle (the
+            # database's share is not included).
             "client_cpu_ms_per_cycle": (
                 round(sum(o["cpu"] for o in outcomes) / cycles * 1000, 2)
                 if cycles else None),
@@ -159,4 +165,9 @@ def run(db, config, baseline):
             "exactly_once": check["ok"],
             "check": check,
         })
-    return {"rows": rows}
+    return rows
+
+
+def run(db, config, baseline):
+    """Measure cycles/s at each process count; check every run."""
+    return {"rows": measure_cycles(db, config, _worker, baseline)}

@@ -21,9 +21,7 @@ from __future__ import annotations
 import time
 
 from benchmarks.claims import WORKER_LIMIT
-from benchmarks.claims import check_exactly_once
-from benchmarks.runner import run_processes
-from benchmarks.runner import summarise
+from benchmarks.claims import measure_cycles
 
 
 def _worker(index, argument, barrier):
@@ -96,35 +94,12 @@ def _worker(index, argument, barrier):
 def run(db, config, baseline, claims):
     """Measure the floor at each process count, checking every run as
     section 2 does; compare with the baseline and section 2's rows."""
-    ceiling = {row["processes"]: row["per_second"]
-               for row in baseline.get("rows", [])}
     library = {row["processes"]: row["per_second"]
                for row in claims.get("rows", [])}
-    rows = []
-    for processes in config.process_counts:
-        db.reset()
-        db.load_pending(config.claim_jobs, due=True)
-        db.vacuum()
-        outcomes = run_processes(
-            _worker, [(db.dsn, config.claim_time_limit)] * processes)
-        cycles, elapsed, rate = summarise(outcomes)
-        claimed = [pair for outcome in outcomes
-                   for pair in outcome["claimed"]]
-        check = check_exactly_once(db, claimed, config.claim_jobs)
-        rows.append({
-            "processes": processes,
-            "jobs": config.claim_jobs,
-            "cycles": cycles,
-            "seconds": round(elapsed, 3),
-            "per_second": round(rate),
-            "ratio_to_baseline": (round(rate / ceiling[processes], 3)
-                                  if ceiling.get(processes) else None),
-            "library_share": (round(library[processes] / rate, 3)
-                              if library.get(processes) and rate else None),
-            "client_cpu_ms_per_cycle": (
-                round(sum(o["cpu"] for o in outcomes) / cycles * 1000, 2)
-                if cycles else None),
-            "exactly_once": check["ok"],
-            "check": check,
-        })
+    rows = measure_cycles(db, config, _worker, baseline)
+    for row in rows:
+        rate = row["per_second"]
+        row["library_share"] = (
+            round(library[row["processes"]] / rate, 3)
+            if library.get(row["processes"]) and rate else None)
     return {"rows": rows}
