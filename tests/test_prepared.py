@@ -14,6 +14,7 @@ from codeimport.prepared import PREPARE_VARIABLE
 from codeimport.prepared import prepared
 from codeimport.prepared import preparing_by_default
 from codeimport.registration import build_utilities
+from codeimport.sqlstate import sqlstate
 
 # A statement of the tests' own: "?" marks, one inside a literal that
 # must stay a literal.
@@ -131,3 +132,46 @@ def test_a_bad_switch_is_a_configuration_error():
         preparing_by_default({PREPARE_VARIABLE: "sometimes"})
     assert str(caught.value) == (
         "CODEIMPORT_PREPARED_STATEMENTS must be on or off, not 'sometimes'.")
+
+
+def _name(statement):
+    return _entry(statement).prepare.split()[1]
+
+
+def test_a_statement_the_session_already_has_fails_once(codeimport):
+    # If the store's bookkeeping and the session disagree (an interrupt
+    # between PREPARE and its record), one transaction fails and the
+    # next one runs.
+    store = make_store(codeimport.dsn, prepare=True)
+    try:
+        store.execute(STATEMENT, (1, "a", "none")).get_one()
+        store.commit()
+        store._connection._prepared.clear()
+        with pytest.raises(Exception) as caught:
+            store.execute(STATEMENT, (1, "b", "none"))
+        assert sqlstate(caught.value) == "42P05"
+        store.rollback()
+        assert store.execute(STATEMENT, (2, "c", "none")).get_one()[0] == 3
+    finally:
+        store.close()
+
+
+def test_a_statement_the_session_lost_is_prepared_again(codeimport):
+    store = make_store(codeimport.dsn, prepare=True)
+    try:
+        store.execute(STATEMENT, (1, "a", "none")).get_one()
+        store.commit()
+        store.execute(f"DEALLOCATE {_name(STATEMENT)}")
+        store.commit()
+        with pytest.raises(Exception) as caught:
+            store.execute(STATEMENT, (1, "b", "none"))
+        assert sqlstate(caught.value) == "26000"
+        store.rollback()
+        assert store.execute(STATEMENT, (2, "c", "none")).get_one()[0] == 3
+    finally:
+        store.close()
+
+
+def test_a_statement_with_a_percent_sign_is_refused():
+    with pytest.raises(ValueError):
+        prepared("SELECT 'a' LIKE 'a%'")

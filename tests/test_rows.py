@@ -8,8 +8,11 @@ serving stale objects.
 
 from __future__ import annotations
 
+import gc
+
 from zope.security.proxy import removeSecurityProxy
 
+from codeimport.enums import CodeImportJobState
 from codeimport.model.job import CodeImportJob
 from codeimport.model.machine import CodeImportMachine
 from codeimport.model.rows import cached
@@ -87,3 +90,36 @@ def test_forget_deleted_drops_the_object_but_keeps_its_values(codeimport):
     assert store.get(CodeImportMachine, machine_id) is None
     # Forgetting twice, or an object of no store, is harmless.
     forget_deleted(store, machine)
+
+
+def _evicted_job(codeimport):
+    """A pending job whose Python object is gone while the store keeps
+    its bookkeeping: Storm's cache let go of it, but the person it
+    references still holds a hook on it."""
+    store = codeimport.store
+    job = removeSecurityProxy(codeimport.factory.makeCodeImportJob())
+    person = removeSecurityProxy(codeimport.factory.makePerson())
+    job.requesting_user = person
+    store.flush()
+    job_id = job.id
+    store._cache.clear()
+    del job
+    gc.collect()
+    info = store._alive.get((CodeImportJob, (job_id,)))
+    assert info is not None and info.get_obj() is None
+    return job_id, person
+
+
+def test_cached_rebuilds_an_object_whose_python_object_was_collected(
+        codeimport):
+    job_id, _ = _evicted_job(codeimport)
+    job = cached(codeimport.store, CodeImportJob, job_id)
+    assert job is not None and job.id == job_id
+
+
+def test_a_claim_of_an_evicted_job_returns_it_running(codeimport):
+    job_id, _ = _evicted_job(codeimport)
+    job = codeimport.utilities.jobs.getJobForMachine("evicted-host", 2)
+    assert job.id == job_id
+    assert job.state == CodeImportJobState.RUNNING
+    assert job.machine_id is not None

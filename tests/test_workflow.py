@@ -542,10 +542,13 @@ def test_updateHeartbeat_by_id_of_pending_job_raises(workflow, gnome):
     ("updateHeartbeat", ("x",)),
     ("finishJob", (CodeImportResultStatus.SUCCESS, None)),
 ])
-def test_by_id_of_no_job_raises_NoSuchCodeImportJob(workflow, method, args):
+@pytest.mark.parametrize("job_id", [987654, 0, -3, 2**31, 2**63])
+def test_by_id_of_no_job_raises_NoSuchCodeImportJob(workflow, method, args,
+                                                    job_id):
+    # Ids beyond PostgreSQL's integer range too: no row has one.
     with pytest.raises(NoSuchCodeImportJob) as info:
-        getattr(workflow, method)(987654, *args)
-    assert str(info.value) == "Job 987654 not found."
+        getattr(workflow, method)(job_id, *args)
+    assert str(info.value) == f"Job {job_id} not found."
 
 
 def test_finishJob_by_id_drops_the_job_and_writes_the_result(

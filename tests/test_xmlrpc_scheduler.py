@@ -122,6 +122,17 @@ def test_job_methods_with_unknown_id_fault_360(api, method, extra):
     assert info.value.faultString == "Job -1 not found."
 
 
+@pytest.mark.parametrize("method, extra", [
+    ("updateHeartbeat", (b"not text",)),
+    ("finishJobID", ("NO_SUCH_STATUS", "")),
+    ("finishJobID", ("SUCCESS", 42)),
+])
+def test_an_unknown_job_outranks_a_bad_argument(api, method, extra):
+    # As when every call looked the job up before its other arguments.
+    with pytest.raises(faults.NoSuchCodeImportJob):
+        getattr(api, method)(12345, *extra)
+
+
 @pytest.mark.parametrize("job_id", ["1", None, True, 2**40, 1.0])
 def test_job_methods_with_a_non_integer_id_fault_904(api, job_id):
     assert fault_code(api.getImportDataForJobID, job_id) == 904

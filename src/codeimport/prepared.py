@@ -39,6 +39,7 @@ from storm.database import convert_param_marks
 from storm.databases.postgres import PostgresConnection
 
 from codeimport.errors import ConfigurationError
+from codeimport.sqlstate import sqlstate
 
 __all__ = [
     "PREPARE_VARIABLE",
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 PREPARE_VARIABLE = "CODEIMPORT_PREPARED_STATEMENTS"
+_DUPLICATE_PREPARED = "42P05"
+_NO_SUCH_PREPARED = "26000"
 _SWITCH = {"on": True, "yes": True, "1": True, "true": True,
            "off": False, "no": False, "0": False, "false": False}
 
@@ -87,6 +90,10 @@ _names = itertools.count(1)
 def prepared(statement: str) -> str:
     """Register `statement` (Storm's ``?`` marks) to be prepared once per
     connection, and return it unchanged."""
+    if "%" in statement:
+        # The PREPARE is sent without parameters, so psycopg2 would not
+        # unescape a "%%"; no hot statement needs one.
+        raise ValueError("A prepared statement cannot contain '%'.")
     text = convert_param_marks(statement, "?", "%s")
     if text not in _REGISTRY:
         _REGISTRY[text] = _Statement(
@@ -127,10 +134,27 @@ class PreparingConnection(PostgresConnection):
 
     def _run_execution(self, raw_cursor, args, params, statement):
         entry = _REGISTRY.get(args[0]) if self._database.prepare else None
-        if entry is not None:
-            done = self._prepared.setdefault(self._raw_connection, set())
-            if entry.prepare not in done:
+        if entry is None:
+            return super()._run_execution(raw_cursor, args, params,
+                                          statement)
+        done = self._prepared.setdefault(self._raw_connection, set())
+        if entry.prepare not in done:
+            try:
                 self._check_disconnect(raw_cursor.execute, entry.prepare)
-                done.add(entry.prepare)
-            args = (entry.execute,) + tuple(args[1:])
-        return super()._run_execution(raw_cursor, args, params, statement)
+            except Exception as error:
+                # The session has it already (say, bookkeeping lost to
+                # an interrupt): this transaction fails, the next runs.
+                if sqlstate(error) == _DUPLICATE_PREPARED:
+                    done.add(entry.prepare)
+                raise
+            done.add(entry.prepare)
+        try:
+            return super()._run_execution(
+                raw_cursor, (entry.execute,) + tuple(args[1:]), params,
+                statement)
+        except Exception as error:
+            # The session lost it (DEALLOCATE, DISCARD ALL): prepare it
+            # again next time.
+            if sqlstate(error) == _NO_SUCH_PREPARED:
+                done.discard(entry.prepare)
+            raise

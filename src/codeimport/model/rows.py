@@ -28,7 +28,10 @@ def cached(store, cls, object_id):
     obj_info = store._alive.get((cls, (object_id,)))
     if obj_info is None:
         return None
-    return obj_info.get_obj()
+    # The store may keep an object's bookkeeping after the object itself
+    # was collected (another object still refers to it); Storm then
+    # rebuilds the object from it, as every lookup of its own does.
+    return store._get_object(obj_info)
 
 
 def invalidate_cached(store, cls, object_id):

@@ -54,6 +54,7 @@ __all__ = ["CodeImportJobWorkflow", "claim_statement"]
 _State = CodeImportJobState
 _Review = CodeImportReviewStatus
 _Status = CodeImportResultStatus
+_MAX_ID = 2**31 - 1  # ids are PostgreSQL integers
 
 # Enumeration values are written into the prepared statements rather
 # than passed: a generic plan can then still use the partial indexes
@@ -277,6 +278,10 @@ class CodeImportJobWorkflow(StoreUtility):
         """Return (the job if at hand, else None; its id) for a job or
         a job id."""
         if isinstance(import_job, int) and not isinstance(import_job, bool):
+            if not 0 < import_job <= _MAX_ID:
+                # No row has such an id; a prepared statement would
+                # refuse it as out of range instead of finding nothing.
+                raise NoSuchCodeImportJob(import_job)
             return cached(self._store, CodeImportJob, import_job), import_job
         job = removeSecurityProxy(import_job)
         return job, job.id

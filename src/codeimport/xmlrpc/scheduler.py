@@ -116,6 +116,16 @@ class CodeImportSchedulerAPI:
             raise faults.NoSuchCodeImportJob(job_id=job_id)
         return job
 
+    @contextlib.contextmanager
+    def _missingJobFirst(self, job_id: int):
+        """Let a missing job outrank a bad argument, as when every call
+        looked the job up first: only a refused call pays the lookup."""
+        try:
+            yield
+        except faults.CodeImportFault:
+            self._getJob(job_id)
+            raise
+
     def getJobForMachine(self, hostname: str, worker_limit: int) -> int:
         """See `ICodeImportScheduler`."""
         hostname = arguments.text(hostname, "hostname", required=True,
@@ -143,7 +153,8 @@ class CodeImportSchedulerAPI:
     def updateHeartbeat(self, job_id: int, log_tail: str) -> int:
         """See `ICodeImportScheduler`."""
         job_id = arguments.integer(job_id, "job_id")
-        log_tail = arguments.text(log_tail, "log_tail")
+        with self._missingJobFirst(job_id):
+            log_tail = arguments.text(log_tail, "log_tail")
         with translate_errors():
             # By id: the workflow loads the job only if it must explain
             # a refusal.
@@ -158,10 +169,11 @@ class CodeImportSchedulerAPI:
         refused call stores nothing.
         """
         job_id = arguments.integer(job_id, "job_id")
-        status = arguments.enum_item(status_name, "status_name",
-                                     CodeImportResultStatus,
-                                     faults.UnknownStatusName)
-        data = arguments.log_file(log_file, "log_file")
+        with self._missingJobFirst(job_id):
+            status = arguments.enum_item(status_name, "status_name",
+                                         CodeImportResultStatus,
+                                         faults.UnknownStatusName)
+            data = arguments.log_file(log_file, "log_file")
         with translate_errors():
             alias = None
             if data:

@@ -20,6 +20,7 @@ from storm.exceptions import DisconnectionError
 
 from codeimport import database
 from codeimport.registration import build_utilities
+from codeimport.sqlstate import sqlstate
 
 __all__ = [
     "DatabaseUnavailable",
@@ -108,29 +109,14 @@ class ThreadStores:
         self._local = threading.local()
 
 
-def _sqlstate(error: BaseException) -> str | None:
-    """The SQLSTATE of a database error, looking through wrappers.
-
-    Storm re-raises psycopg2's errors as its own combined types, on which
-    ``pgcode`` is not the code but an unbound copy of the accessor; the
-    code is on the psycopg2 error they were raised from.
-    """
-    while error is not None:
-        code = getattr(error, "pgcode", None)
-        if isinstance(code, str) and code:
-            return code
-        error = error.__cause__ or error.__context__
-    return None
-
-
 def is_retryable(error: BaseException) -> bool:
     """Whether running the transaction again may succeed."""
     return (isinstance(error, DisconnectionError)
-            or _sqlstate(error) in _RETRY_SQLSTATES)
+            or sqlstate(error) in _RETRY_SQLSTATES)
 
 
 def _is_busy(error: BaseException) -> bool:
-    return _sqlstate(error) in _BUSY_SQLSTATES
+    return sqlstate(error) in _BUSY_SQLSTATES
 
 
 def _rollback(store) -> None:
