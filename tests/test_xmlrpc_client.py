@@ -83,9 +83,10 @@ def test_every_DOMAIN_FAULTS_row_is_understood(error_class):
 
 
 def test_fault_errors_picks_up_a_new_row(monkeypatch):
+    assert 910 not in fault_errors()
     monkeypatch.setitem(DOMAIN_FAULTS, errors.NoSuchPerson,
-                        lambda error: faults.NoSuchMachine(hostname=error))
-    assert fault_errors()[907] is errors.NoSuchPerson
+                        lambda error: faults.MalformedRequest(message=error))
+    assert fault_errors()[910] is errors.NoSuchPerson
 
 
 def test_fault_errors_maps_a_shared_code_to_the_common_base(monkeypatch):
@@ -137,7 +138,7 @@ def test_every_mapped_code_raises_its_domain_error(faulting_url, code):
     assert info.value.fault_string == f"fault {code} for host"
 
 
-@pytest.mark.parametrize("code", [904, 907, 908, 910, 999, 12345])
+@pytest.mark.parametrize("code", [904, 910, 999, 12345])
 def test_codes_without_a_domain_error_raise_RemoteFault(faulting_url, code):
     with pytest.raises(RemoteFault) as info:
         SchedulerClient(faulting_url).getJobForMachine("host", code)
@@ -225,14 +226,24 @@ def test_fault_906_from_acquireBranchToPull(authserver):
         authserver.acquireBranchToPull(["REMOTE"])
 
 
-@pytest.mark.parametrize("call, code", [
-    (lambda client: client.getJobForMachine("", 1), 904),
-    (lambda client: client.setMachineOffline("nobody", "STOPPED"), 907),
-    (lambda client: client.setMachineOffline("nobody", "BORED"), 908),
-])
-def test_faults_without_a_domain_error_stay_RemoteFault(scheduler, call,
-                                                        code):
+def test_fault_904_without_a_domain_error_stays_RemoteFault(scheduler):
     with pytest.raises(RemoteFault) as info:
-        call(scheduler)
+        scheduler.getJobForMachine("", 1)
     assert type(info.value) is RemoteFault
+    assert info.value.fault_code == 904
+
+
+@pytest.mark.parametrize("call, code, error_class", [
+    (lambda client: client.setMachineOffline("nobody", "STOPPED"), 907,
+     errors.NoSuchCodeImportMachine),
+    (lambda client: client.setMachineQuiescing("nobody"), 907,
+     errors.NoSuchCodeImportMachine),
+    (lambda client: client.setMachineOffline("nobody", "BORED"), 908,
+     errors.UnknownOfflineReason),
+])
+def test_machine_faults_raise_their_domain_errors(scheduler, call, code,
+                                                  error_class):
+    with pytest.raises(error_class) as info:
+        call(scheduler)
+    assert isinstance(info.value, RemoteFault)
     assert info.value.fault_code == code

@@ -19,8 +19,10 @@ __all__ = [
     "NoSuchBranch",
     "NoSuchCodeImport",
     "NoSuchCodeImportJob",
+    "NoSuchCodeImportMachine",
     "NoSuchPerson",
     "UnknownBranchType",
+    "UnknownOfflineReason",
     "UnknownResultStatus",
 ]
 
@@ -106,6 +108,14 @@ class NoSuchCodeImport(CodeImportError, LookupError):
         self.code_import_id = code_import_id
 
 
+class NoSuchCodeImportMachine(CodeImportError, LookupError):
+    """No import machine has this host name."""
+
+    def __init__(self, hostname):
+        super().__init__(f"No machine called {hostname!r}.")
+        self.hostname = hostname
+
+
 class NoSuchBranch(CodeImportError, LookupError):
     """No branch has this id."""
 
@@ -139,6 +149,14 @@ class UnknownBranchType(CodeImportError, ValueError):
 
     def __init__(self, name):
         super().__init__(f"Unknown branch type: {name!r}")
+        self.name = name
+
+
+class UnknownOfflineReason(CodeImportError, ValueError):
+    """A reason name does not name a `CodeImportMachineOfflineReason`."""
+
+    def __init__(self, name):
+        super().__init__(f"Unknown offline reason: {name!r}")
         self.name = name
 
 

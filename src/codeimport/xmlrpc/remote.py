@@ -7,8 +7,8 @@ that table in reverse, so a client raises, for fault 902, a
 ``RemoteInvalidJobState``: a `RemoteFault` that is also an
 `codeimport.errors.InvalidJobState`.  Fault 905 is an
 `UnknownRemoteMethod`; a fault with no domain error of its own (904,
-907, 908, 910, 999, a code several unrelated errors share, a code the
-client does not know) is a plain `RemoteFault`.
+910, 999, a code several unrelated errors share, a code the client does
+not know) is a plain `RemoteFault`.
 """
 
 from __future__ import annotations

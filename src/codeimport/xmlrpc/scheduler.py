@@ -47,6 +47,10 @@ DOMAIN_FAULTS = {
         message=str(error)),
     errors.InvalidMachineState: lambda error: faults.InvalidMachineStateFault(
         message=str(error)),
+    errors.NoSuchCodeImportMachine: lambda error: faults.NoSuchMachine(
+        hostname=error.hostname),
+    errors.UnknownOfflineReason: lambda error: faults.UnknownOfflineReason(
+        name=error.name),
     errors.BranchTypeError: lambda error: faults.BranchTypeFault(
         message=str(error)),
     errors.CodeImportValidationError: lambda error: faults.InvalidArguments(
