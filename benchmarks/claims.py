@@ -18,8 +18,7 @@ due job was left behind.
 
 from __future__ import annotations
 
-import time
-
+from benchmarks.runner import run_cycles
 from benchmarks.runner import run_processes
 from benchmarks.runner import summarise
 
@@ -40,33 +39,21 @@ def _worker(index, argument, barrier):
     # Register the machine before timing (it would happen once in life).
     utilities.machines.getOrCreateOnline(hostname)
     store.commit()
-    claimed = []
-    misses = 0
-    barrier.wait()
-    start = time.monotonic()
-    cpu = time.process_time()
-    stop = start + time_limit
-    while time.monotonic() < stop:
+
+    def cycle():
         job = jobs.getJobForMachine(hostname, WORKER_LIMIT)
-        if job is None:
-            store.commit()
-            # SKIP LOCKED may hide the last few rows while others hold
-            # them; the queue is empty once two looks in a row find none.
-            misses += 1
-            if misses >= 2:
-                break
-            time.sleep(0.05)
-            continue
-        misses = 0
-        claimed.append((job.id, job.code_import_id))
         store.commit()
+        if job is None:
+            return None
+        pair = (job.id, job.code_import_id)
         workflow.finishJob(job, CodeImportResultStatus.SUCCESS, None)
         store.commit()
-    end = time.monotonic()
-    cpu = time.process_time() - cpu
-    store.close()
-    return {"start": start, "end": end, "ops": len(claimed),
-            "claimed": claimed, "cpu": cpu}
+        return pair
+
+    try:
+        return run_cycles(barrier, time_limit, cycle)
+    finally:
+        store.close()
 
 
 def check_exactly_once(db, claimed, loaded):

@@ -18,10 +18,9 @@ always measures the SQL the library currently sends.
 
 from __future__ import annotations
 
-import time
-
 from benchmarks.claims import WORKER_LIMIT
 from benchmarks.claims import measure_cycles
+from benchmarks.runner import run_cycles
 
 
 def _worker(index, argument, barrier):
@@ -58,37 +57,26 @@ def _worker(index, argument, barrier):
 
     done = set()
     connection.commit()
-    claimed = []
-    misses = 0
-    barrier.wait()
-    start = time.monotonic()
-    cpu = time.process_time()
-    stop = start + time_limit
-    while time.monotonic() < stop:
+
+    def cycle():
         machine_id, _ = run(poll_statement(
             hostname, settings.maximum_heartbeat_interval))
         row = run(claim_statement(machine_id, WORKER_LIMIT))
         connection.commit()
         if row is None:
-            misses += 1
-            if misses >= 2:
-                break
-            time.sleep(0.05)
-            continue
-        misses = 0
-        # The claim returns the job's columns; id and code_import first.
+            return None
         names = [column[0] for column in cursor.description]
         job_id = row[names.index("id")]
-        claimed.append((job_id, row[names.index("code_import")]))
         finished = run(finish_statement(
             settings, job_id, CodeImportResultStatus.SUCCESS, None))
         assert finished is not None, f"job {job_id} not finished"
         connection.commit()
-    end = time.monotonic()
-    cpu = time.process_time() - cpu
-    connection.close()
-    return {"start": start, "end": end, "ops": len(claimed),
-            "claimed": claimed, "cpu": cpu}
+        return job_id, row[names.index("code_import")]
+
+    try:
+        return run_cycles(barrier, time_limit, cycle)
+    finally:
+        connection.close()
 
 
 def run(db, config, baseline, claims):

@@ -14,7 +14,8 @@ import multiprocessing
 import time
 import traceback
 
-__all__ = ["latency_ms", "percentile", "run_processes", "summarise"]
+__all__ = ["latency_ms", "percentile", "run_cycles", "run_processes",
+           "summarise"]
 
 _CONTEXT = multiprocessing.get_context("fork")
 
@@ -75,6 +76,36 @@ def run_processes(target, arguments, timeout=600, started=None):
     if errors:
         raise RuntimeError("\n".join(errors))
     return outcomes
+
+
+def run_cycles(barrier, time_limit, cycle):
+    """A claim-cycle worker's timed loop: wait at `barrier`, then call
+    `cycle()` until `time_limit` seconds have passed or the queue is
+    empty, and return the outcome `run_processes` expects.
+
+    `cycle()` claims one job and finishes it, returning the (job id,
+    code import id) pair it claimed, or None when it found no job.
+    SKIP LOCKED may hide the last few rows while others hold them, so
+    the queue counts as empty once two looks in a row find none.
+    """
+    claimed = []
+    misses = 0
+    barrier.wait()
+    start = time.monotonic()
+    cpu = time.process_time()
+    stop = start + time_limit
+    while time.monotonic() < stop:
+        pair = cycle()
+        if pair is None:
+            misses += 1
+            if misses >= 2:
+                break
+            time.sleep(0.05)
+            continue
+        misses = 0
+        claimed.append(pair)
+    return {"start": start, "end": time.monotonic(), "ops": len(claimed),
+            "claimed": claimed, "cpu": time.process_time() - cpu}
 
 
 def percentile(values, fraction):

@@ -30,6 +30,7 @@ import urllib.request
 
 from benchmarks.claims import check_exactly_once
 from benchmarks.runner import latency_ms
+from benchmarks.runner import run_cycles
 from benchmarks.runner import run_processes
 from benchmarks.runner import summarise
 
@@ -195,36 +196,26 @@ def _client(index, argument, barrier):
     client.setMachineOnline(hostname)
     timings = {"getJobForMachine": [], "updateHeartbeat": [],
                "finishJobID": []}
-    claimed = []
-    misses = 0
-    barrier.wait()
-    start = time.monotonic()
-    cpu = time.process_time()
-    stop = start + time_limit
     clock = time.perf_counter
-    while time.monotonic() < stop:
+
+    def cycle():
         t0 = clock()
         job_id = client.getJobForMachine(hostname, WORKER_LIMIT)
         t1 = clock()
         timings["getJobForMachine"].append(t1 - t0)
         if not job_id:
-            misses += 1
-            if misses >= 2:
-                break
-            time.sleep(0.05)
-            continue
-        misses = 0
+            return None
         client.updateHeartbeat(job_id, LOGTAIL)
         t2 = clock()
         client.finishJobID(job_id, "SUCCESS", "")
         t3 = clock()
         timings["updateHeartbeat"].append(t2 - t1)
         timings["finishJobID"].append(t3 - t2)
-        claimed.append((job_id, None))
-    end = time.monotonic()
-    return {"start": start, "end": end, "ops": len(claimed),
-            "claimed": claimed, "timings": timings,
-            "cpu": time.process_time() - cpu}
+        return job_id, None
+
+    outcome = run_cycles(barrier, time_limit, cycle)
+    outcome["timings"] = timings
+    return outcome
 
 
 def _service_available():
