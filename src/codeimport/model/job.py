@@ -24,7 +24,8 @@ from codeimport.model.services import StoreUtility
 from codeimport.model.services import settings_of
 from codeimport.prepared import prepared
 
-__all__ = ["CodeImportJob", "CodeImportJobSet", "poll_statement"]
+__all__ = ["CodeImportJob", "CodeImportJobSet", "poll_statement",
+           "stale_job_condition"]
 
 # Whether any job is stale is asked as "is the oldest heartbeat too
 # old": min() over the partial heartbeat index reads one index entry
@@ -40,6 +41,15 @@ _TOUCH_ONLINE_MACHINE = prepared(
     f"  WHERE state = {CodeImportJobState.RUNNING.value})"
     "  < CURRENT_TIMESTAMP - ? * interval '1 second', false)"
 )
+
+
+def stale_job_condition(table="codeimportjob"):
+    """The SQL condition for a RUNNING job of `table` whose heartbeat is
+    older than the one parameter it takes: the maximum heartbeat
+    interval, in seconds."""
+    return (f"{table}.state = {CodeImportJobState.RUNNING.value}"
+            f" AND {table}.heartbeat"
+            " < CURRENT_TIMESTAMP - ? * interval '1 second'")
 
 
 def poll_statement(hostname, maximum_heartbeat_interval):
@@ -144,11 +154,9 @@ class CodeImportJobSet(StoreUtility):
         """See `ICodeImportJobSet`."""
         store = self._store
         ids = [row[0] for row in store.execute(
-            "SELECT id FROM codeimportjob WHERE state = ?"
-            " AND heartbeat < CURRENT_TIMESTAMP - ? * interval '1 second'"
+            f"SELECT id FROM codeimportjob WHERE {stale_job_condition()}"
             " ORDER BY id",
-            (CodeImportJobState.RUNNING.value,
-             self._settings.maximum_heartbeat_interval),
+            (self._settings.maximum_heartbeat_interval,),
         )]
         return [store.get(CodeImportJob, job_id) for job_id in ids]
 

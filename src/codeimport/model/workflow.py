@@ -35,6 +35,7 @@ from codeimport.model.codeimport import latest_result_start
 from codeimport.model.constants import UTC_NOW
 from codeimport.model.finish import finish_fast
 from codeimport.model.job import CodeImportJob
+from codeimport.model.job import stale_job_condition
 from codeimport.model.machine import CodeImportMachine
 from codeimport.model.rows import cached
 from codeimport.model.rows import column_list
@@ -409,6 +410,10 @@ class CodeImportJobWorkflow(StoreUtility):
         """
         job = removeSecurityProxy(import_job)
         self._lock(job)
+        return self._reclaimLocked(job)
+
+    def _reclaimLocked(self, job):
+        """`reclaimJob` for a job `_lock` has locked."""
         self._requireState(job, _State.RUNNING)
         job_id, machine = job.id, self._machineOf(job)
         code_import, result = self._finalise(job, _Status.RECLAIMED, None)
@@ -430,14 +435,13 @@ class CodeImportJobWorkflow(StoreUtility):
         :return: the ids of the jobs reclaimed.
         """
         store = self._store
+        interval = self._settings.maximum_heartbeat_interval
         ids = [row[0] for row in store.execute(
             "SELECT j.id FROM codeimportjob j"
             " JOIN codeimport c ON c.id = j.code_import"
-            " WHERE j.state = ?"
-            " AND j.heartbeat < CURRENT_TIMESTAMP - ? * interval '1 second'"
+            f" WHERE {stale_job_condition('j')}"
             " ORDER BY j.id FOR NO KEY UPDATE OF c SKIP LOCKED",
-            (_State.RUNNING.value,
-             self._settings.maximum_heartbeat_interval),
+            (interval,),
         )]
         reclaimed = []
         for job_id in ids:
@@ -451,13 +455,10 @@ class CodeImportJobWorkflow(StoreUtility):
             # Asked again now that the job is locked: a heartbeat that
             # was committed meanwhile saves it.
             if store.execute(
-                    "SELECT 1 FROM codeimportjob WHERE id = ? AND state = ?"
-                    " AND heartbeat < CURRENT_TIMESTAMP"
-                    " - ? * interval '1 second'",
-                    (job_id, _State.RUNNING.value,
-                     self._settings.maximum_heartbeat_interval),
+                    "SELECT 1 FROM codeimportjob WHERE id = ?"
+                    f" AND {stale_job_condition()}", (job_id, interval),
             ).get_one() is None:
                 continue
-            self.reclaimJob(job)
+            self._reclaimLocked(job)
             reclaimed.append(job_id)
         return reclaimed
