@@ -59,9 +59,10 @@ _SWITCH = {"on": True, "yes": True, "1": True, "true": True,
 class _Statement:
     """One registered statement, in the two forms it is sent in."""
 
-    def __init__(self, name, text, count):
-        numbered = iter(range(1, count + 1))
-        body = _replace_marks(text, lambda: f"${next(numbered)}")
+    def __init__(self, name, text):
+        numbers = itertools.count(1)
+        body = _replace_marks(text, lambda: f"${next(numbers)}")
+        count = next(numbers) - 1
         self.prepare = f"PREPARE {name} AS {body}"
         self.execute = (f"EXECUTE {name}({', '.join(['%s'] * count)})"
                         if count else f"EXECUTE {name}")
@@ -75,10 +76,6 @@ def _replace_marks(text, replacement):
         parts[index] = pieces[0] + "".join(
             replacement() + piece for piece in pieces[1:])
     return "'".join(parts)
-
-
-def _count_marks(text):
-    return sum(part.count("%s") for part in text.split("'")[::2])
 
 
 # Keyed by the statement as psycopg2 receives it ("%s" marks): that is
@@ -96,8 +93,7 @@ def prepared(statement: str) -> str:
         raise ValueError("A prepared statement cannot contain '%'.")
     text = convert_param_marks(statement, "?", "%s")
     if text not in _REGISTRY:
-        _REGISTRY[text] = _Statement(
-            f"codeimport_{next(_names)}", text, _count_marks(text))
+        _REGISTRY[text] = _Statement(f"codeimport_{next(_names)}", text)
     return statement
 
 
