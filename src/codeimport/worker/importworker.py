@@ -3,7 +3,10 @@
 The argument list is the contract with the scheduler (BEHAVIOUR §5.6)::
 
     TARGET_ID RCS TARGET_RCS URL_OR_CVSROOT [--cvs-module M]
-        [--stacked-on URL] [--exclude-host HOST]...
+        [--stacked-on URL] [--exclude-host HOST]... [--revision-limit N]
+
+``--revision-limit`` caps the revisions one run converts (the rest is
+left for the next run, which is due at once after SUCCESS_PARTIAL).
 
 An importer is chosen by ``(RCS, TARGET_RCS)`` from a plain dict (see
 `default_importers`); its `Importer.run` returns a `WorkerExitCode`,
@@ -18,6 +21,7 @@ import sys
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 
 from codeimport.enums import WorkerExitCode
 from codeimport.errors import CodeImportError
@@ -37,7 +41,7 @@ __all__ = [
     "stdout_writer",
 ]
 
-RCS_TYPES = ("bzr", "bzr-svn", "cvs", "git")
+RCS_TYPES = ("bzr", "bzr-svn", "cvs", "git", "hg")
 TARGET_RCS_TYPES = ("bzr", "git")
 
 
@@ -56,6 +60,7 @@ class ImportRequest:
     cvs_module: str | None = None
     stacked_on: str | None = None
     exclude_hosts: tuple[str, ...] = ()
+    revision_limit: int | None = None
 
 
 @dataclass
@@ -65,11 +70,18 @@ class ImportContext:
     :ivar policy: decides which source URLs may be read.
     :ivar target_store: directory holding the target repositories.
     :ivar write: writes progress text; it becomes the job's log.
+    :ivar network_env: environment variables that make the programs an
+        importer runs reach the network the policy's way (proxies).
     """
 
     policy: AccessPolicy
     target_store: str
     write: Callable[[str], None]
+    network_env: dict[str, str] = field(default_factory=dict)
+
+    def networkEnvironment(self) -> dict[str, str]:
+        """Variables for the programs an importer runs (see `network_env`)."""
+        return dict(self.network_env)
 
     def say(self, line: str) -> None:
         """Write one progress line."""
@@ -122,7 +134,19 @@ def _make_parser() -> _Parser:
     parser.add_argument(
         "--exclude-host", action="append", default=[], dest="exclude_hosts"
     )
+    parser.add_argument("--revision-limit", type=_positive)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive whole number, not {text!r}")
+    return value
 
 
 def parse_import_arguments(arguments: list[str]) -> ImportRequest:
@@ -146,6 +170,7 @@ def parse_import_arguments(arguments: list[str]) -> ImportRequest:
         cvs_module=options.cvs_module,
         stacked_on=options.stacked_on,
         exclude_hosts=tuple(options.exclude_hosts),
+        revision_limit=options.revision_limit,
     )
 
 
