@@ -66,7 +66,7 @@ def test_parse_import_arguments_cvs_and_stacked_on():
     [
         ["12", "cvs", "bzr", ":pserver:foo@example.com/bar"],
         ["~a/b/c", "git", "bzr", "http://example.com/"],
-        ["1", "hg", "bzr", "http://example.com/"],
+        ["1", "darcs", "bzr", "http://example.com/"],
         ["1", "git", "svn", "http://example.com/"],
         ["1", "git"],
     ],
