@@ -3,7 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench bench-quick lint clean
+.PHONY: demo test bench bench-quick lint clean system
+
+# System programs (Subversion, CVS ...): installed with apt-get as root,
+# otherwise one line says what to install.
+system:
+	@sh tools/ensure-system-packages
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,16 +16,16 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: $(VENV)/.installed
+demo: system $(VENV)/.installed
 	$(PY) -m codeimport.demo
 
-test: $(VENV)/.installed
+test: system $(VENV)/.installed
 	$(PY) -m pytest
 
-bench: $(VENV)/.installed
+bench: system $(VENV)/.installed
 	$(PY) -m benchmarks
 
-bench-quick: $(VENV)/.installed
+bench-quick: system $(VENV)/.installed
 	$(PY) -m benchmarks --quick
 
 lint: $(VENV)/.installed
