@@ -5,6 +5,7 @@ Usage::
     codeimport dispatch --scheduler-url URL [--hostname H] [--max-jobs N]
         [--poll-interval S] [--max-backoff S] [--grace-period S]
         [--access-policy default|anything] [--target-store DIR]
+        [--authors-file FILE]
         [--log-dir DIR] [--quiesce-file PATH]
 
 Asks the scheduler for jobs and runs ``codeimport monitor`` for each; see
@@ -27,6 +28,8 @@ import sys
 from codeimport.scripts.monitor import URL_VARIABLE
 from codeimport.scripts.monitor import positive_float
 from codeimport.scripts.monitor import setup_logging
+from codeimport.worker.authors import AuthorsFileError
+from codeimport.worker.authors import read_authors_file
 from codeimport.worker.dispatcher import Dispatcher
 from codeimport.worker.dispatcher import spawn_monitor
 from codeimport.worker.policy import POLICY_NAMES
@@ -71,6 +74,8 @@ def _make_parser() -> argparse.ArgumentParser:
     add("--quiesce-file", help="quiesce when this file exists")
     add("--access-policy", choices=POLICY_NAMES, default="default")
     add("--target-store", help="passed on to the workers")
+    add("--authors-file", help="passed on to the workers: source user "
+        "names to Git identities, 'name = Full Name <email>' lines")
     add("--heartbeat-interval", type=positive_float,
         help="passed on to the monitors")
     add("--inactivity-timeout", type=positive_float,
@@ -88,7 +93,7 @@ def monitor_builder(options):
     def spawn(job_id: int):
         command = [sys.executable, "-m", "codeimport.cli", "monitor",
                    str(job_id), "--access-policy", options.access_policy]
-        for name in ("target_store", "heartbeat_interval",
+        for name in ("target_store", "authors_file", "heartbeat_interval",
                      "inactivity_timeout"):
             value = getattr(options, name)
             if value is not None:
@@ -115,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             client = SchedulerClient(options.scheduler_url)
         except ValueError as error:
             parser.error(str(error))
+        if options.authors_file:
+            # Refuse a bad file now rather than fail every import later.
+            try:
+                read_authors_file(options.authors_file)
+            except AuthorsFileError as error:
+                parser.error(str(error))
+            options.authors_file = os.path.abspath(options.authors_file)
         log_file = None
         if options.log_dir:
             if not os.path.isdir(options.log_dir):

@@ -3,7 +3,8 @@
 Usage::
 
     codeimport importworker [--access-policy default|anything]
-        [--target-store DIR] [-v] -- TARGET_ID RCS TARGET_RCS URL [...]
+        [--target-store DIR] [--authors-file FILE] [-v]
+        -- TARGET_ID RCS TARGET_RCS URL [...]
 
 The exit status is a `WorkerExitCode`; the worker monitor turns it into
 the job's result.  Progress goes to stdout, which becomes the job's log.
@@ -53,6 +54,11 @@ def _make_parser() -> _Parser:
         help=f"directory of target repositories (default: ${STORE_VARIABLE})",
     )
     parser.add_argument(
+        "--authors-file",
+        help="map source user names to Git identities "
+        "('name = Full Name <email>' lines)",
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -90,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         policy=make_policy(options.access_policy, request.exclude_hosts),
         target_store=store,
         write=stdout_writer,
+        authors_file=options.authors_file,
     )
     try:
         return run_import(request, context)

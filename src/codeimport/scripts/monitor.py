@@ -4,7 +4,7 @@ Usage::
 
     codeimport monitor JOB_ID --scheduler-url URL [--heartbeat-interval 30]
         [--inactivity-timeout 3600] [--access-policy default|anything]
-        [--target-store DIR] [--log-file PATH]
+        [--target-store DIR] [--authors-file FILE] [--log-file PATH]
 
 The scheduler URL may also come from ``$CODEIMPORT_SCHEDULER_URL``, which
 keeps its password out of process listings; the dispatcher passes it that
@@ -67,7 +67,8 @@ def setup_logging(log_file: str | None, verbose: bool) -> None:
 
 
 def default_worker_command(
-    access_policy: str = "default", target_store: str | None = None
+    access_policy: str = "default", target_store: str | None = None,
+    authors_file: str | None = None,
 ) -> Callable[[list[str]], list[str]]:
     """Return a builder of the import worker's command line.
 
@@ -80,6 +81,8 @@ def default_worker_command(
         command += ["-v", "--access-policy", access_policy]
         if target_store:
             command += ["--target-store", target_store]
+        if authors_file:
+            command += ["--authors-file", authors_file]
         return command + ["--"] + arguments
 
     return build
@@ -122,6 +125,7 @@ def _make_parser() -> argparse.ArgumentParser:
         "--access-policy", choices=POLICY_NAMES, default="default"
     )
     parser.add_argument("--target-store", help="passed on to the worker")
+    parser.add_argument("--authors-file", help="passed on to the worker")
     parser.add_argument("--log-file", help="where this monitor logs")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
@@ -147,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     monitor = WorkerMonitor(
         options.job_id,
         client,
-        default_worker_command(options.access_policy, options.target_store),
+        default_worker_command(options.access_policy, options.target_store,
+                               options.authors_file),
         heartbeat_interval=options.heartbeat_interval,
         inactivity_timeout=options.inactivity_timeout,
         retry_timeout=options.retry_timeout,

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 from codeimport.enums import WorkerExitCode
 from codeimport.errors import CodeImportError
+from codeimport.worker.authors import AuthorsFileError
+from codeimport.worker.authors import read_authors_file
 from codeimport.worker.importworker import Importer
 from codeimport.worker.policy import ForbiddenURL
 from codeimport.worker.target import STAGING_PREFIX
@@ -156,6 +158,8 @@ class Converter:
     :ivar env: the environment for programs (`run_tool`'s `env`):
         private HOME, no prompts, the policy's network settings.
     :ivar work_dir: a scratch directory, removed after the run.
+    :ivar authors: the operator's ``{user name: (full name, email)}``
+        (`codeimport.worker.authors`); empty when none was given.
     """
 
     #: The ``rcs`` of the worker argument contract this converter serves.
@@ -166,7 +170,8 @@ class Converter:
     head = "refs/heads/master"
 
     def __init__(self, request, target: TargetRepository, say, progress,
-                 env: dict[str, str], work_dir: str, policy):
+                 env: dict[str, str], work_dir: str, policy,
+                 authors: dict[str, tuple[str, str]] | None = None):
         self.request = request
         self.target = target
         self.say = say
@@ -174,6 +179,7 @@ class Converter:
         self.env = env
         self.work_dir = work_dir
         self.policy = policy
+        self.authors = authors or {}
 
     def stagingRef(self, published_name: str) -> str:
         """Where to stage the ref published as `published_name`
@@ -229,6 +235,9 @@ class ConvertingImporter(Importer):
         except ConversionError as error:
             say(str(error))
             return error.exit_code
+        except AuthorsFileError as error:
+            say(f"Cannot import: {error}")
+            return WorkerExitCode.FAILURE
 
     def _run(self, target: TargetRepository, work_dir: str) -> int:
         from codeimport.worker import fidelity
@@ -245,6 +254,8 @@ class ConvertingImporter(Importer):
             env=tool_environment(home, self.context.networkEnvironment()),
             work_dir=work_dir,
             policy=self.context.policy,
+            authors=(read_authors_file(self.context.authors_file)
+                     if self.context.authors_file else None),
         )
         limit = self.request.revision_limit
         outcome = converter.convert(limit)

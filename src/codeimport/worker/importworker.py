@@ -72,12 +72,15 @@ class ImportContext:
     :ivar write: writes progress text; it becomes the job's log.
     :ivar network_env: environment variables that make the programs an
         importer runs reach the network the policy's way (proxies).
+    :ivar authors_file: the operator's map of source user names to Git
+        identities (`codeimport.worker.authors`), or None.
     """
 
     policy: AccessPolicy
     target_store: str
     write: Callable[[str], None]
     network_env: dict[str, str] = field(default_factory=dict)
+    authors_file: str | None = None
 
     def networkEnvironment(self) -> dict[str, str]:
         """Variables for the programs an importer runs (see `network_env`)."""
