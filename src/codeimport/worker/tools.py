@@ -39,6 +39,7 @@ __all__ = [
     "ToolFailed",
     "ToolMissing",
     "ToolTimedOut",
+    "run_pipeline",
     "run_tool",
     "tool_environment",
 ]
@@ -134,6 +135,7 @@ def run_tool(
     on_line: Callable[[str], None] | None = None,
     stdin: int | None = None,
     stdout: int | None = None,
+    started: Callable[[], None] | None = None,
 ) -> str:
     """Run `argv` and return the tail of its output.
 
@@ -143,6 +145,8 @@ def run_tool(
     :param stdin: a file descriptor to read from instead of nothing.
     :param stdout: a file descriptor to send standard output to (a pipe
         into ``git fast-import``, say); stderr is still read here.
+    :param started: called once the program runs (`run_pipeline` closes
+        its copies of the pipe's ends then).
     :raises ToolMissing: when the program is not installed.
     :raises ToolTimedOut: when it ran longer than `timeout` seconds.
     :raises ToolFailed: when it exited with a non-zero status.
@@ -162,6 +166,8 @@ def run_tool(
         )
     except FileNotFoundError:
         raise ToolMissing(os.path.basename(argv[0])) from None
+    if started is not None:
+        started()
     reader = process.stdout if stdout is None else process.stderr
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     timed_out = threading.Event()
@@ -213,3 +219,78 @@ def _lines(stream):
                 yield line.decode("utf-8", "replace")
     if pending.strip():
         yield pending.decode("utf-8", "replace")
+
+
+def run_pipeline(
+    producer: Sequence[str],
+    consumer: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    consumer_env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    on_line: Callable[[str], None] | None = None,
+    consumer_on_line: Callable[[str], None] | None = None,
+) -> None:
+    """Run ``producer | consumer`` (an exporter into ``git fast-import``),
+    both through `run_tool`.
+
+    `on_line` gets the producer's stderr, `consumer_on_line` all of the
+    consumer's output.  When one fails the other ends too (a closed pipe,
+    or an early end of its input).
+
+    :raises ToolFailed: the error that explains the failure: the
+        producer's, unless the producer only died of the consumer
+        closing the pipe.
+    """
+    read_end, write_end = os.pipe()
+    open_ends = {read_end, write_end}
+
+    def close(fd):
+        if fd in open_ends:
+            open_ends.discard(fd)
+            os.close(fd)
+
+    consumer_running = threading.Event()
+    failures: dict[str, BaseException] = {}
+
+    def consume():
+        try:
+            run_tool(consumer, env=consumer_env or env, cwd=cwd,
+                     timeout=timeout, on_line=consumer_on_line,
+                     stdin=read_end, started=consumer_running.set)
+        except BaseException as error:  # noqa: B036 re-raised below
+            failures["consumer"] = error
+        finally:
+            consumer_running.set()
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    try:
+        consumer_running.wait()
+        close(read_end)
+        try:
+            run_tool(producer, env=env, cwd=cwd, timeout=timeout,
+                     on_line=on_line, stdout=write_end,
+                     started=lambda: close(write_end))
+        except BaseException as error:  # noqa: B036 re-raised below
+            failures["producer"] = error
+    finally:
+        close(write_end)
+        close(read_end)
+        thread.join()
+    producer_error = failures.get("producer")
+    consumer_error = failures.get("consumer")
+    if producer_error is not None and not (
+        consumer_error is not None and _died_of_closed_pipe(producer_error)
+    ):
+        raise producer_error
+    if consumer_error is not None:
+        raise consumer_error
+
+
+def _died_of_closed_pipe(error: BaseException) -> bool:
+    return isinstance(error, ToolFailed) and (
+        error.returncode in (-signal.SIGPIPE, 128 + signal.SIGPIPE)
+        or "Broken pipe" in error.tail
+    )
