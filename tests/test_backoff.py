@@ -15,7 +15,6 @@ from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportResultStatus
 from codeimport.enums import CodeImportReviewStatus
 from codeimport.enums import RevisionControlSystems
-from codeimport.registration import build_utilities
 from codeimport.settings import Settings
 
 S = CodeImportResultStatus
@@ -191,9 +190,7 @@ def test_finishJob_import_left_reviewed_at_limit_becomes_failing(
 
 
 def test_finishJob_configured_limit_is_honoured(codeimport):
-    store = codeimport.store
-    custom = build_utilities(lambda: store,
-                             Settings(consecutive_failure_limit=2))
+    custom = codeimport.use_settings(Settings(consecutive_failure_limit=2))
     job, _ = prepare(codeimport, [S.FAILURE])
     code_import, new = finish(codeimport, job, S.FAILURE, custom.workflow)
     assert new is None and code_import.review_status == Review.FAILING

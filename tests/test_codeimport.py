@@ -25,7 +25,6 @@ from codeimport.errors import CodeImportNotInReviewedState
 from codeimport.errors import CodeImportValidationError
 from codeimport.errors import InvalidReviewStatus
 from codeimport.errors import NoSuchCodeImport
-from codeimport.registration import build_utilities
 from codeimport.settings import Settings
 
 R = RevisionControlSystems
@@ -324,9 +323,7 @@ def test_effective_update_interval_user_set_wins(codeimport, seconds):
 
 def test_effective_update_interval_follows_configured_default(codeimport):
     code_import = codeimport.factory.makeCodeImport(rcs_type=R.GIT)
-    store = codeimport.store
-    custom = build_utilities(lambda: store,
-                             Settings(default_interval_git=3600))
+    custom = codeimport.use_settings(Settings(default_interval_git=3600))
     found = custom.code_imports.get(code_import.id)
     assert found.effective_update_interval == timedelta(hours=1)
 

@@ -12,7 +12,6 @@ from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.errors import CodeImportValidationError
 from codeimport.model.constants import UTC_NOW
-from codeimport.registration import build_utilities
 from codeimport.settings import Settings
 
 R = RevisionControlSystems
@@ -55,8 +54,7 @@ def arguments_for(codeimport, settings=None, **kwargs):
     job = codeimport.factory.makeCodeImportJob(
         codeimport.factory.makeCodeImport(**kwargs))
     if settings is not None:
-        store = codeimport.store
-        job = build_utilities(lambda: store, settings).jobs.getById(job.id)
+        job = codeimport.use_settings(settings).jobs.getById(job.id)
     return job, job.makeWorkerArguments()
 
 
@@ -192,7 +190,6 @@ def test_getReclaimableJobs_follows_configured_limit(codeimport):
     job = codeimport.factory.makeRunningJob()
     store = codeimport.store
     make_stale(store, job, 120)
-    custom = build_utilities(lambda: store,
-                             Settings(maximum_heartbeat_interval=60))
-    assert custom.jobs.getReclaimableJobs() == [job]
     assert codeimport.utilities.jobs.getReclaimableJobs() == []
+    custom = codeimport.use_settings(Settings(maximum_heartbeat_interval=60))
+    assert custom.jobs.getReclaimableJobs() == [job]

@@ -33,7 +33,6 @@ from codeimport.enums import CodeImportReviewStatus
 from codeimport.errors import CodeImportAlreadyRequested
 from codeimport.errors import InvalidJobState
 from codeimport.errors import InvalidMachineState
-from codeimport.registration import build_utilities
 from codeimport.settings import Settings
 
 Review = CodeImportReviewStatus
@@ -82,9 +81,8 @@ class Workflow(RuleBasedStateMachine):
     def __init__(self, codeimport):
         super().__init__()
         self.ci = codeimport
-        store = codeimport.store
-        self.u = build_utilities(
-            lambda: store, Settings(consecutive_failure_limit=LIMIT))
+        self.u = codeimport.use_settings(
+            Settings(consecutive_failure_limit=LIMIT))
         self.store = codeimport.store
         self.imports = []
         self.machines = {}  # hostname -> model state

@@ -120,10 +120,8 @@ def test_run_reclaims_jobs_of_the_machines_it_takes_offline(codeimport,
 
 def test_run_follows_configured_machine_limit(codeimport):
     machine = online(codeimport, "m", 120)
-    store = codeimport.store
     assert codeimport.utilities.watchdog.run().offline_hostnames == []
-    custom = build_utilities(lambda: store,
-                             Settings(machine_heartbeat_limit=60))
+    custom = codeimport.use_settings(Settings(machine_heartbeat_limit=60))
     assert custom.watchdog.run().offline_hostnames == ["m"]
     assert machine.state == State.OFFLINE
 

@@ -16,7 +16,6 @@ from codeimport.errors import ConfigurationError
 from codeimport.errors import InvalidJobState
 from codeimport.errors import InvalidMachineState
 from codeimport.errors import NoSuchCodeImportJob
-from codeimport.registration import build_utilities
 from codeimport.settings import Settings
 from codeimport.xmlrpc import faults
 from codeimport.xmlrpc.scheduler import CodeImportSchedulerAPI
@@ -87,8 +86,7 @@ def test_getImportDataForJobID_returns_the_struct(codeimport, api):
 def test_getImportDataForJobID_passes_the_configured_blacklist(codeimport):
     settings = Settings(blacklisted_hostnames="localhost, 127.0.0.1",
                         mainsite_hostname="code.example.com")
-    api = CodeImportSchedulerAPI(
-        build_utilities(codeimport.get_store, settings))
+    api = CodeImportSchedulerAPI(codeimport.use_settings(settings))
     job = codeimport.factory.makeCodeImportJob(
         codeimport.factory.makeCodeImport(
             rcs_type=RevisionControlSystems.GIT,

@@ -23,12 +23,20 @@ from codeimport.model.workflow import CodeImportJobWorkflow
 from codeimport.security import declare_checkers
 from codeimport.settings import Settings
 
-__all__ = ["Utilities", "build_utilities", "configure", "unconfigure"]
+__all__ = [
+    "Utilities", "build_utilities", "configure", "register_utilities",
+    "unconfigure",
+]
 
 
 @dataclass(frozen=True)
 class Utilities:
-    """Unproxied utilities, for trusted code (services and scripts)."""
+    """Unproxied utilities, for trusted code (services and scripts).
+
+    Also the context of one configuration (`codeimport.model.context`):
+    the stores the utilities use serve these settings, and records find
+    their collaborators here.
+    """
 
     settings: Settings
     persons: PersonSet
@@ -74,7 +82,7 @@ def build_utilities(get_store, settings: Settings | None = None) -> Utilities:
     results = CodeImportResultSet(get_store, settings)
     workflow = CodeImportJobWorkflow(get_store, settings, events, results)
     machines = CodeImportMachineSet(get_store, settings)
-    return Utilities(
+    utilities = Utilities(
         settings=settings,
         persons=PersonSet(get_store, settings),
         branches=BranchSet(get_store, settings),
@@ -89,6 +97,10 @@ def build_utilities(get_store, settings: Settings | None = None) -> Utilities:
         script_activities=ScriptActivitySet(get_store, settings),
         watchdog=CodeImportWatchdog(get_store, settings, workflow),
     )
+    for _, utility in utilities.registrations():
+        if utility._context is None:  # branches is registered twice
+            utility._attach(utilities)
+    return utilities
 
 
 def configure(registry=None, *, get_store, settings: Settings | None = None):
@@ -102,8 +114,17 @@ def configure(registry=None, *, get_store, settings: Settings | None = None):
     """
     if registry is None:
         registry = getGlobalSiteManager()
+    return register_utilities(registry,
+                              build_utilities(get_store, settings))
+
+
+def register_utilities(registry, utilities: Utilities):
+    """Register `utilities` in `registry`, security-proxied; return it.
+
+    For a host (or a test fixture) that already holds the trusted
+    utilities of its configuration and wants them registered too.
+    """
     declare_checkers()
-    utilities = build_utilities(get_store, settings)
     for interface, utility in utilities.registrations():
         registry.registerUtility(ProxyFactory(utility), interface)
     return registry
@@ -113,11 +134,11 @@ def unconfigure(registry=None) -> None:
     """Remove every codeimport utility from `registry`."""
     if registry is None:
         registry = getGlobalSiteManager()
-    for interface in (
-        api.IPersonSet, api.IBranchLookup, api.IBranchSet, api.IBranchPuller,
-        api.ICodeImportSet, api.ICodeImportJobSet, api.ICodeImportJobWorkflow,
-        api.ICodeImportMachineSet, api.ICodeImportEventSet,
-        api.ICodeImportResultSet, api.ILibraryFileAliasSet,
-        api.IScriptActivitySet, api.ICodeImportWatchdog,
-    ):
+    for interface in _INTERFACES:
         registry.unregisterUtility(provided=interface)
+
+
+#: What `Utilities.registrations` registers, in order.
+_INTERFACES = tuple(
+    interface for interface, _ in Utilities.registrations(
+        Utilities(**dict.fromkeys(Utilities.__dataclass_fields__))))

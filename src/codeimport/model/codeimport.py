@@ -28,8 +28,7 @@ from codeimport.interfaces.codeimport import ICodeImport
 from codeimport.model.columns import DBEnum
 from codeimport.model.columns import NameEnum
 from codeimport.model.columns import UTCDateTime
-from codeimport.model.services import collaborators
-from codeimport.model.services import settings_of
+from codeimport.model.context import context_of
 from codeimport.notification import CodeImportModified
 from codeimport.validators import normalise_url
 from codeimport.validators import validate_cvs_module
@@ -98,7 +97,7 @@ class CodeImport(Storm):
         """See `ICodeImport`."""
         if self.update_interval is not None:
             return self.update_interval
-        return settings_of(Store.of(self)).defaultInterval(self.rcs_type)
+        return context_of(self).settings.defaultInterval(self.rcs_type)
 
     @property
     def import_job(self):
@@ -111,7 +110,7 @@ class CodeImport(Storm):
     @property
     def results(self):
         """See `ICodeImport`."""
-        return collaborators(self).results.getResultsForImport(self)
+        return context_of(self).results.getResultsForImport(self)
 
     @property
     def consecutive_failure_count(self):
@@ -135,7 +134,7 @@ class CodeImport(Storm):
         return self.url
 
     def _checkedValue(self, name, value):
-        settings = settings_of(Store.of(self))
+        settings = context_of(self).settings
         if name == "review_status":
             if value not in CodeImportReviewStatus:
                 raise CodeImportValidationError(
@@ -157,7 +156,7 @@ class CodeImport(Storm):
             raise CodeImportValidationError(
                 f"Cannot update {', '.join(sorted(unknown))}."
             )
-        helpers = collaborators(self)
+        helpers = context_of(self)
         values = {
             name: self._checkedValue(name, value)
             for name, value in data.items()
@@ -229,7 +228,7 @@ class CodeImport(Storm):
                     job.requesting_user,
                 )
             return None
-        collaborators(self).workflow.requestJob(job, requester)
+        context_of(self).workflow.requestJob(job, requester)
         return None
 
     def tryFailingImportAgain(self, user):
@@ -239,7 +238,7 @@ class CodeImport(Storm):
                 f"review_status is {self.review_status.name} not FAILING"
             )
         self.updateFromData({"review_status": _Review.REVIEWED}, user)
-        collaborators(self).workflow.requestJob(self.import_job, user)
+        context_of(self).workflow.requestJob(self.import_job, user)
 
     def destroySelf(self):
         """Delete the import and its job; results and events cascade."""

@@ -17,11 +17,9 @@ from codeimport.errors import CodeImportInvalidTargetType
 from codeimport.errors import CodeImportValidationError
 from codeimport.errors import NoSuchCodeImport
 from codeimport.interfaces.codeimport import ICodeImportSet
-from codeimport.model.branch import BranchSet
 from codeimport.model.codeimport import CodeImport
 from codeimport.model.codeimport import source_sanity
-from codeimport.model.services import StoreUtility
-from codeimport.model.services import collaborators
+from codeimport.model.context import StoreUtility
 from codeimport.notification import CodeImportCreated
 from codeimport.validators import normalise_url
 from codeimport.validators import validate_cvs_module
@@ -132,7 +130,7 @@ class CodeImportSet(StoreUtility):
                                 cvs_module)
         if not registrant.inTeam(owner):
             raise BranchCreatorNotMemberOfOwnerTeam(registrant, owner)
-        branch = BranchSet(self._get_store, self._settings).new(
+        branch = self._context.branches.new(
             owner, project, branch_name, BranchType.IMPORTED)
         code_import = CodeImport(
             branch, registrant, owner, rcs_type, target_rcs_type, url,
@@ -140,7 +138,7 @@ class CodeImportSet(StoreUtility):
         store = self._store
         store.add(code_import)
         store.flush()
-        helpers = collaborators(code_import)
+        helpers = self._context
         helpers.events.newCreate(code_import, registrant)
         notify(CodeImportCreated(code_import))
         if review_status == CodeImportReviewStatus.REVIEWED:

@@ -21,7 +21,7 @@ from codeimport.interfaces.event import ICodeImportEventToken
 from codeimport.model.columns import DBEnum
 from codeimport.model.columns import UTCDateTime
 from codeimport.model.constants import UTC_NOW
-from codeimport.model.services import StoreUtility
+from codeimport.model.context import StoreUtility
 
 __all__ = [
     "CodeImportEvent",

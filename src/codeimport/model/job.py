@@ -20,8 +20,8 @@ from codeimport.model.columns import DBEnum
 from codeimport.model.columns import UTCDateTime
 from codeimport.model.machine import CodeImportMachine
 from codeimport.model.rows import invalidate_cached
-from codeimport.model.services import StoreUtility
-from codeimport.model.services import settings_of
+from codeimport.model.context import StoreUtility
+from codeimport.model.context import context_of
 from codeimport.prepared import prepared
 
 __all__ = ["CodeImportJob", "CodeImportJobSet", "poll_statement",
@@ -111,7 +111,7 @@ class CodeImportJob(Storm):
     def makeWorkerArguments(self):
         """See `ICodeImportJob`."""
         code_import = self.code_import
-        settings = settings_of(Store.of(self))
+        settings = context_of(self).settings
         rcs = _RCS_ARGUMENT.get(code_import.rcs_type)
         if rcs is None:
             raise CodeImportValidationError(

@@ -15,7 +15,7 @@ from codeimport.errors import CodeImportValidationError
 from codeimport.interfaces.libraryfile import ILibraryFileAlias
 from codeimport.interfaces.libraryfile import ILibraryFileAliasSet
 from codeimport.model.columns import UTCDateTime
-from codeimport.model.services import StoreUtility
+from codeimport.model.context import StoreUtility
 
 __all__ = ["LibraryFileAlias", "LibraryFileAliasSet", "LibraryFileContent"]
 

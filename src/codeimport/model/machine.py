@@ -20,8 +20,8 @@ from codeimport.interfaces.machine import ICodeImportMachine
 from codeimport.interfaces.machine import ICodeImportMachineSet
 from codeimport.model.columns import DBEnum
 from codeimport.model.columns import UTCDateTime
-from codeimport.model.services import StoreUtility
-from codeimport.model.services import collaborators
+from codeimport.model.context import StoreUtility
+from codeimport.model.context import context_of
 
 __all__ = ["CodeImportMachine", "CodeImportMachineSet"]
 
@@ -95,7 +95,7 @@ class CodeImportMachine(Storm):
         if state not in (_State.OFFLINE, _State.QUIESCING):
             self._refuse(state)
         self.state = _State.ONLINE
-        collaborators(self).events.newOnline(self, user, message)
+        context_of(self).events.newOnline(self, user, message)
 
     def setOffline(self, reason, user=None, message=None):
         """See `ICodeImportMachine`."""
@@ -108,7 +108,7 @@ class CodeImportMachine(Storm):
         if state not in (_State.ONLINE, _State.QUIESCING):
             self._refuse(state)
         self.state = _State.OFFLINE
-        collaborators(self).events.newOffline(self, reason, user, message)
+        context_of(self).events.newOffline(self, reason, user, message)
 
     def setQuiescing(self, user=None, message=None):
         """See `ICodeImportMachine`."""
@@ -116,7 +116,7 @@ class CodeImportMachine(Storm):
         if state != _State.ONLINE:
             self._refuse(state)
         self.state = _State.QUIESCING
-        collaborators(self).events.newQuiesce(self, user, message)
+        context_of(self).events.newQuiesce(self, user, message)
 
     @property
     def offline_reason(self):

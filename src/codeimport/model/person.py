@@ -15,7 +15,7 @@ from codeimport.errors import CodeImportValidationError
 from codeimport.interfaces.person import IPerson
 from codeimport.interfaces.person import IPersonSet
 from codeimport.model.columns import UTCDateTime
-from codeimport.model.services import StoreUtility
+from codeimport.model.context import StoreUtility
 
 __all__ = ["Person", "PersonSet", "TeamParticipation"]
 

@@ -15,7 +15,7 @@ from codeimport.interfaces.result import ICodeImportResultSet
 from codeimport.model.columns import DBEnum
 from codeimport.model.columns import UTCDateTime
 from codeimport.model.constants import UTC_NOW
-from codeimport.model.services import StoreUtility
+from codeimport.model.context import StoreUtility
 
 __all__ = ["CodeImportResult", "CodeImportResultSet"]
 

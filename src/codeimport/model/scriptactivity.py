@@ -14,7 +14,7 @@ from codeimport.errors import CodeImportValidationError
 from codeimport.interfaces.scriptactivity import IScriptActivity
 from codeimport.interfaces.scriptactivity import IScriptActivitySet
 from codeimport.model.columns import UTCDateTime
-from codeimport.model.services import StoreUtility
+from codeimport.model.context import StoreUtility
 
 __all__ = ["ScriptActivity", "ScriptActivitySet"]
 

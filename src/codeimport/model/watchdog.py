@@ -11,7 +11,7 @@ from codeimport.enums import CodeImportMachineOfflineReason
 from codeimport.enums import CodeImportMachineState
 from codeimport.interfaces.watchdog import ICodeImportWatchdog
 from codeimport.model.machine import CodeImportMachine
-from codeimport.model.services import StoreUtility
+from codeimport.model.context import StoreUtility
 
 __all__ = ["CodeImportWatchdog", "WatchdogReport"]
 

@@ -43,8 +43,7 @@ from codeimport.model.rows import column_names
 from codeimport.model.rows import forget_deleted
 from codeimport.model.rows import invalidate_cached
 from codeimport.model.rows import load_row
-from codeimport.model.services import StoreUtility
-from codeimport.model.services import settings_of
+from codeimport.model.context import StoreUtility
 from codeimport.notification import CodeImportJobFinished
 from codeimport.notification import CodeImportJobReclaimed
 from codeimport.notification import CodeImportMarkedFailing
@@ -343,7 +342,7 @@ class CodeImportJobWorkflow(StoreUtility):
             raise CodeImportValidationError(f"Not a result status: {status!r}")
         store = self._store
         finished = finish_fast(
-            store, settings_of(store), job_id, status,
+            store, self._settings, job_id, status,
             None if logfile_alias is None else logfile_alias.id)
         if finished is not None:
             return self._afterFastFinish(job, *finished)

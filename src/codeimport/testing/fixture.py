@@ -11,8 +11,10 @@ from zope.security.management import setSecurityPolicy
 from zope.security.proxy import removeSecurityProxy
 
 from codeimport import database
+from codeimport.model.context import unbind_context
+from codeimport.registration import Utilities
 from codeimport.registration import build_utilities
-from codeimport.registration import configure
+from codeimport.registration import register_utilities
 from codeimport.registration import unconfigure
 from codeimport.security import ADMINS
 from codeimport.security import VCS_IMPORTS
@@ -91,8 +93,9 @@ class CodeImportFixture:
         return self.store
 
     def setUp(self) -> CodeImportFixture:
-        configure(getGlobalSiteManager(), get_store=self.get_store,
-                  settings=self.settings)
+        # The registered utilities are proxies of `self.utilities`: one
+        # configuration, so the store serves one context.
+        register_utilities(getGlobalSiteManager(), self.utilities)
         self._old_policy = setSecurityPolicy(CodeImportSecurityPolicy)
         login_anonymous()
         return self
@@ -105,6 +108,22 @@ class CodeImportFixture:
         unconfigure(getGlobalSiteManager())
         self.store.rollback()
         self.store.close()
+
+    def use_settings(self, settings: Settings) -> Utilities:
+        """Serve `settings` from now on and return the new utilities.
+
+        The store leaves its old configuration (objects already loaded
+        follow the new one), the factory and the registered utilities
+        are rebuilt: the way to test a configured number.
+        """
+        unbind_context(self.store)
+        self.settings = settings
+        self.utilities = build_utilities(self.get_store, settings)
+        self.factory = ObjectFactory(self.utilities)
+        registry = getGlobalSiteManager()
+        unconfigure(registry)
+        register_utilities(registry, self.utilities)
+        return self.utilities
 
     def login(self, who) -> None:
         """Log in as a person, an email address or a name; `ANONYMOUS` or
