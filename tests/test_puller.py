@@ -263,7 +263,7 @@ def test_puller_with_the_server_down_exits_1_and_records_nothing(
     (["--authserver-url", "http://x/a", "--branch-type", "HOSTED"],
      "argument --branch-type: invalid choice: 'HOSTED'"),
     (["--authserver-url", "http://x/a", "--max-branches", "0"],
-     "argument --max-branches: must be at least 1"),
+     "argument --max-branches: must be more than 0"),
 ])
 def test_puller_bad_options_exit_2_with_one_line(
         stores, capsys, monkeypatch, args, message):

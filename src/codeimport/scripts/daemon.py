@@ -1,4 +1,4 @@
-"""What the long-running scripts share: stopping on a signal, log lines.
+"""What the long-running scripts share: stopping on a signal.
 
 `StopSignals` turns SIGTERM and SIGINT into a stop request that a loop
 checks between rounds, so a daemon finishes what it is doing and exits
@@ -9,21 +9,12 @@ raises `StopRequested` at once.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import logging
 import signal
-import sys
 
 from codeimport.worker.waker import Waker
 
-__all__ = [
-    "StopRequested",
-    "StopSignals",
-    "first_line",
-    "positive_seconds",
-    "setup_logging",
-]
+__all__ = ["StopRequested", "StopSignals"]
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -82,50 +73,3 @@ class StopSignals:
             yield
         finally:
             self._interruptible = False
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever `sys.stderr` is when a message is logged."""
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value):
-        pass
-
-
-def setup_logging(name: str, verbose: bool = False) -> logging.Logger:
-    """Log one timestamped line per message to stderr; return the logger.
-    """
-    logger = logging.getLogger(name)
-    # Replace, not add: main() may run more than once in one process
-    # (tests), each time with the sys.stderr of the moment.
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.propagate = False
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-    return logger
-
-
-def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds greater than zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message, with its type if empty."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

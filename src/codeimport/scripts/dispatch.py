@@ -19,15 +19,15 @@ password stays out of process listings.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import socket
 import sys
 
 from codeimport.scripts.monitor import URL_VARIABLE
-from codeimport.scripts.monitor import positive_float
-from codeimport.scripts.monitor import setup_logging
+from codeimport.scripts.options import ArgumentParser
+from codeimport.scripts.options import positive
+from codeimport.scripts.options import setup_logging
 from codeimport.worker.authors import AuthorsFileError
 from codeimport.worker.authors import read_authors_file
 from codeimport.worker.dispatcher import Dispatcher
@@ -38,19 +38,8 @@ from codeimport.xmlrpc.client import SchedulerClient
 __all__ = ["main"]
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number greater than zero."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
-
-
-def _make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _make_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="codeimport dispatch",
         description="Take code-import jobs from the scheduler and run them.",
     )
@@ -59,26 +48,26 @@ def _make_parser() -> argparse.ArgumentParser:
         help=f"scheduler endpoint (default: ${URL_VARIABLE})")
     add("--hostname", default=socket.gethostname(),
         help="this machine's name for the scheduler (default: %(default)s)")
-    add("--max-jobs", type=positive_int, default=3,
+    add("--max-jobs", type=positive(int), default=3,
         help="jobs to run at once (default: %(default)s)")
-    add("--poll-interval", type=positive_float, default=10.0,
+    add("--poll-interval", type=positive(float), default=10.0,
         help="first wait after an empty or failed poll (%(default)s s)")
-    add("--max-backoff", type=positive_float, default=300.0,
+    add("--max-backoff", type=positive(float), default=300.0,
         help="longest wait between polls (%(default)s s); each poll is "
         "the machine's heartbeat, so keep this well below the "
         "scheduler's machine_heartbeat_limit")
-    add("--grace-period", type=positive_float, default=60.0,
+    add("--grace-period", type=positive(float), default=60.0,
         help="on stop, wait this long for jobs to finish (%(default)s s)")
-    add("--stop-timeout", type=positive_float, default=30.0,
+    add("--stop-timeout", type=positive(float), default=30.0,
         help="then wait this long for interrupted jobs to report")
     add("--quiesce-file", help="quiesce when this file exists")
     add("--access-policy", choices=POLICY_NAMES, default="default")
     add("--target-store", help="passed on to the workers")
     add("--authors-file", help="passed on to the workers: source user "
         "names to Git identities, 'name = Full Name <email>' lines")
-    add("--heartbeat-interval", type=positive_float,
+    add("--heartbeat-interval", type=positive(float),
         help="passed on to the monitors")
-    add("--inactivity-timeout", type=positive_float,
+    add("--inactivity-timeout", type=positive(float),
         help="passed on to the monitors")
     add("--log-dir", help="one log file per job here, plus dispatcher.log")
     add("-v", "--verbose", action="store_true")
@@ -133,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"no such directory: {options.log_dir}")
             log_file = os.path.join(options.log_dir, "dispatcher.log")
         try:
-            setup_logging(log_file, options.verbose)
+            setup_logging(log_file=log_file, verbose=options.verbose)
         except OSError as error:
             parser.error(f"cannot open the log file: {error}")
     except SystemExit as exit:

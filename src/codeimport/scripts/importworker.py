@@ -12,12 +12,12 @@ the job's result.  Progress goes to stdout, which becomes the job's log.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import traceback
 
 from codeimport.enums import WorkerExitCode
+from codeimport.scripts.options import ArgumentParser
 from codeimport.worker.importworker import ArgumentError
 from codeimport.worker.importworker import ImportContext
 from codeimport.worker.importworker import parse_import_arguments
@@ -32,7 +32,9 @@ PROG = "codeimport importworker"
 STORE_VARIABLE = "CODEIMPORT_TARGET_STORE"
 
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(ArgumentParser):
+    """Bad arguments are the worker's own exit status, not 2."""
+
     def error(self, message):
         raise ArgumentError(message)
 

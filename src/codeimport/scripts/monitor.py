@@ -19,13 +19,14 @@ the hand-back could be reported, 2 for bad options.
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
 
+from codeimport.scripts.options import ArgumentParser
+from codeimport.scripts.options import positive
+from codeimport.scripts.options import setup_logging
 from codeimport.worker.monitor import WorkerMonitor
 from codeimport.worker.policy import POLICY_NAMES
 from codeimport.xmlrpc.client import SchedulerClient
@@ -33,37 +34,10 @@ from codeimport.xmlrpc.client import SchedulerClient
 __all__ = [
     "default_worker_command",
     "main",
-    "positive_float",
-    "setup_logging",
     "worker_environment",
 ]
 
 URL_VARIABLE = "CODEIMPORT_SCHEDULER_URL"
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a number of seconds greater than zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
-    return value
-
-
-def setup_logging(log_file: str | None, verbose: bool) -> None:
-    """Log to `log_file` (appending) or stderr, one line per message."""
-    if log_file:
-        handler: logging.Handler = logging.FileHandler(log_file)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
-    root = logging.getLogger("codeimport")
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def default_worker_command(
@@ -95,8 +69,8 @@ def worker_environment() -> dict[str, str]:
     return env
 
 
-def _make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _make_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="codeimport monitor",
         description="Run one code-import job and report its result.",
     )
@@ -107,17 +81,17 @@ def _make_parser() -> argparse.ArgumentParser:
         help=f"scheduler endpoint (default: ${URL_VARIABLE})",
     )
     parser.add_argument(
-        "--heartbeat-interval", type=positive_float, default=30.0
+        "--heartbeat-interval", type=positive(float), default=30.0
     )
     parser.add_argument(
         "--inactivity-timeout",
-        type=positive_float,
+        type=positive(float),
         default=3600.0,
         help="kill a worker silent for this many seconds (%(default)s)",
     )
     parser.add_argument(
         "--retry-timeout",
-        type=positive_float,
+        type=positive(float),
         default=600.0,
         help="keep retrying an unreachable scheduler this long (%(default)s)",
     )
@@ -142,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             parser.error(str(error))
         try:
-            setup_logging(options.log_file, options.verbose)
+            setup_logging(log_file=options.log_file, verbose=options.verbose)
         except OSError as error:
             parser.error(f"cannot open the log file: {error}")
     except SystemExit as exit:

@@ -1,28 +1,39 @@
-"""Command-line plumbing shared by the scripts: DSN, settings, errors.
+"""The script toolkit: what every ``codeimport`` command is built from.
 
-Every script turns bad input into one clear line on stderr and exit
-status 2; no traceback reaches the user.
+One parser class, one set of argument types, one settings loader, one
+logging set-up, the database options and `run`, which turns expected
+failures into one clear line on stderr and exit status 2, so no
+traceback reaches the user.
+
+An import machine runs some of these commands, so nothing here loads
+the database driver.
 """
 
 from __future__ import annotations
 
 import argparse
 import configparser
+import logging
 import os
 import sys
 
-import psycopg2
-
 from codeimport.errors import CodeImportError
+from codeimport.errors import ConfigurationError
 from codeimport.settings import Settings
 
 __all__ = [
     "ArgumentParser",
     "add_database_options",
+    "first_line",
     "load_settings",
+    "positive",
     "resolve_dsn",
     "run",
+    "setup_logging",
 ]
+
+#: The one log line format of every command.
+LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -30,6 +41,68 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive(kind=int, *, allow_zero: bool = False):
+    """An argparse type: a number of `kind` (int or float) above zero,
+    or zero and above with `allow_zero`."""
+    rule = "must not be negative" if allow_zero else "must be more than 0"
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not a number: {text!r}") from None
+        # "not value > 0" also refuses NaN.
+        if not (value >= 0 if allow_zero else value > 0):
+            raise argparse.ArgumentTypeError(f"{rule}: {text!r}")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a message is logged."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def setup_logging(name: str = "codeimport", *, verbose: bool = False,
+                  level: str | int | None = None,
+                  log_file: str | None = None) -> logging.Logger:
+    """Log one line per message (`LOG_FORMAT`) to `log_file`, appending,
+    or to stderr; return logger `name`.
+
+    Handlers are replaced, not added: ``main()`` may run more than once
+    in one process (tests), each time with the stderr of the moment.
+    """
+    logger = logging.getLogger(name)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    handler = (logging.FileHandler(log_file) if log_file
+               else _StderrHandler())
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger.addHandler(handler)
+    logger.propagate = False
+    if level is None:
+        level = logging.DEBUG if verbose else logging.INFO
+    logger.setLevel(level.upper() if isinstance(level, str) else level)
+    return logger
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, with its type if empty."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def add_database_options(parser: argparse.ArgumentParser) -> None:
@@ -50,17 +123,25 @@ def resolve_dsn(options) -> str:
 
 
 def load_settings(path: str | None) -> Settings:
-    """Read `Settings` from the [codeimport] section of an INI file."""
+    """Read `Settings` from the ``[codeimport]`` section of `path`.
+
+    Values are taken literally: interpolation is off, so a ``%`` in a
+    value is just a character.
+
+    :raises ConfigurationError: for an unreadable file or a bad setting.
+    """
     if path is None:
         return Settings()
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)
     try:
-        with open(path) as stream:
+        with open(path, encoding="utf-8") as stream:
             parser.read_file(stream)
-    except (OSError, configparser.Error) as error:
-        raise CodeImportError(f"Cannot read settings file {path}: {error}")
+    except (OSError, UnicodeDecodeError, configparser.Error) as error:
+        message = str(error).splitlines()[0]
+        raise ConfigurationError(
+            f"Cannot read the settings file {path}: {message}") from None
     if not parser.has_section("codeimport"):
-        raise CodeImportError(f"{path} has no [codeimport] section.")
+        raise ConfigurationError(f"{path} has no [codeimport] section.")
     return Settings.fromMapping(dict(parser.items("codeimport")))
 
 
@@ -73,7 +154,11 @@ def run(prog: str, body, argv) -> int:
     except CodeImportError as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
-    except psycopg2.Error as error:
-        message = str(error).strip().splitlines()[0] if str(error) else error
-        print(f"{prog}: database error: {message}", file=sys.stderr)
+    except Exception as error:
+        # Only a command that loaded the driver can meet its errors.
+        driver = sys.modules.get("psycopg2")
+        if driver is None or not isinstance(error, driver.Error):
+            raise
+        print(f"{prog}: database error: {first_line(error)}",
+              file=sys.stderr)
         return 1

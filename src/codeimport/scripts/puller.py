@@ -9,7 +9,6 @@ reported failed and requested again).
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 
@@ -18,11 +17,11 @@ from codeimport.puller.mirror import Mirrorer
 from codeimport.puller.puller import Puller
 from codeimport.scripts.daemon import StopRequested
 from codeimport.scripts.daemon import StopSignals
-from codeimport.scripts.daemon import first_line
-from codeimport.scripts.daemon import positive_seconds
-from codeimport.scripts.daemon import setup_logging
 from codeimport.scripts.options import ArgumentParser
+from codeimport.scripts.options import first_line
+from codeimport.scripts.options import positive
 from codeimport.scripts.options import run
+from codeimport.scripts.options import setup_logging
 from codeimport.xmlrpc.client import DEFAULT_TIMEOUT
 from codeimport.xmlrpc.client import BranchStatusClient
 
@@ -31,17 +30,6 @@ __all__ = ["main"]
 PROG = "codeimport puller"
 URL_VARIABLE = "CODEIMPORT_AUTHSERVER_URL"
 BRANCH_TYPES = ("MIRRORED", "IMPORTED")
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number greater than zero."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
 
 
 def _make_parser() -> ArgumentParser:
@@ -70,10 +58,10 @@ def _make_parser() -> ArgumentParser:
         help="MIRRORED or IMPORTED; repeat for both (default: both)")
     add("--loop", action="store_true",
         help="keep pulling, a run every --interval seconds")
-    add("--interval", type=positive_seconds, default=60.0,
+    add("--interval", type=positive(float), default=60.0,
         metavar="SECONDS", help="with --loop: the time between runs "
         "(default: %(default)s)")
-    add("--max-branches", type=positive_int, metavar="N",
+    add("--max-branches", type=positive(int), metavar="N",
         help="pull at most N branches per run")
     add("--allow-file-urls", action="store_true",
         help="also mirror file:// URLs and local paths (demos and tests)")
@@ -82,7 +70,7 @@ def _make_parser() -> ArgumentParser:
         help="never mirror from HOST or its subdomains (repeatable)")
     add("--hostname", default=socket.gethostname(),
         help="this host's name in the run record (default: %(default)s)")
-    add("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT,
+    add("--timeout", type=positive(float), default=DEFAULT_TIMEOUT,
         metavar="SECONDS", help="XML-RPC timeout (default: %(default)s)")
     add("-v", "--verbose", action="store_true",
         help="also log each mirror's fetch output")
@@ -135,7 +123,7 @@ def _pull(puller, options, logger) -> bool:
 def _main(argv) -> int:
     options = _make_parser().parse_args(argv)
     client, mirrorer, types = _build(options)
-    logger = setup_logging("codeimport.puller", options.verbose)
+    logger = setup_logging("codeimport.puller", verbose=options.verbose)
     with StopSignals() as stop:
         puller = Puller(client, mirrorer, types, options.hostname, stop)
         try:

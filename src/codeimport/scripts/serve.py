@@ -24,9 +24,6 @@ Bad options or configuration exit 2 with a one-line message.
 
 from __future__ import annotations
 
-import argparse
-import configparser
-import logging
 import math
 import os
 import socket
@@ -37,7 +34,10 @@ from gunicorn.util import parse_address
 
 from codeimport import database
 from codeimport.errors import ConfigurationError
-from codeimport.settings import Settings
+from codeimport.scripts.options import ArgumentParser
+from codeimport.scripts.options import load_settings
+from codeimport.scripts.options import positive
+from codeimport.scripts.options import setup_logging
 from codeimport.xmlrpc.app import DEFAULT_MAX_REQUEST_BYTES
 from codeimport.xmlrpc.app import ENDPOINTS
 from codeimport.xmlrpc.app import make_app
@@ -53,21 +53,8 @@ DSN_VARIABLE = "CODEIMPORT_DSN"
 ACCESS_LOG_FORMAT = '%(h)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 
-def _positive(kind):
-    def convert(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"not a number: {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
-        return value
-    return convert
-
-
-def _make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _make_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="codeimport serve",
         description="Serve the code import scheduler and branch status "
         "XML-RPC APIs.",
@@ -78,27 +65,27 @@ def _make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--bind", default="127.0.0.1:8080",
         help="HOST:PORT or unix:PATH to listen on (%(default)s)")
-    parser.add_argument("--workers", type=_positive(int), default=2,
+    parser.add_argument("--workers", type=positive(int), default=2,
                         help="processes (%(default)s)")
-    parser.add_argument("--threads", type=_positive(int), default=8,
+    parser.add_argument("--threads", type=positive(int), default=8,
                         help="threads per process (%(default)s)")
     parser.add_argument("--credentials-file",
                         help="user:secret lines allowed to call")
     parser.add_argument("--settings-file",
                         help="INI file with a [codeimport] section")
     parser.add_argument(
-        "--max-request-bytes", type=_positive(int),
+        "--max-request-bytes", type=positive(int),
         default=DEFAULT_MAX_REQUEST_BYTES,
         help="larger request bodies get 413 (%(default)s)")
     parser.add_argument(
-        "--request-timeout", type=_positive(float), default=30.0,
+        "--request-timeout", type=positive(float), default=30.0,
         help="seconds a stalled request body may wait (%(default)s)")
     parser.add_argument(
-        "--statement-timeout", type=_positive(float), default=30.0,
+        "--statement-timeout", type=positive(float), default=30.0,
         help="seconds before a database statement is cancelled "
         "(%(default)s)")
     parser.add_argument(
-        "--graceful-timeout", type=_positive(float), default=30.0,
+        "--graceful-timeout", type=positive(float), default=30.0,
         help="seconds running calls get to finish on SIGTERM (%(default)s)")
     parser.add_argument("--access-log", default="-",
                         help="access log file; - for stdout (%(default)s)")
@@ -106,26 +93,6 @@ def _make_parser() -> argparse.ArgumentParser:
         "--log-level", default="info",
         choices=["debug", "info", "warning", "error"])
     return parser
-
-
-def load_settings(path: str | None) -> Settings:
-    """Read `Settings` from the ``[codeimport]`` section of `path`.
-
-    :raises ConfigurationError: for an unreadable file or a bad setting.
-    """
-    if path is None:
-        return Settings()
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path, encoding="utf-8") as stream:
-            parser.read_file(stream)
-    except (OSError, UnicodeDecodeError, configparser.Error) as error:
-        message = str(error).splitlines()[0]
-        raise ConfigurationError(
-            f"Cannot read the settings file {path}: {message}") from None
-    if not parser.has_section("codeimport"):
-        raise ConfigurationError(f"{path} has no [codeimport] section.")
-    return Settings.fromMapping(dict(parser.items("codeimport")))
 
 
 def check_bind(bind: str) -> None:
@@ -178,16 +145,6 @@ def check_database(dsn: str) -> None:
                 "`codeimport initdb` first.")
 
 
-def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(
-        "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-        "%Y-%m-%d %H:%M:%S %z"))
-    logger = logging.getLogger("codeimport")
-    logger.addHandler(handler)
-    logger.setLevel(level.upper())
-
-
 class GunicornService(BaseApplication):
     """gunicorn's arbiter around the application made by `app_factory`.
 
@@ -231,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"codeimport serve: {error}", file=sys.stderr)
         return 2
-    _setup_logging(options.log_level)
+    setup_logging(level=options.log_level)
 
     def app_factory():
         return make_app(

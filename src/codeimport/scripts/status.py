@@ -6,7 +6,6 @@ measured against the database's clock, like every timestamp here.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
@@ -19,6 +18,7 @@ from codeimport.enums import CodeImportResultStatus
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import add_database_options
 from codeimport.scripts.options import load_settings
+from codeimport.scripts.options import positive
 from codeimport.scripts.options import resolve_dsn
 from codeimport.scripts.options import run
 from codeimport.settings import Settings
@@ -212,17 +212,6 @@ def render(report: StatusReport) -> str:
     return "\n".join(out)
 
 
-def count(text: str) -> int:
-    """An argparse type: a whole number, zero or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
-    return value
-
-
 def _main(argv) -> int:
     parser = ArgumentParser(
         prog=PROG,
@@ -234,7 +223,8 @@ def _main(argv) -> int:
         "Read-only; runs as database role importd.")
     add_database_options(parser)
     parser.add_argument(
-        "--results", type=count, default=10, metavar="N",
+        "--results", type=positive(int, allow_zero=True), default=10,
+        metavar="N",
         help="how many latest results to show (default: %(default)s)")
     options = parser.parse_args(argv)
     dsn = resolve_dsn(options)

@@ -14,14 +14,14 @@ import logging
 from codeimport import database
 from codeimport.registration import build_utilities
 from codeimport.scripts.daemon import StopSignals
-from codeimport.scripts.daemon import first_line
-from codeimport.scripts.daemon import positive_seconds
-from codeimport.scripts.daemon import setup_logging
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import add_database_options
+from codeimport.scripts.options import first_line
 from codeimport.scripts.options import load_settings
+from codeimport.scripts.options import positive
 from codeimport.scripts.options import resolve_dsn
 from codeimport.scripts.options import run
+from codeimport.scripts.options import setup_logging
 
 __all__ = ["main", "run_round"]
 
@@ -57,7 +57,7 @@ def _make_parser() -> ArgumentParser:
         "Stops cleanly on SIGTERM or SIGINT.")
     add_database_options(parser)
     parser.add_argument(
-        "--interval", type=positive_seconds, default=DEFAULT_INTERVAL,
+        "--interval", type=positive(float), default=DEFAULT_INTERVAL,
         metavar="SECONDS",
         help="time between rounds (default: %(default)s)")
     parser.add_argument(
@@ -73,7 +73,7 @@ def _main(argv) -> int:
     options = _make_parser().parse_args(argv)
     dsn = resolve_dsn(options)
     settings = load_settings(options.settings_file)
-    logger = setup_logging("codeimport.watchdog", options.verbose)
+    logger = setup_logging("codeimport.watchdog", verbose=options.verbose)
     store = database.make_store(dsn, role="importd")
     try:
         # Fail at once, with one line, when the database is unusable.
