@@ -73,6 +73,7 @@ EXPECTED = {
     ("ScriptActivity", "IScriptActivity"): ALL,
     ("ScriptActivitySet", "IScriptActivitySet"): ADMINS,
     ("CodeImportWatchdog", "ICodeImportWatchdog"): ADMINS,
+    ("CodeImportListing", "ICodeImportListing"): ALL,
 }
 
 

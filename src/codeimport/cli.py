@@ -26,6 +26,10 @@ COMMANDS = {
         "codeimport.scripts.serve",
         "serve the scheduler and branch status XML-RPC APIs",
     ),
+    "web": (
+        "codeimport.scripts.web",
+        "serve the web interface (imports, machines, actions)",
+    ),
     "watchdog": (
         "codeimport.scripts.watchdog",
         "reclaim stale jobs and take silent machines offline",

@@ -14,6 +14,7 @@ from codeimport.model.codeimportset import CodeImportSet
 from codeimport.model.event import CodeImportEventSet
 from codeimport.model.job import CodeImportJobSet
 from codeimport.model.libraryfile import LibraryFileAliasSet
+from codeimport.model.listing import CodeImportListing
 from codeimport.model.machine import CodeImportMachineSet
 from codeimport.model.person import PersonSet
 from codeimport.model.result import CodeImportResultSet
@@ -51,6 +52,7 @@ class Utilities:
     files: LibraryFileAliasSet
     script_activities: ScriptActivitySet
     watchdog: CodeImportWatchdog
+    listing: CodeImportListing
 
     def registrations(self):
         """Yield (interface, utility) pairs, as `configure` registers them.
@@ -68,6 +70,7 @@ class Utilities:
         yield api.ILibraryFileAliasSet, self.files
         yield api.IScriptActivitySet, self.script_activities
         yield api.ICodeImportWatchdog, self.watchdog
+        yield api.ICodeImportListing, self.listing
 
 
 def build_utilities(get_store, settings: Settings | None = None) -> Utilities:
@@ -96,6 +99,7 @@ def build_utilities(get_store, settings: Settings | None = None) -> Utilities:
         files=LibraryFileAliasSet(get_store, settings),
         script_activities=ScriptActivitySet(get_store, settings),
         watchdog=CodeImportWatchdog(get_store, settings, workflow),
+        listing=CodeImportListing(get_store, settings),
     )
     for _, utility in utilities.registrations():
         if utility._context is None:  # branches is registered twice

@@ -46,6 +46,9 @@ from codeimport.model.job import CodeImportJob
 from codeimport.model.job import CodeImportJobSet
 from codeimport.model.libraryfile import LibraryFileAlias
 from codeimport.model.libraryfile import LibraryFileAliasSet
+from codeimport.model.listing import SUMMARY_FIELDS
+from codeimport.model.listing import CodeImportListing
+from codeimport.model.listing import CodeImportSummary
 from codeimport.model.machine import CodeImportMachine
 from codeimport.model.machine import CodeImportMachineSet
 from codeimport.model.person import Person
@@ -134,6 +137,7 @@ PROTECTIONS = (
     (ScriptActivity,        api.IScriptActivity,                        PUBLIC),
     (ScriptActivitySet,     api.IScriptActivitySet,                     SCHEDULE),
     (CodeImportWatchdog,    api.ICodeImportWatchdog,                    SCHEDULE),
+    (CodeImportListing,     api.ICodeImportListing,                     PUBLIC),
 )
 
 # Enumeration items are immutable values, like ints and strings, and are
@@ -145,6 +149,7 @@ _UNPROXIED = (DBItem, Item)
 _PUBLIC_NAMES = (
     (WatchdogReport, ("reclaimed_job_ids", "offline_hostnames",
                       "__str__")),
+    (CodeImportSummary, SUMMARY_FIELDS),
 )
 
 

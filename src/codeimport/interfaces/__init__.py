@@ -16,6 +16,7 @@ from codeimport.interfaces.job import ICodeImportJobSet
 from codeimport.interfaces.job import ICodeImportJobWorkflow
 from codeimport.interfaces.libraryfile import ILibraryFileAlias
 from codeimport.interfaces.libraryfile import ILibraryFileAliasSet
+from codeimport.interfaces.listing import ICodeImportListing
 from codeimport.interfaces.machine import ICodeImportMachine
 from codeimport.interfaces.machine import ICodeImportMachineSet
 from codeimport.interfaces.person import IPerson
@@ -43,6 +44,7 @@ __all__ = [
     "ICodeImportJob",
     "ICodeImportJobSet",
     "ICodeImportJobWorkflow",
+    "ICodeImportListing",
     "ICodeImportMachine",
     "ICodeImportMachineSet",
     "ICodeImportResult",

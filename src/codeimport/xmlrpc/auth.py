@@ -36,11 +36,12 @@ _DUMMY = b"\x00" * 32
 class Credentials:
     """The users allowed to call the services, and their secrets."""
 
-    def __init__(self, secrets: dict[str, str]):
+    def __init__(self, secrets: dict[str, str],
+                 variable: str = CREDENTIALS_VARIABLE, kind: str = "XML-RPC"):
         if not secrets:
             raise ConfigurationError(
-                "No XML-RPC credentials are configured: set "
-                f"${CREDENTIALS_VARIABLE} or use --credentials-file.")
+                f"No {kind} credentials are configured: set "
+                f"${variable} or use --credentials-file.")
         self._secrets = {
             user: secret.encode("utf-8") for user, secret in secrets.items()
         }
@@ -63,10 +64,14 @@ class Credentials:
             return None
         if not colon:
             return None
+        return user if self.check(user, secret) else None
+
+    def check(self, user: str, secret: str) -> bool:
+        """Return whether `secret` is `user`'s, in constant time."""
         expected = self._secrets.get(user)
         matches = hmac.compare_digest(
             secret.encode("utf-8"), expected if expected else _DUMMY)
-        return user if matches and expected is not None else None
+        return matches and expected is not None
 
 
 def _parse_pair(pair: str, source: str) -> tuple[str, str]:
@@ -86,19 +91,25 @@ def _add(secrets: dict, user: str, secret: str, source: str) -> None:
     secrets[user] = secret
 
 
-def load_credentials(environ=None, path: str | None = None) -> Credentials:
+def load_credentials(environ=None, path: str | None = None, *,
+                     variable: str = CREDENTIALS_VARIABLE,
+                     kind: str = "XML-RPC") -> Credentials:
     """Read credentials from `environ` (default `os.environ`) and `path`.
+
+    :param variable: the environment variable holding ``user:secret``
+        pairs, and `kind` what they are for, in messages (the web
+        interface reads its own).
 
     :raises ConfigurationError: for a malformed pair, a user named twice,
         an unreadable file or no credentials at all.
     """
     environ = os.environ if environ is None else environ
     secrets: dict[str, str] = {}
-    variable = f"${CREDENTIALS_VARIABLE}"
-    for pair in environ.get(CREDENTIALS_VARIABLE, "").split(","):
+    source = f"${variable}"
+    for pair in environ.get(variable, "").split(","):
         if pair.strip():
-            user, secret = _parse_pair(pair.strip(), variable)
-            _add(secrets, user, secret, variable)
+            user, secret = _parse_pair(pair.strip(), source)
+            _add(secrets, user, secret, source)
     if path is not None:
         try:
             with open(path, encoding="utf-8") as stream:
@@ -117,4 +128,4 @@ def load_credentials(environ=None, path: str | None = None) -> Credentials:
                 source = f"{path}:{number}"
                 user, secret = _parse_pair(line, source)
                 _add(secrets, user, secret, source)
-    return Credentials(secrets)
+    return Credentials(secrets, variable, kind)

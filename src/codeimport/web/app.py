@@ -1,0 +1,149 @@
+"""`make_app`: the web interface's WSGI application.
+
+Each request runs in one database transaction and one zope.security
+interaction as the signed-in person (or anonymously).  The pages look
+utilities up in the Pyramid registry, where `codeimport.configure`
+registered them security-proxied; a refused call raises `Unauthorized`
+from the proxy and the request answers 403, rolled back.
+
+The interface reads and changes imports as database role ``webapp``.
+That role may not change machines (the second layer of protection), so
+the machine-state buttons use a second registry whose utilities act as
+role ``importd``; the proxies still decide who may press them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyramid.config import Configurator
+from pyramid.csrf import SessionCSRFStoragePolicy
+from pyramid.session import SignedCookieSessionFactory
+from zope.interface.registry import Components
+from zope.security.management import endInteraction
+from zope.security.management import queryInteraction
+from zope.security.management import setSecurityPolicy
+
+from codeimport.interfaces import ICodeImportMachineSet
+from codeimport.interfaces import IPersonSet
+from codeimport.registration import configure
+from codeimport.security import CodeImportSecurityPolicy
+from codeimport.security import login_anonymous
+from codeimport.security import login_person
+from codeimport.web.identity import SessionIdentity
+from codeimport.xmlrpc.transactions import ThreadStores
+from codeimport.xmlrpc.transactions import service_dsn
+
+__all__ = ["MACHINE_ADMIN", "WebApplication", "make_app"]
+
+log = logging.getLogger("codeimport.web")
+
+#: The name under which the machine and person sets acting as role
+#: importd are registered (objects of one store link only to objects of
+#: the same store).
+MACHINE_ADMIN = "machine-admin"
+
+
+class WebApplication:
+    """The Pyramid WSGI application and the stores it owns."""
+
+    def __init__(self, wsgi, stores):
+        self._wsgi = wsgi
+        self._stores = stores
+
+    def __call__(self, environ, start_response):
+        return self._wsgi(environ, start_response)
+
+    def close(self) -> None:
+        for stores in self._stores:
+            stores.close()
+
+
+def transaction_tween_factory(handler, registry):
+    """One transaction and one security interaction per request.
+
+    A GET never changes anything; a POST that answers below 400 is
+    committed; everything else is rolled back.
+    """
+    stores = registry.codeimport_stores
+
+    def tween(request):
+        person = None
+        name = request.authenticated_userid
+        if name is not None:
+            person = registry.getUtility(IPersonSet).getByName(name)
+        if person is None:
+            login_anonymous()
+        else:
+            login_person(person)
+        request.person = person
+        try:
+            response = handler(request)
+            if request.method == "POST" and response.status_code < 400:
+                for each in stores:
+                    each.get().commit()
+            else:
+                for each in stores:
+                    each.get().rollback()
+            return response
+        except BaseException:
+            for each in stores:
+                try:
+                    each.get().rollback()
+                except Exception:
+                    log.debug("rollback failed", exc_info=True)
+            raise
+        finally:
+            if queryInteraction() is not None:
+                endInteraction()
+
+    return tween
+
+
+def make_app(dsn: str, credentials, *, session_secret: str, settings=None,
+             secure_cookies: bool = False,
+             statement_timeout: float | None = 30.0) -> WebApplication:
+    """Build the web interface.
+
+    :param credentials: a `codeimport.xmlrpc.auth.Credentials` whose users
+        are the names of people who may sign in.
+    :param session_secret: the key signing the session cookie; every
+        process serving the same site needs the same one.
+    :param secure_cookies: send the cookie over HTTPS only (set it when a
+        TLS proxy is in front).
+    """
+    setSecurityPolicy(CodeImportSecurityPolicy)
+    web_stores = ThreadStores(
+        service_dsn(dsn, "codeimport-web", statement_timeout),
+        "webapp", settings)
+    machine_stores = ThreadStores(
+        service_dsn(dsn, "codeimport-web-machines", statement_timeout),
+        "importd", settings)
+    config = Configurator(settings={
+        "jinja2.directories": "codeimport.web:templates",
+        "jinja2.autoescape": "true",
+        "jinja2.undefined": "strict",
+    })
+    registry = config.registry
+    configure(registry, get_store=web_stores.get, settings=settings)
+    machines = configure(Components(), get_store=machine_stores.get,
+                         settings=settings)
+    for interface in (ICodeImportMachineSet, IPersonSet):
+        registry.registerUtility(machines.getUtility(interface), interface,
+                                 name=MACHINE_ADMIN)
+    registry.codeimport_stores = (web_stores, machine_stores)
+    registry.codeimport_credentials = credentials
+    config.set_session_factory(SignedCookieSessionFactory(
+        session_secret, cookie_name="codeimport_session", httponly=True,
+        samesite="Strict", secure=secure_cookies, max_age=12 * 3600,
+        timeout=12 * 3600, reissue_time=600))
+    config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
+    config.set_default_csrf_options(require_csrf=True)
+    config.set_security_policy(SessionIdentity())
+    config.include("pyramid_jinja2")
+    config.add_jinja2_renderer(".html")
+    config.add_tween("codeimport.web.app.transaction_tween_factory")
+    config.include("codeimport.web.routes")
+    config.scan("codeimport.web.views")
+    return WebApplication(config.make_wsgi_app(),
+                          (web_stores, machine_stores))

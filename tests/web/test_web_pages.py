@@ -1,0 +1,193 @@
+"""Every page of the web interface, through WebTest, on the real database.
+
+What each kind of visitor sees follows the library's security policy:
+anonymous visitors and people see imports and results; import operators
+(vcs-imports) and admins also see machines and the audit trail.
+"""
+
+from __future__ import annotations
+
+import pytest
+from webhelpers import WHO
+from webhelpers import sign_in
+
+from codeimport.xmlrpc.auth import Credentials
+
+OPERATORS = ("victor", "ada")
+
+
+def names(page):
+    return [a.text for a in page.html.select("#imports tbody a.import-link")]
+
+
+def test_imports_list_shows_every_import_with_its_state(world, app):
+    page = app.get("/")
+    assert names(page) == ["~alice/hello/trunk", "~bob/world/main",
+                           "~carol/svnproj/trunk"]
+    rows = {r.select_one("a").text: [td.text.strip() for td in r.select("td")]
+            for r in page.html.select("#imports tbody tr")}
+    failing = rows["~alice/hello/trunk"]
+    assert failing[1] == "GIT http://git.example.com/hello.git"
+    assert failing[2] == "FAILING"
+    assert failing[3].startswith("FAILURE 6h")
+    assert failing[5] == "1"
+    assert failing[6].startswith("8h")
+    running = rows["~bob/world/main"]
+    assert running[4] == "running"
+    assert running[6] == "never"
+    svn = rows["~carol/svnproj/trunk"]
+    assert svn[1].startswith("BZR_SVN svn://svn.example.com/repo")
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("filter=failing", ["hello/trunk"]),
+    ("filter=running", ["world/main"]),
+    ("filter=never-succeeded", ["world/main", "svnproj/trunk"]),
+    ("q=SVN.example", ["svnproj/trunk"]),
+    ("q=100%25", []),
+    ("kind=BZR_SVN", ["svnproj/trunk"]),
+    ("status=FAILING", ["hello/trunk"]),
+    ("sort=failures", ["hello/trunk", "world/main", "svnproj/trunk"]),
+    ("sort=freshness&filter=never-succeeded",
+     ["world/main", "svnproj/trunk"]),
+])
+def test_imports_list_filters_searches_and_sorts(world, app, query, expected):
+    found = names(app.get("/?" + query))
+    assert [n.split("/", 1)[1] for n in found] == expected
+
+
+@pytest.mark.parametrize("query", [
+    "filter=broken", "sort=random", "kind=DARCS", "status=HAPPY"])
+def test_imports_list_refuses_unknown_choices(world, app, query):
+    page = app.get("/?" + query, status=400)
+    assert "Unknown" in page.html.select_one("#error-message").text
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_import_page_by_visitor(world, app, who):
+    sign_in(app, who)
+    page = app.get(f"/imports/{world.failing.id}")
+    html = page.html
+    assert html.select_one("#import-name").text == "~alice/hello/trunk"
+    assert html.select_one("#review-status").text == "FAILING"
+    assert html.select_one("#failures").text == "1"
+    assert "8h" in html.select_one("#freshness").text
+    statuses = [tr.select("td")[1].text
+                for tr in html.select("#results tbody tr")]
+    assert statuses == ["FAILURE", "SUCCESS_NOCHANGE", "SUCCESS"]
+    bars = html.select("#chart rect.bar")
+    assert [b["class"][1] for b in bars] == [
+        "success", "nochange", "failure"]
+    assert "FAILURE, took 12s" in bars[2].select_one("title").text
+    assert html.select_one("#no-job") is not None
+    operator = who in OPERATORS
+    assert (html.select_one("#events") is not None) == operator
+    assert (html.select_one("#try-again") is not None) == (
+        who != "anonymous")
+    assert bool(html.select("button.review")) == operator
+    if operator:
+        events = [tr.select("td")[1].text
+                  for tr in html.select("#events tbody tr")]
+        assert events == ["MODIFY", "CREATE"]
+        data = html.select("#events tbody tr")[0].select("td")[4].text
+        assert "OLD_REVIEW_STATUS=REVIEWED" in data
+        assert "REVIEW_STATUS=FAILING" in data
+
+
+def test_full_log_is_plain_text(world, app):
+    page = app.get(f"/imports/{world.failing.id}")
+    log = page.click(linkid=None, href=r"/results/\d+/log")
+    assert log.content_type == "text/plain"
+    assert log.text == "cloning...\nfatal: gone\n"
+    assert log.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_log_of_a_result_without_one_is_not_found(world, app):
+    results = list(world.failing.results)
+    app.get(f"/imports/{world.failing.id}/results/{results[-1].id}/log",
+            status=404)
+    other = world.running.id
+    app.get(f"/imports/{other}/results/{results[0].id}/log", status=404)
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_running_job_and_its_escaped_log_tail(world, app, who):
+    sign_in(app, who)
+    page = app.get(f"/imports/{world.running.id}")
+    assert page.html.select_one("#job-state").text == "RUNNING"
+    assert "<b>bold</b> & more" in page.html.select_one("#logtail").text
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; more" in page.text
+    assert '<meta http-equiv="refresh"' in page.text
+    shows_machine = "importer-1" in page.html.select_one("#job").text
+    assert shows_machine == (who in OPERATORS)
+
+
+def test_unknown_import_is_not_found(world, app):
+    app.get("/imports/999999", status=404)
+    app.get("/nowhere", status=404)
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_machines_are_for_operators(world, app, who):
+    sign_in(app, who)
+    page = app.get("/machines")
+    table = page.html.select_one("#machines")
+    if who in OPERATORS:
+        text = table.text
+        assert "importer-1" in text and "ONLINE" in text
+        assert "world/main" in text
+        machine = app.get("/machines/importer-1")
+        assert machine.html.select_one("#machine-state").text == "ONLINE"
+        assert "ONLINE" in machine.html.select_one("#events").text
+        buttons = {b["id"] for b in machine.html.select("main form button")}
+        expected = {"machine-offline", "machine-quiesce"}
+        assert buttons == (expected if who == "ada" else set())
+    else:
+        assert table is None
+        assert "shown to import operators" in page.text
+        app.get("/machines/importer-1", status=403)
+
+
+def test_unknown_machine_is_not_found(world, app):
+    sign_in(app, "victor")
+    app.get("/machines/no-such-host", status=404)
+
+
+def test_sign_in_and_out(world, app):
+    page = sign_in(app, "alice")
+    assert page.html.select_one("#signed-in-as").text == "alice"
+    out = page.forms[0].submit().follow()
+    assert out.html.select_one("#signed-in-as") is None
+    assert out.html.select_one("#sign-in") is not None
+
+
+@pytest.mark.parametrize("name, password", [
+    ("alice", "wrong"), ("nobody", "alice-secret"), ("", "")])
+def test_sign_in_refuses_wrong_credentials(world, app, name, password):
+    form = app.get("/login").forms["login-form"]
+    form["name"] = name
+    form["password"] = password
+    page = form.submit(status=403)
+    assert page.html.select_one("#login-error").text == (
+        "Wrong name or password.")
+    assert page.html.select_one("#signed-in-as") is None
+
+
+def test_credentials_of_someone_unknown_sign_nobody_in(world, app):
+    # "ghost" has credentials but no person: refused like a wrong password.
+    app.app._wsgi.registry.codeimport_credentials = Credentials(
+        {"ghost": "boo"})
+    form = app.get("/login").forms["login-form"]
+    form["name"], form["password"] = "ghost", "boo"
+    form.submit(status=403)
+
+
+def test_sign_in_goes_back_only_to_this_site(world, app):
+    form = app.get("/login?came_from=//evil.example.com/x").forms[
+        "login-form"]
+    form["name"], form["password"] = "alice", "alice-secret"
+    assert form.submit().location.endswith("/")
+    form = app.get(f"/login?came_from=/imports/{world.failing.id}").forms[
+        "login-form"]
+    form["name"], form["password"] = "alice", "alice-secret"
+    assert form.submit().location.endswith(f"/imports/{world.failing.id}")
