@@ -21,18 +21,19 @@ usually another exposure, and either can be restarted alone.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import secrets
 import sys
 
 from codeimport.errors import ConfigurationError
+from codeimport.scripts.options import ArgumentParser
+from codeimport.scripts.options import first_line
+from codeimport.scripts.options import load_settings
+from codeimport.scripts.options import positive
+from codeimport.scripts.options import setup_logging
 from codeimport.scripts.serve import GunicornService
-from codeimport.scripts.serve import _positive
-from codeimport.scripts.serve import _setup_logging
 from codeimport.scripts.serve import check_bind
-from codeimport.scripts.serve import load_settings
 from codeimport.xmlrpc.auth import load_credentials
 
 __all__ = ["CREDENTIALS_VARIABLE", "SECRET_VARIABLE", "main"]
@@ -43,8 +44,8 @@ SECRET_VARIABLE = "CODEIMPORT_WEB_SESSION_SECRET"
 MIN_SECRET = 32
 
 
-def _make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _make_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="codeimport web",
         description="Serve the web interface: imports, their history, "
         "charts and logs, machines, and the operators' actions.")
@@ -54,9 +55,9 @@ def _make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--bind", default="127.0.0.1:8081",
         help="HOST:PORT or unix:PATH to listen on (%(default)s)")
-    parser.add_argument("--workers", type=_positive(int), default=2,
+    parser.add_argument("--workers", type=positive(int), default=2,
                         help="processes (%(default)s)")
-    parser.add_argument("--threads", type=_positive(int), default=4,
+    parser.add_argument("--threads", type=positive(int), default=4,
                         help="threads per process (%(default)s)")
     parser.add_argument("--credentials-file",
                         help="name:password lines of people who may sign in")
@@ -68,7 +69,7 @@ def _make_parser() -> argparse.ArgumentParser:
                         help="send the session cookie over HTTPS only "
                         "(behind a TLS proxy)")
     parser.add_argument(
-        "--statement-timeout", type=_positive(float), default=30.0,
+        "--statement-timeout", type=positive(float), default=30.0,
         help="seconds before a database statement is cancelled "
         "(%(default)s)")
     parser.add_argument("--access-log", default="-",
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"codeimport web: {error}", file=sys.stderr)
         return 2
-    _setup_logging(options.log_level)
+    setup_logging(level=options.log_level)
 
     def app_factory():
         from codeimport.web.app import make_app
@@ -170,10 +171,9 @@ def _check_database(dsn: str) -> None:
             installed = store.execute(
                 "SELECT to_regclass('codeimportjob') IS NOT NULL").get_one()
         except Exception as error:
-            lines = str(error).strip().splitlines() or [type(error).__name__]
             raise ConfigurationError(
                 f"Cannot use the database as role "
-                f"{database.role_name(role)}: {lines[0]}") from None
+                f"{database.role_name(role)}: {first_line(error)}") from None
         finally:
             if store is not None:
                 store.close()
