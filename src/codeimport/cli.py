@@ -7,7 +7,8 @@ import sys
 
 __all__ = ["COMMANDS", "main"]
 
-# sub-command -> (module with main(argv) -> int, one-line help)
+# sub-command -> (module with main(argv) -> int, or "module:function",
+# one-line help)
 COMMANDS = {
     "initdb": ("codeimport.scripts.initdb", "install or upgrade the schema"),
     "importworker": (
@@ -26,6 +27,28 @@ COMMANDS = {
         "codeimport.scripts.serve",
         "serve the scheduler and branch status XML-RPC APIs",
     ),
+    "imports": (
+        "codeimport.scripts.imports:main_imports",
+        "list imports (search, filters, --json)",
+    ),
+    "show": (
+        "codeimport.scripts.imports:main_show",
+        "show one import: details, job, results, events, logs",
+    ),
+    "suspend": ("codeimport.scripts.review:main_suspend",
+                "stop running an import (SUSPENDED)"),
+    "resume": ("codeimport.scripts.review:main_resume",
+               "run a suspended or invalid import again (REVIEWED)"),
+    "invalidate": ("codeimport.scripts.review:main_invalidate",
+                   "mark an import INVALID"),
+    "retry": ("codeimport.scripts.review:main_retry",
+              "try a FAILING import again, now"),
+    "person": ("codeimport.scripts.people:main_person",
+               "create a person (person add)"),
+    "team": ("codeimport.scripts.people:main_team",
+             "create a team, add a member (team add, team add-member)"),
+    "machines": ("codeimport.scripts.machines",
+                 "list import machines (--json)"),
     "web": (
         "codeimport.scripts.web",
         "serve the web interface (imports, machines, actions)",
@@ -74,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codeimport: unknown command {name!r}\n", file=sys.stderr)
         print(usage(), file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return module.main(rest)
+    module_name, _, function = COMMANDS[name][0].partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, function or "main")(rest)
 
 
 if __name__ == "__main__":  # pragma: no cover
