@@ -115,8 +115,10 @@ def default_importers() -> dict[tuple[str, str], type[Importer]]:
     """
     # Imported here so that parsing arguments does not load dulwich.
     from codeimport.worker.gitimport import GitToGitImporter
+    from codeimport.worker.sources.svn import SvnImporter
 
-    return {("git", "git"): GitToGitImporter}
+    return {("git", "git"): GitToGitImporter,
+            ("bzr-svn", "git"): SvnImporter}
 
 
 class _Parser(argparse.ArgumentParser):
