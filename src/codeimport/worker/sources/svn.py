@@ -55,6 +55,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import warnings
 
 from codeimport.worker.conversion import ConversionError
 from codeimport.worker.conversion import Converter
@@ -94,7 +95,9 @@ class SvnSource:
         self._ra = ra
         self._error = SubversionException
         self.url = url.rstrip("/")
-        with self.failures(opening=True):
+        with self.failures(opening=True), warnings.catch_warnings():
+            # subvertpy 0.11 calls the deprecated urllib.parse.splittype.
+            warnings.simplefilter("ignore", DeprecationWarning)
             auth = ra.Auth([ra.get_username_provider(),
                             ra.get_ssl_server_trust_file_provider()])
             self._log = ra.RemoteAccess(self.url, auth=auth)

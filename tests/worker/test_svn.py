@@ -1,0 +1,425 @@
+"""The Subversion importer: its mapping, increments, chunks and failures.
+
+Sources are real repositories (loaded from generated dumps) served by a
+real ``svnserve`` on 127.0.0.1; imports run through the worker's own
+command (``codeimport importworker``) into a real target store.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from codeimport.enums import WorkerExitCode
+from codeimport.scripts.importworker import main
+from codeimport.testing.vcs.svn import BINARY
+from codeimport.testing.vcs.svn import History
+from codeimport.testing.vcs.svn import SvnServer
+from codeimport.testing.vcs.svn import create_repository
+from codeimport.testing.vcs.svn import fast_directory
+from codeimport.testing.vcs.svn import load
+from codeimport.testing.vcs.svn import standard_history
+from codeimport.worker.sources.svn import Layout
+from codeimport.worker.sources.svn import file_mode
+from codeimport.worker.sources.svn import parse_mergeinfo
+from codeimport.worker.sources.svn import ref_component
+from codeimport.worker.target import target_path
+
+TARGET = "~svn-team/proj/trunk"
+UUID = standard_history().uuid
+
+
+# -- the mapping's pieces ----------------------------------------------
+
+def test_parse_mergeinfo():
+    assert parse_mergeinfo(b"/branches/a:4-10,12*,15-16\n/trunk:3") == {
+        "/branches/a": [(4, 10), (12, 12), (15, 16)], "/trunk": [(3, 3)]}
+    assert parse_mergeinfo("branches/b c:1-2\nnonsense\n/x:1-y") == {
+        "/branches/b c": [(1, 2)]}
+    assert parse_mergeinfo(None) == {}
+
+
+@pytest.mark.parametrize("name, ref", [
+    ("feature-x", "feature-x"),
+    ("release 1.0", "release_1.0"),
+    ("a..b", "a__b"),
+    (".hidden", "_hidden"),
+    ("x.lock", "x_lock"),
+    ("what?*[]:~^\\", "what___]____"),
+    ("ends.", "ends"),
+    ("@", "_"),
+    ("a@{b", "a@_b"),
+    ("ünï", "ünï"),
+])
+def test_ref_component(name, ref):
+    assert ref_component(name) == ref
+    assert subprocess.run(
+        ["git", "check-ref-format", f"refs/heads/{ref}"]).returncode == 0
+
+
+def test_standard_layout_roots():
+    layout = Layout("/proj", standard=True)
+    assert layout.split("/proj/trunk/a/b") == ("/proj/trunk", "a/b")
+    assert layout.split("/proj/trunk") == ("/proj/trunk", "")
+    assert layout.split("/proj/branches/x/y") == ("/proj/branches/x", "y")
+    assert layout.split("/proj/tags/1.0") == ("/proj/tags/1.0", "")
+    assert layout.split("/proj/branches") is None
+    assert layout.split("/proj/README") is None
+    assert layout.split("/other/trunk") is None
+    assert layout.ref("/proj/trunk") == "refs/heads/master"
+    assert layout.ref("/proj/branches/a b") == "refs/heads/a_b"
+    assert layout.ref("/proj/tags/1.0") == "refs/tags/1.0"
+    assert layout.isTag("/proj/tags/1.0")
+    single = Layout("", standard=False)
+    assert single.split("/a/b") == ("", "a/b")
+    assert single.ref("") == "refs/heads/master"
+
+
+def test_file_modes():
+    assert file_mode(b"x", {}) == ("100644", b"x")
+    assert file_mode(b"x", {"svn:executable": b"*"}) == ("100755", b"x")
+    assert file_mode(b"link a/b", {"svn:special": b"*"}) == (
+        "120000", b"a/b")
+    # Not a link after all: a plain file.
+    assert file_mode(b"nonsense", {"svn:special": b"*"}) == (
+        "100644", b"nonsense")
+
+
+# -- fixtures ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def svn_root():
+    root = fast_directory()
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(svn_root):
+    with SvnServer(svn_root) as server:
+        yield server
+
+
+@pytest.fixture
+def repo(svn_root, server, request):
+    """A fresh repository with `standard_history`: (path, URL, history)."""
+    name = request.node.name.replace("[", "_").replace("]", "")
+    history = standard_history()
+    path = os.path.join(svn_root, name)
+    create_repository(path, history)
+    yield path, server.url(name), history
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def fast_scratch(monkeypatch, svn_root):
+    """Work directories (exports for the fidelity check) on tmpfs too."""
+    monkeypatch.setattr(tempfile, "tempdir", svn_root)
+
+
+@pytest.fixture
+def store(tmp_path):
+    path = tmp_path / "store"
+    path.mkdir()
+    return str(path)
+
+
+def run(store, url, *options, limit=None, policy="anything",
+        target=TARGET, capsys=None):
+    arguments = [target, "bzr-svn", "git", url]
+    if limit:
+        arguments += ["--revision-limit", str(limit)]
+    return main(["--access-policy", policy, "--target-store", store,
+                 *options, "--", *arguments])
+
+
+def git(store, *args, target=TARGET):
+    return subprocess.run(
+        ["git", f"--git-dir={target_path(store, target)}", *args],
+        check=True, stdout=subprocess.PIPE).stdout.decode()
+
+
+def refs(store, target=TARGET):
+    lines = git(store, "for-each-ref", "--format=%(refname) %(objectname)",
+                "refs/heads", "refs/tags", target=target).splitlines()
+    return dict(line.split() for line in lines)
+
+
+def log(store, ref):
+    """(subject, author, parents count) of `ref`'s first-parent history,
+    oldest first."""
+    out = git(store, "log", "--first-parent", "--reverse",
+              "--format=%s%x00%an <%ae>%x00%at%x00%P", ref)
+    return [tuple(line.split("\0")) for line in out.splitlines()]
+
+
+# -- the standard layout -------------------------------------------------
+
+def test_standard_layout(repo, store, capsys):
+    _, url, _ = repo
+    assert run(store, url) == WorkerExitCode.SUCCESS
+    output = capsys.readouterr().out
+    assert "Checked against the source: refs/heads/master" in output
+    assert set(refs(store)) == {
+        "refs/heads/master", "refs/heads/feature-x", "refs/tags/1.0",
+        "refs/tags/1.1", "refs/tags/backups/doomed@9"}
+    assert git(store, "symbolic-ref", "HEAD").strip() == "refs/heads/master"
+
+    # Every trunk revision is a commit, the empty one (r12) included.
+    history = log(store, "master")
+    assert [subject for subject, *_ in history] == [
+        "Layout", "Initial import", "Ünïcödé commit message: café ☕",
+        "Rename main.c", "Merge feature-x", "Only an externals property",
+        "Mode and binary changes"]
+    assert history[2][1] == f"jürgen <jürgen@{UUID}>"
+    assert history[2][2] == str(1_700_000_000 + 3 * 60)
+    # The complete merge of feature-x is a merge commit.
+    merge = history[4][3].split()
+    assert len(merge) == 2
+    assert merge[1] == git(store, "rev-parse", "feature-x").strip()
+    # The branch starts with a commit whose parent is trunk at r3.
+    assert log(store, "feature-x")[3][0] == "Create feature-x"
+    assert git(store, "rev-parse", "feature-x~2").strip() == git(
+        store, "rev-parse", "master~4").strip()
+
+    # Files: modes, link, binary, spaces and non-ASCII, rename.
+    tree = git(store, "ls-tree", "-r", "-z", "master~1").split("\0")
+    entries = {line.split("\t")[1]: line.split()[0] for line in tree
+               if line}
+    assert entries == {
+        "README": "100644", "dir with space/ünïcode file.txt": "100644",
+        "feature.txt": "100644", "link": "120000", "logo.bin": "100644",
+        "run.sh": "100755", "src/app.c": "100644"}
+    assert git(store, "cat-file", "blob", "master:link") == "src/app.c"
+    assert git(store, "ls-tree", "master", "run.sh").split()[0] == "100644"
+    raw = subprocess.run(
+        ["git", f"--git-dir={target_path(store, TARGET)}", "cat-file",
+         "blob", "master~1:logo.bin"], stdout=subprocess.PIPE).stdout
+    assert raw == BINARY
+
+    # Annotated tags: 1.0 on trunk's r3 commit, 1.1 moved by a commit on
+    # the tag, whose parent is trunk at r12.
+    assert git(store, "cat-file", "-t", "refs/tags/1.0").strip() == "tag"
+    tag = git(store, "cat-file", "tag", "refs/tags/1.0")
+    assert f"tagger carol <carol@{UUID}> {1_700_000_000 + 6 * 60} +0000" \
+        in tag
+    assert tag.endswith("\n\nTag 1.0\n")
+    assert git(store, "rev-parse", "1.0^{commit}") == git(
+        store, "rev-parse", "master~4")
+    assert git(store, "log", "-1", "--format=%s", "1.1^{commit}") == (
+        "Fix on the tag\n")
+    assert git(store, "rev-parse", "1.1^{commit}^") == git(
+        store, "rev-parse", "master~1")
+    # The deleted branch keeps its history.
+    assert log(store, "backups/doomed@9")[-1][0] == "Doomed work"
+
+
+def test_nothing_new_is_no_change(repo, store, capsys):
+    _, url, _ = repo
+    assert run(store, url) == WorkerExitCode.SUCCESS
+    before = refs(store)
+    assert run(store, url) == WorkerExitCode.SUCCESS_NOCHANGE
+    assert "Up to date at r15." in capsys.readouterr().out
+    assert refs(store) == before
+
+
+def test_authors_file(repo, store, tmp_path):
+    _, url, _ = repo
+    authors = tmp_path / "authors"
+    authors.write_text("jürgen = Jürgen Müller <jm@example.org>\n"
+                       "carol = Carol C <carol@example.org>\n")
+    assert run(store, url, "--authors-file", str(authors)) == (
+        WorkerExitCode.SUCCESS)
+    assert log(store, "master")[2][1] == "Jürgen Müller <jm@example.org>"
+    assert log(store, "master")[1][1] == f"alice <alice@{UUID}>"
+    assert "tagger Carol C <carol@example.org>" in git(
+        store, "cat-file", "tag", "1.0")
+
+
+def test_a_bad_authors_file_fails_clearly(repo, store, tmp_path, capsys):
+    _, url, _ = repo
+    authors = tmp_path / "authors"
+    authors.write_text("no equals sign\n")
+    assert run(store, url, "--authors-file", str(authors)) == (
+        WorkerExitCode.FAILURE)
+    assert "line 1: expected" in capsys.readouterr().out
+
+
+def test_a_url_without_the_layout_is_one_branch(repo, store):
+    _, url, _ = repo
+    assert run(store, url + "/branches/feature-x") == WorkerExitCode.SUCCESS
+    assert set(refs(store)) == {"refs/heads/master"}
+    # History starts at the copy that made the branch: the tree is read
+    # from Subversion.
+    assert [s for s, *_ in log(store, "master")] == [
+        "Create feature-x", "Work on feature-x"]
+    assert git(store, "show", "master:feature.txt") == "feature\n"
+    assert git(store, "show", "master:README") == "hello\nwelt\n"
+
+
+def test_a_file_url_is_refused_by_the_default_policy(repo, store, capsys):
+    path, _, _ = repo
+    assert run(store, "file://" + path, policy="default") == (
+        WorkerExitCode.FAILURE_FORBIDDEN)
+    assert run(store, "file://" + path) == WorkerExitCode.SUCCESS
+
+
+# -- incremental ---------------------------------------------------------
+
+def more_history(history):
+    """New commits, a new branch, a new tag and a deleted branch."""
+    history.revision("alice", "More on trunk").add(
+        "trunk/new.txt", "new\n")                                       # r16
+    history.revision("bob", "Branch two").mkdir(
+        "branches/two", copy=("trunk", 16))                             # r17
+    history.revision("bob", "Work on two").change(
+        "branches/two/new.txt", "two\n")                                # r18
+    history.revision("carol", "Tag 2.0").mkdir(
+        "tags/2.0", copy=("trunk", 16))                                 # r19
+    history.revision("bob", "feature-x is done").delete(
+        "branches/feature-x")                                           # r20
+    history.revision("alice", "Last").change("trunk/new.txt", "newer\n")
+
+
+def test_incremental(repo, store, capsys):
+    path, url, history = repo
+    assert run(store, url) == WorkerExitCode.SUCCESS
+    before = refs(store)
+    more_history(history)
+    load(path, history, start=16)
+    capsys.readouterr()
+
+    assert run(store, url) == WorkerExitCode.SUCCESS
+    output = capsys.readouterr().out
+    assert "Importing r16..r21" in output
+    after = refs(store)
+    assert set(after) - set(before) == {
+        "refs/heads/two", "refs/tags/2.0", "refs/tags/backups/feature-x@20"}
+    assert "refs/heads/feature-x" not in after
+    assert after["refs/tags/backups/feature-x@20"] == before[
+        "refs/heads/feature-x"]
+    assert [s for s, *_ in log(store, "master")][-2:] == [
+        "More on trunk", "Last"]
+    assert log(store, "two")[-1][0] == "Work on two"
+    for ref in ("refs/tags/1.0", "refs/tags/1.1",
+                "refs/tags/backups/doomed@9"):
+        assert after[ref] == before[ref]
+
+    # The same as importing everything at once.
+    other = os.path.join(os.path.dirname(store), "other")
+    os.mkdir(other)
+    assert run(other, url) == WorkerExitCode.SUCCESS
+    assert refs(other) == after
+
+
+# -- chunks ----------------------------------------------------------------
+
+def long_history(revisions=1200):
+    history = History(uuid="6f1d9a70-0000-4000-8000-000000001200")
+    first = history.revision("alice", "layout").mkdir("trunk").mkdir(
+        "branches").mkdir("tags").add("trunk/f0", "0\n")
+    for number in range(10):
+        first.mkdir(f"trunk/d{number}")
+    made = set()
+    for number in range(2, revisions + 1):
+        if number % 300 == 0:
+            history.revision("bob", f"branch b{number}").mkdir(
+                f"branches/b{number}", copy=("trunk", number - 1))
+        elif number % 301 == 0:
+            history.revision("carol", f"tag t{number}").mkdir(
+                f"tags/t{number}", copy=("trunk", number - 1))
+        elif number % 7 == 0 and number > 300:
+            branch = f"branches/b{number // 300 * 300}"
+            history.revision("bob", f"on branch {number}").change(
+                f"{branch}/f0", f"b{number}\n")
+        else:
+            # A small tree, so that the fidelity checks stay cheap.
+            path = f"trunk/d{number % 10}/f{number % 40}"
+            change = history.revision(f"user{number % 5}",
+                                      f"change {number}")
+            if path in made:
+                change.change(path, f"{number}\n")
+            else:
+                change.add(path, f"{number}\n")
+                made.add(path)
+    return history
+
+
+@pytest.fixture(scope="module")
+def long_repo(svn_root, server):
+    create_repository(os.path.join(svn_root, "long"), long_history())
+    return server.url("long")
+
+
+def test_chunks_give_the_same_result_as_one_run(long_repo, tmp_path,
+                                                capsys):
+    chunked, whole = str(tmp_path / "chunked"), str(tmp_path / "whole")
+    os.mkdir(chunked)
+    os.mkdir(whole)
+    statuses = [run(chunked, long_repo, limit=500) for _ in range(4)]
+    assert statuses == [
+        WorkerExitCode.SUCCESS_PARTIAL, WorkerExitCode.SUCCESS_PARTIAL,
+        WorkerExitCode.SUCCESS, WorkerExitCode.SUCCESS_NOCHANGE]
+    output = capsys.readouterr().out
+    assert "Stopped after 500 revisions" in output
+    assert "r1200/1200 (100%)" in output
+    assert run(whole, long_repo) == WorkerExitCode.SUCCESS
+    assert refs(chunked) == refs(whole)
+    assert len(refs(whole)) == 1 + 4 + 3
+    # r1 and every trunk revision: not the 4 branches, 3 tags and 126
+    # commits on branches.
+    assert git(whole, "rev-list", "--count", "master") == "1067\n"
+
+
+# -- failures ----------------------------------------------------------------
+
+def test_a_missing_repository_is_invalid(server, store, capsys):
+    assert run(store, server.url("nowhere")) == WorkerExitCode.FAILURE_INVALID
+    output = capsys.readouterr()
+    assert "Cannot read the Subversion repository" in output.out
+    assert "Traceback" not in output.out + output.err
+
+
+def test_a_missing_path_is_invalid(repo, store, capsys):
+    _, url, _ = repo
+    assert run(store, url + "/no/such/dir") == WorkerExitCode.FAILURE_INVALID
+    assert run(store, url + "/trunk/README") == (
+        WorkerExitCode.FAILURE_INVALID)
+    output = capsys.readouterr()
+    assert "is not a Subversion directory" in output.out
+    assert "Traceback" not in output.out + output.err
+
+
+def test_nothing_listening_is_invalid(store, capsys, free_port):
+    url = f"svn://127.0.0.1:{free_port}/repo"
+    assert run(store, url) == WorkerExitCode.FAILURE_INVALID
+    assert "Traceback" not in "".join(capsys.readouterr())
+
+
+def test_a_broken_repository_is_remote_broken(repo, store, capsys):
+    path, url, _ = repo
+    revision = os.path.join(path, "db", "revs", "0", "5")
+    with open(revision, "r+b") as stream:
+        stream.write(b"garbage" * 20)
+    assert run(store, url) == WorkerExitCode.FAILURE_REMOTE_BROKEN
+    output = capsys.readouterr()
+    assert "Reading the Subversion repository" in output.out
+    assert "Traceback" not in output.out + output.err
+    assert refs(store) == {}
+
+
+def test_a_replaced_repository_is_remote_broken(repo, store, svn_root,
+                                                capsys):
+    path, url, _ = repo
+    assert run(store, url) == WorkerExitCode.SUCCESS
+    before = refs(store)
+    shutil.rmtree(path)
+    create_repository(path, History(uuid="00000000-1111-4222-8333-44444444"
+                                    "4444"))
+    assert run(store, url) == WorkerExitCode.FAILURE_REMOTE_BROKEN
+    assert "is not the one imported before" in capsys.readouterr().out
+    assert refs(store) == before
