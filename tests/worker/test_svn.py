@@ -23,10 +23,10 @@ from codeimport.testing.vcs.svn import create_repository
 from codeimport.testing.vcs.svn import fast_directory
 from codeimport.testing.vcs.svn import load
 from codeimport.testing.vcs.svn import standard_history
-from codeimport.worker.sources.svn import Layout
-from codeimport.worker.sources.svn import file_mode
-from codeimport.worker.sources.svn import parse_mergeinfo
-from codeimport.worker.sources.svn import ref_component
+from codeimport.worker.sources.svn_layout import Layout
+from codeimport.worker.sources.svn_layout import parse_mergeinfo
+from codeimport.worker.sources.svn_layout import ref_component
+from codeimport.worker.sources.svn_source import file_mode
 from codeimport.worker.target import target_path
 
 TARGET = "~svn-team/proj/trunk"

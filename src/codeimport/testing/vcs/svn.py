@@ -265,6 +265,8 @@ class SvnServer:
             self._process.stderr.close()
             self._process = None
 
+    close = stop
+
     def __enter__(self) -> SvnServer:
         return self.start()
 

@@ -1,0 +1,114 @@
+"""Reading a Subversion repository through libsvn (subvertpy).
+
+`SvnSource` is the one place where the Subversion importer reaches the
+network from its own process (libsvn's RA layer: ``svn://``,
+``http(s)://`` and ``file://``); everything it reads goes through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import urllib.parse
+import warnings
+
+from codeimport.worker.conversion import SourceBroken
+from codeimport.worker.conversion import SourceInvalid
+
+__all__ = ["NODE_DIR", "NODE_FILE", "SvnSource", "file_mode"]
+
+NODE_FILE, NODE_DIR = 1, 2
+REVPROPS = ["svn:author", "svn:date", "svn:log"]
+
+
+class SvnSource:
+    """A Subversion repository read through libsvn (subvertpy).
+
+    Two sessions: one streams the log while the other fetches content
+    (one session cannot do both at once).  Errors while connecting mean
+    the source is invalid; errors afterwards that it is broken.
+    """
+
+    def __init__(self, url: str):
+        from subvertpy import SubversionException
+        from subvertpy import ra
+
+        self._ra = ra
+        self._error = SubversionException
+        self.url = url.rstrip("/")
+        with self.failures(opening=True), warnings.catch_warnings():
+            # subvertpy 0.11 calls the deprecated urllib.parse.splittype.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            auth = ra.Auth([ra.get_username_provider(),
+                            ra.get_ssl_server_trust_file_provider()])
+            self._log = ra.RemoteAccess(self.url, auth=auth)
+            self.root = self._log.get_repos_root().rstrip("/")
+            self.uuid = self._log.get_uuid()
+            self.youngest = self._log.get_latest_revnum()
+            self._content = ra.RemoteAccess(self.url, auth=auth)
+            self._content.reparent(self.root)
+            tail = self._log.get_session_url().rstrip("/")[len(self.root):]
+            self.prefix = urllib.parse.unquote(tail).rstrip("/")
+            if self._content.check_path(self.prefix.lstrip("/"),
+                                        self.youngest) != NODE_DIR:
+                raise SourceInvalid(
+                    f"{self.url} is not a Subversion directory.")
+
+    @contextlib.contextmanager
+    def failures(self, opening: bool = False):
+        try:
+            yield
+        except self._error as error:
+            message = error.args[0] if error.args else str(error)
+            if opening:
+                raise SourceInvalid(
+                    f"Cannot read the Subversion repository at {self.url}: "
+                    f"{message}") from None
+            raise SourceBroken(
+                f"Reading the Subversion repository at {self.url} failed: "
+                f"{message}") from None
+
+    def log(self, start: int, end: int, limit: int = 0):
+        """``(revision, changed paths, revprops)`` from `start` to `end`."""
+        with self.failures():
+            for entry in self._log.iter_log(
+                    [""], start, end, limit, discover_changed_paths=True,
+                    strict_node_history=True, revprops=REVPROPS):
+                yield entry[1], entry[0] or {}, entry[2] or {}
+
+    def kind(self, path: str, rev: int) -> int:
+        with self.failures():
+            return self._content.check_path(path.lstrip("/"), rev)
+
+    def file(self, path: str, rev: int) -> tuple[bytes, dict]:
+        stream = io.BytesIO()
+        with self.failures():
+            _, props = self._content.get_file(path.lstrip("/"), stream, rev)
+        return stream.getvalue(), props
+
+    def directory(self, path: str, rev: int) -> tuple[dict, dict]:
+        """``({name: kind}, props)`` of directory `path` at `rev`."""
+        with self.failures():
+            entries, _, props = self._content.get_dir(
+                path.lstrip("/"), rev, self._ra.DIRENT_KIND)
+        return {name: e["kind"] for name, e in entries.items()}, props
+
+    def walk(self, path: str, rev: int):
+        """``(relative path, content, props)`` of every file under `path`."""
+        entries, _ = self.directory(path, rev)
+        for name, kind in sorted(entries.items()):
+            child = f"{path}/{name}"
+            if kind == NODE_DIR:
+                for rel, content, props in self.walk(child, rev):
+                    yield f"{name}/{rel}", content, props
+            elif kind == NODE_FILE:
+                yield (name, *self.file(child, rev))
+
+
+def file_mode(content: bytes, props: dict) -> tuple[str, bytes]:
+    """The Git mode and blob of a file with these svn properties."""
+    if "svn:special" in props and content.startswith(b"link "):
+        return "120000", content[len(b"link "):]
+    if "svn:executable" in props:
+        return "100755", content
+    return "100644", content
