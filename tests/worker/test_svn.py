@@ -116,8 +116,11 @@ def repo(svn_root, server, request):
 
 
 @pytest.fixture(autouse=True)
-def fast_scratch(monkeypatch, svn_root):
+def fast_scratch(monkeypatch, svn_root, tmp_path_factory):
     """Work directories (exports for the fidelity check) on tmpfs too."""
+    # pytest's own temporary directories stay where they are: fix their
+    # base before changing the default.
+    tmp_path_factory.getbasetemp()
     monkeypatch.setattr(tempfile, "tempdir", svn_root)
 
 
