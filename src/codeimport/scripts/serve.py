@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import socket
 import sys
+import tempfile
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.util import parse_address
 
 from codeimport import database
 from codeimport.errors import ConfigurationError
+from codeimport.metrics import MULTIPROC_VARIABLE
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import load_settings
 from codeimport.scripts.options import positive
@@ -211,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         "proc_name": "codeimport-serve",
         "control_socket_disable": True,
     }
+    metrics_dir = _share_metrics_between_workers()
     try:
         service = GunicornService(app_factory, service_options)
     except SystemExit:
@@ -226,4 +230,18 @@ def main(argv: list[str] | None = None) -> int:
             return code
         print(f"codeimport serve: {code}", file=sys.stderr)
         return 1
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _share_metrics_between_workers() -> str | None:
+    """Point prometheus_client at a fresh directory that every worker
+    writes its metrics to (`codeimport.metrics`); return it, or None
+    when the environment already names one."""
+    if os.environ.get(MULTIPROC_VARIABLE):
+        return None
+    path = tempfile.mkdtemp(prefix="codeimport-metrics-")
+    os.environ[MULTIPROC_VARIABLE] = path
+    return path

@@ -6,7 +6,9 @@ Routes (the table is `ENDPOINTS`):
   role ``importd``;
 * ``POST /authserver``: `IBranchStatusAPI`, as role ``branchpuller``;
 * ``GET /healthz``: "ok" (200) when the database answers ``SELECT 1``,
-  else 503; it needs no credentials and reads no data.
+  else 503; it needs no credentials and reads no data;
+* ``GET /metrics``: Prometheus metrics (`codeimport.metrics`), with the
+  same credentials as the endpoints.
 
 Every other request needs HTTP Basic credentials (`Credentials`) and gets
 401 without them, before anything else is looked at.  Then: an unknown
@@ -30,6 +32,10 @@ import xmlrpc.client
 
 from codeimport.interfaces.scheduler import IBranchStatusAPI
 from codeimport.interfaces.scheduler import ICodeImportScheduler
+from codeimport.metrics import CONTENT_TYPE
+from codeimport.metrics import DatabaseCollector
+from codeimport.metrics import ServiceMetrics
+from codeimport.metrics import render
 from codeimport.xmlrpc import faults
 from codeimport.xmlrpc.authserver import BranchStatusAPI
 from codeimport.xmlrpc.request import HTTPError
@@ -56,6 +62,7 @@ log = logging.getLogger("codeimport.xmlrpc")
 #: Room for a large import log (sent base64-encoded) in finishJobID.
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 REALM = 'Basic realm="codeimport", charset="UTF-8"'
 
 # path -> (API class, its interface, database role)
@@ -93,13 +100,16 @@ class XMLRPCApplication:
 
     def __init__(self, endpoints, credentials, *,
                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-                 body_timeout: float | None = 30.0, health_stores=None):
+                 body_timeout: float | None = 30.0, health_stores=None,
+                 metrics: ServiceMetrics | None = None):
         self.endpoints = {endpoint.path: endpoint for endpoint in endpoints}
         self.credentials = credentials
         self.max_request_bytes = max_request_bytes
         self.body_timeout = body_timeout
         self._health_stores = health_stores or next(
             iter(self.endpoints.values())).stores
+        self.metrics = metrics
+        self._collector = DatabaseCollector(self._health_stores.get)
 
     def close(self) -> None:
         """Close every database connection (at worker exit)."""
@@ -133,6 +143,8 @@ class XMLRPCApplication:
             raise HTTPError("401 Unauthorized", "Authentication required.",
                             [("WWW-Authenticate", REALM)])
         environ["REMOTE_USER"] = user
+        if path == METRICS_PATH:
+            return self._metrics(verb, start_response)
         endpoint = self.endpoints.get(path)
         if endpoint is None:
             raise HTTPError("404 Not Found", f"No endpoint at {path}.")
@@ -159,12 +171,32 @@ class XMLRPCApplication:
         return _plain(start_response, "200 OK", "ok",
                       [("Cache-Control", "no-store")])
 
+    def _metrics(self, verb: str, start_response) -> list[bytes]:
+        if verb not in ("GET", "HEAD"):
+            raise HTTPError("405 Method Not Allowed", "Use GET.",
+                            [("Allow", "GET, HEAD")])
+        body = render(self._collector, self.metrics)
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE),
+                                  ("Content-Length", str(len(body))),
+                                  ("Cache-Control", "no-store")])
+        return [body]
+
     def _call(self, endpoint: Endpoint, user: str, body: bytes) -> bytes:
-        """Run one XML-RPC call; return the response document."""
+        """Run one XML-RPC call, timed; return the response document."""
         started = time.monotonic()
+        call = {"name": "?"}
+        try:
+            return self._answer(endpoint, user, body, started, call)
+        finally:
+            if self.metrics is not None:
+                self.metrics.observe(call["name"],
+                                     time.monotonic() - started)
+
+    def _answer(self, endpoint, user, body, started, call) -> bytes:
         name = "?"
         try:
             params, name = parse_call(body)
+            call["name"] = name
             if name == "system.listMethods" and not params:
                 return dump_result(sorted(endpoint.methods))
             if name not in endpoint.methods:
@@ -226,6 +258,8 @@ def make_app(dsn: str, credentials, *, settings=None,
             role, settings)
         endpoints.append(Endpoint(path, api_class(stores.utilities),
                                   interface, stores))
-    return XMLRPCApplication(endpoints, credentials,
+    metrics = ServiceMetrics(
+        name for endpoint in endpoints for name in endpoint.methods)
+    return XMLRPCApplication(endpoints, credentials, metrics=metrics,
                              max_request_bytes=max_request_bytes,
                              body_timeout=body_timeout)
