@@ -115,10 +115,12 @@ def default_importers() -> dict[tuple[str, str], type[Importer]]:
     """
     # Imported here so that parsing arguments does not load dulwich.
     from codeimport.worker.gitimport import GitToGitImporter
+    from codeimport.worker.sources.bzr import BzrImporter
     from codeimport.worker.sources.svn import SvnImporter
 
     return {("git", "git"): GitToGitImporter,
-            ("bzr-svn", "git"): SvnImporter}
+            ("bzr-svn", "git"): SvnImporter,
+            ("bzr", "git"): BzrImporter}
 
 
 class _Parser(argparse.ArgumentParser):
