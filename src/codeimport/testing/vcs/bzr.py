@@ -170,7 +170,7 @@ def build_history(path: str, revisions: int, files: int = 200,
                   start: int = 0, clock: int = 1_500_000_000) -> bytes:
     """Write (or extend) a synthetic branch at `path`; return its tip.
 
-    A trunk of `revisions` revisions in all, each changing one of `files`
+    `revisions` revisions in all: a trunk, each revision changing one of `files`
     small files in 20 directories; every `merge_every` revisions a side
     line of `side_length` revisions (in ``side/``) is merged.  Calling it
     again with `start` set to the number already made extends the same
@@ -260,7 +260,9 @@ def build_history(path: str, revisions: int, files: int = 200,
                     last_text[entry.file_id] = entry.revision
             while made[0] < start + revisions:
                 number = made[0]
-                if merge_every and number % merge_every == 0 and number:
+                room = start + revisions - number
+                if (merge_every and number % merge_every == 0 and number
+                        and room >= 2):
                     side, added = tip, []
                     for step in range(side_length):
                         revid = new_revid(b"side")
@@ -273,6 +275,8 @@ def build_history(path: str, revisions: int, files: int = 200,
                         side = commit([side], [added[-1]], revid,
                                       f"Side work {number}.{step}",
                                       "Sider Side <side@example.com>")
+                        if made[0] >= start + revisions - 1:
+                            break
                     revid = new_revid(b"merge")
                     tip = commit([tip, side], added, revid,
                                  f"Merge side work {number}",

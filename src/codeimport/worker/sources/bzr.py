@@ -88,6 +88,8 @@ class BzrConverter(Converter):
             raise SourceInvalid(f"Cannot import: {message}.") from None
         if error.returncode == bzrstream.EXIT_FORBIDDEN:
             raise SourceForbidden(f"Cannot import: {message}.") from None
+        if error.returncode == bzrstream.EXIT_BROKEN:
+            raise SourceBroken(f"Cannot import: {message}.") from None
         if error.returncode == bzrstream.EXIT_UNSUPPORTED:
             raise Unsupported(f"Cannot import: {message}.") from None
         if message is None:
