@@ -234,7 +234,6 @@ def test_import_redirect_to_excluded_host_is_forbidden(store):
         ["12", "bzr", "bzr", "http://example.com/x"],
         ["12", "bzr-svn", "bzr", "svn://example.com/x"],
         ["12", "cvs", "bzr", ":pserver:a@example.com/r", "--cvs-module", "m"],
-        [TARGET, "bzr", "git", "http://example.com/x"],
         [TARGET, "git", "git", "svn://example.com/x"],
     ],
 )
