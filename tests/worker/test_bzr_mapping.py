@@ -6,9 +6,9 @@ import pytest
 
 from codeimport.testing.vcs.bzr import build_history
 from codeimport.worker.sources.bzr import git_tag_name
-from codeimport.worker.sources.bzrstream import _ancestry
+from codeimport.worker.sources.bzrsource import ancestry
+from codeimport.worker.sources.bzrsource import new_revisions
 from codeimport.worker.sources.bzrstream import identity
-from codeimport.worker.sources.bzrstream import new_revisions
 from codeimport.worker.sources.bzrstream import quote_path
 from codeimport.worker.sources.bzrstream import who_when
 
@@ -90,7 +90,7 @@ def test_new_revisions_puts_parents_first_and_prefixes_are_whole(history):
     assert mainline[0] == tip and order[-1] == tip
     # Before each mainline revision come exactly the revisions it adds.
     for index, revid in enumerate(reversed(mainline)):
-        assert set(order[:position[revid] + 1]) == _ancestry(revid, parents)
+        assert set(order[:position[revid] + 1]) == ancestry(revid, parents)
 
 
 def test_new_revisions_skips_what_is_known(history):

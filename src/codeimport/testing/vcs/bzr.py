@@ -33,9 +33,8 @@ def breezy_state():
         os.environ.setdefault("BRZ_PLUGIN_PATH", "-site:-user")
         import breezy
         import breezy.bzr  # noqa: F401
-        import breezy.ui
-
         import breezy.trace
+        import breezy.ui
 
         _STATE = breezy.initialize(setup_ui=False)
         breezy.ui.ui_factory = breezy.ui.SilentUIFactory()
@@ -107,7 +106,8 @@ class SampleBranch:
     def remove(self, relpath: str) -> None:
         self.tree.remove([relpath], keep_files=False)
 
-    def commit(self, message: str, committer: str = "Alice <alice@example.com>",
+    def commit(self, message: str,
+               committer: str = "Alice <alice@example.com>",
                authors: list[str] | None = None) -> bytes:
         """Commit everything; return the revision id."""
         from breezy.commit import NullCommitReporter
@@ -170,8 +170,8 @@ def build_history(path: str, revisions: int, files: int = 200,
                   start: int = 0, clock: int = 1_500_000_000) -> bytes:
     """Write (or extend) a synthetic branch at `path`; return its tip.
 
-    `revisions` revisions in all: a trunk, each revision changing one of `files`
-    small files in 20 directories; every `merge_every` revisions a side
+    `revisions` revisions in all: a trunk, each revision changing one of
+    `files` small files in 20 directories; every `merge_every` revisions a side
     line of `side_length` revisions (in ``side/``) is merged.  Calling it
     again with `start` set to the number already made extends the same
     branch the same way.

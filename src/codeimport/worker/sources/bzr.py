@@ -33,6 +33,7 @@ from codeimport.worker.conversion import SourceBroken
 from codeimport.worker.conversion import SourceForbidden
 from codeimport.worker.conversion import SourceInvalid
 from codeimport.worker.conversion import Unsupported
+from codeimport.worker.sources import bzrsource
 from codeimport.worker.sources import bzrstream
 from codeimport.worker.tools import ToolFailed
 from codeimport.worker.tools import run_pipeline
@@ -84,13 +85,13 @@ class BzrConverter(Converter):
         """Raise the conversion error the exporter's exit status names."""
         message = next((line[len("error: "):] for line in reversed(lines)
                         if line.startswith("error: ")), None)
-        if error.returncode == bzrstream.EXIT_INVALID:
+        if error.returncode == bzrsource.EXIT_INVALID:
             raise SourceInvalid(f"Cannot import: {message}.") from None
-        if error.returncode == bzrstream.EXIT_FORBIDDEN:
+        if error.returncode == bzrsource.EXIT_FORBIDDEN:
             raise SourceForbidden(f"Cannot import: {message}.") from None
-        if error.returncode == bzrstream.EXIT_BROKEN:
+        if error.returncode == bzrsource.EXIT_BROKEN:
             raise SourceBroken(f"Cannot import: {message}.") from None
-        if error.returncode == bzrstream.EXIT_UNSUPPORTED:
+        if error.returncode == bzrsource.EXIT_UNSUPPORTED:
             raise Unsupported(f"Cannot import: {message}.") from None
         if message is None:
             # Not the exporter's own report (git fast-import): its last
@@ -101,7 +102,7 @@ class BzrConverter(Converter):
     def convert(self, limit):
         """See `Converter`."""
         known_path = self.target.statePath(STATE_FILE)
-        known = bzrstream.read_known(known_path)
+        known = bzrsource.read_known(known_path)
         report_path = os.path.join(self.work_dir, "bzr-report.json")
         marks_path = os.path.join(self.work_dir, "bzr-marks")
         argv = ["stream", "--known", known_path, "--report", report_path,
@@ -210,7 +211,7 @@ class BzrConverter(Converter):
         if ref != "refs/heads/master":
             raise Unsupported(f"{ref} has no Bazaar counterpart")
         sha = self.target.stagedRefs()[ref]
-        revid = next(r for r, s in bzrstream.read_known(
+        revid = next(r for r, s in bzrsource.read_known(
             self.target.statePath(STATE_FILE)).items() if s == sha)
         lines: list[str] = []
         try:
