@@ -184,7 +184,8 @@ class Converter:
     def stagingRef(self, published_name: str) -> str:
         """Where to stage the ref published as `published_name`
         (``refs/heads/x`` or ``refs/tags/x``)."""
-        assert published_name.startswith("refs/")
+        if not published_name.startswith("refs/"):
+            raise ValueError(f"not a ref name: {published_name!r}")
         return STAGING_PREFIX + published_name[len("refs/"):]
 
     def convert(self, limit: int | None) -> Outcome:

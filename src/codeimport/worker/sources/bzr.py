@@ -33,6 +33,7 @@ from codeimport.worker.conversion import SourceBroken
 from codeimport.worker.conversion import SourceForbidden
 from codeimport.worker.conversion import SourceInvalid
 from codeimport.worker.conversion import Unsupported
+from codeimport.worker.fastimport import read_marks
 from codeimport.worker.sources import bzrsource
 from codeimport.worker.sources import bzrstream
 from codeimport.worker.tools import ToolFailed
@@ -144,12 +145,7 @@ class BzrConverter(Converter):
             self._fail(error, git_lines)
         with open(report_path, encoding="utf-8") as stream:
             report = json.load(stream)
-        shas = {}
-        if os.path.exists(marks_path):
-            with open(marks_path) as stream:
-                for line in stream:
-                    mark, sha = line.split()
-                    shas[int(mark[1:])] = sha
+        shas = read_marks(marks_path)
         for mark, revid in report["marks"]:
             known[revid.encode("utf-8", "surrogateescape")] = shas[mark]
         self._setRefs(report, known)
