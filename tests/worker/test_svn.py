@@ -426,3 +426,77 @@ def test_a_replaced_repository_is_remote_broken(repo, store, svn_root,
     assert run(store, url) == WorkerExitCode.FAILURE_REMOTE_BROKEN
     assert "is not the one imported before" in capsys.readouterr().out
     assert refs(store) == before
+
+
+# -- less common histories ---------------------------------------------------
+
+def odd_history():
+    h = History(uuid="0dd0dd00-0000-4000-8000-000000000000")
+    (h.revision("alice", "Layout and a vendor drop")
+     .mkdir("trunk").mkdir("branches").mkdir("tags").mkdir("vendor")
+     .mkdir("vendor/lib").add("vendor/lib/a.c", "vendor a\n")
+     .add("trunk/x", "x\n"))                                           # r1
+    h.revision("alice", "Bring in the vendor code").mkdir(
+        "trunk/lib", copy=("vendor/lib", 1))                            # r2
+    h.revision("bob", "Release branch").mkdir(
+        "branches/release 1.0", copy=("trunk", 2))                      # r3
+    h.revision("bob", "One revision, two branches").change(
+        "trunk/x", "x on trunk\n").change(
+        "branches/release 1.0/x", "x on release\n")                     # r4
+    h.revision("carol", "Branch c").mkdir("branches/c",
+                                          copy=("trunk", 4))            # r5
+    h.revision("carol", "c one").change("branches/c/x", "c1\n")         # r6
+    h.revision("carol", "c two").add("branches/c/y", "c2\n")            # r7
+    h.revision("alice", "Cherry-pick c two").add(
+        "trunk/y", "c2\n").setprops(
+        "trunk", {"svn:mergeinfo": "/branches/c:7"})                    # r8
+    h.revision("dave", "Tag t1").mkdir("tags/t1", copy=("trunk", 8))   # r9
+    h.revision("dave", "Drop t1").delete("tags/t1")                     # r10
+    h.revision("carol", "Restart c").replace(
+        "branches/c", copy=("trunk", 10))                               # r11
+    h.revision("alice", "Nothing at all")                               # r12
+    h.revision("alice", "No more branches").delete("branches")          # r13
+    # Still the standard layout at the end (the layout is seen there).
+    h.revision("alice", "A place for branches").mkdir("branches")       # r14
+    return h
+
+
+def test_less_common_histories(svn_root, server, store):
+    create_repository(os.path.join(svn_root, "odd"), odd_history())
+    assert run(store, server.url("odd")) == WorkerExitCode.SUCCESS
+    found = refs(store)
+    assert set(found) == {
+        "refs/heads/master", "refs/tags/backups/t1@10",
+        "refs/tags/backups/c@11", "refs/tags/backups/c@13",
+        "refs/tags/backups/release_1.0@13"}
+    # Copied from outside the layout: read from Subversion.
+    assert git(store, "show", "master:lib/a.c") == "vendor a\n"
+    # One revision on two branches: two commits, same message.
+    assert log(store, "backups/release_1.0@13")[-1][0] == (
+        "One revision, two branches")
+    assert git(store, "show", "backups/release_1.0@13:x") == (
+        "x on release\n")
+    # A cherry-pick is no merge.
+    cherry = log(store, "master")[-1]
+    assert cherry[0] == "Cherry-pick c two"
+    assert len(cherry[3].split()) == 1
+    # A deleted tag keeps its tag object; a replaced branch its history.
+    assert git(store, "cat-file", "-t", "backups/t1@10").strip() == "tag"
+    assert "\ntag t1\n" in git(store, "cat-file", "tag", "backups/t1@10")
+    assert log(store, "backups/c@11")[-1][0] == "c two"
+    assert log(store, "backups/c@13")[-1][0] == "Restart c"
+    # The standard layout has no branch for a revision touching nothing.
+    assert "Nothing at all" not in git(store, "log", "--all", "--format=%s")
+
+
+def test_an_empty_revision_stays_an_empty_commit(svn_root, server, store):
+    h = History(uuid="e0e0e0e0-0000-4000-8000-000000000000")
+    h.revision("alice", "first").add("a", "a\n")
+    h.revision("alice", "empty")
+    h.revision("alice", "last").change("a", "b\n")
+    create_repository(os.path.join(svn_root, "flat"), h)
+    assert run(store, server.url("flat")) == WorkerExitCode.SUCCESS
+    assert [s for s, *_ in log(store, "master")] == ["first", "empty",
+                                                     "last"]
+    assert git(store, "rev-parse", "master~1^{tree}") == git(
+        store, "rev-parse", "master~2^{tree}")

@@ -73,6 +73,13 @@ class HistoryWriter:
                 (where[1], action, copy_path, copy_rev, kind))
         for root, changes in sorted(per_root.items()):
             self._rootChange(root, changes)
+        parent = self._tip(self.layout.prefix)
+        if not paths and not self.layout.standard and parent:
+            # A revision that changes nothing (an empty commit made with
+            # svnmucc, a dump's empty revision) is in the log of the
+            # repository root only: it stays an empty commit.
+            self._record(self.layout.prefix,
+                         self._commit(parent, [], []), "")
 
     def _outside(self, path, action, copy_path, copy_rev):
         """A change to a layout directory (``/branches``) or above."""
