@@ -28,9 +28,9 @@ def _worker(index, argument, barrier):
 
     from codeimport.database import make_store
     from codeimport.enums import CodeImportResultStatus
-    from codeimport.model.finish import finish_statement
-    from codeimport.model.job import poll_statement
-    from codeimport.model.workflow import claim_statement
+    from codeimport.model.queue import claim_statement
+    from codeimport.model.queue import finish_statement
+    from codeimport.model.queue import poll_statement
     from codeimport.prepared import prepared_forms
     from codeimport.registration import build_utilities
     from codeimport.settings import Settings

@@ -161,4 +161,4 @@ def test_a_utility_belongs_to_one_configuration(codeimport):
     other = build_utilities(codeimport.get_store, Settings())
     with pytest.raises(ConfigurationError):
         type(u.workflow)(codeimport.get_store, Settings(), u.events,
-                         u.results)._attach(other)
+                         u.queue)._attach(other)

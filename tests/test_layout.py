@@ -194,7 +194,8 @@ def model_classes():
         module = importlib.import_module(f"codeimport.model.{info.name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ == module.__name__ and list(
-                    implementedBy(cls)):
+                    implementedBy(cls)) and not issubclass(
+                    cls, BaseException):
                 found[cls.__name__] = cls
     return found
 
@@ -236,3 +237,75 @@ def test_registered_utilities_provide_their_interfaces(codeimport):
     for interface, _ in build_utilities(lambda: store).registrations():
         utility = getUtility(interface)
         assert verifyObject(interface, removeSecurityProxy(utility))
+
+
+# -- model/ layers one way --------------------------------------------------
+
+def _model_imports(path):
+    """(module name imported, whether inside a function) for each import
+    of a sibling model module in `path`."""
+    tree = ast.parse(path.read_text())
+    nested = {id(node) for function in ast.walk(tree)
+              if isinstance(function, (ast.FunctionDef,
+                                       ast.AsyncFunctionDef))
+              for node in ast.walk(function)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "") \
+                .startswith("codeimport.model."):
+            yield node.module.split(".")[2], id(node) in nested
+        elif isinstance(node, ast.ImportFrom) and \
+                node.module == "codeimport.model":
+            for alias in node.names:
+                yield alias.name, id(node) in nested
+
+
+def model_graph():
+    return {path.stem: {name for name, _ in _model_imports(path)}
+            for path in source_files(MODEL)}
+
+
+def test_model_imports_its_siblings_at_module_level_only():
+    nested = [f"model/{path.name} imports {name}"
+              for path in source_files(MODEL)
+              for name, inside in _model_imports(path) if inside]
+    assert nested == []
+
+
+def test_model_has_no_import_cycle():
+    graph, done, stack = model_graph(), set(), []
+
+    def visit(name):
+        if name in stack:
+            raise AssertionError(
+                "import cycle: " + " -> ".join(
+                    stack[stack.index(name):] + [name]))
+        if name in done:
+            return
+        stack.append(name)
+        for imported in sorted(graph.get(name, ())):
+            visit(imported)
+        stack.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
+
+
+def test_the_cycle_check_finds_a_cycle(monkeypatch):
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}}
+    monkeypatch.setitem(globals(), "model_graph", lambda: graph)
+    with pytest.raises(AssertionError, match="a -> b -> c -> a"):
+        test_model_has_no_import_cycle()
+
+
+def test_model_layers_point_down():
+    # Helpers stand on nothing of model/; the queue and the workflow
+    # stand on records and helpers; no record imports a set's module
+    # holding the queue or the workflow.
+    graph = model_graph()
+    for helper in ("context", "columns", "constants", "rules", "_storm"):
+        assert graph[helper] == set(), helper
+    top = {"queue", "workflow"}
+    for name, imported in graph.items():
+        if name not in top | {"watchdog"}:
+            assert not imported & top, name

@@ -110,7 +110,7 @@ def test_the_hot_paths_run_prepared(codeimport):
                                     " FROM pg_prepared_statements")}
         assert statements == {
             "UPDATE codeimportmac",
-            "WITH candidate AS ( ",
+            "WITH candidate AS (S",
             "UPDATE codeimportjob",
             "WITH c AS (  SELECT ",
         }

@@ -526,51 +526,53 @@ def test_reclaimStaleJobs_reclaims_only_stale_jobs_by_id(codeimport,
 
 def test_updateHeartbeat_by_id(codeimport, workflow, running):
     set_fields(codeimport.store, running, heartbeat=utc(2007, 1, 1))
-    workflow.updateHeartbeat(running.id, "by id")
+    codeimport.utilities.queue.heartbeat(running.id, "by id")
     assert running.heartbeat == db_now(codeimport.store)
     assert running.logtail == "by id"
 
 
-def test_updateHeartbeat_by_id_of_pending_job_raises(workflow, gnome):
+def test_updateHeartbeat_by_id_of_pending_job_raises(codeimport, gnome):
     with pytest.raises(InvalidJobState) as info:
-        workflow.updateHeartbeat(gnome.import_job.id, "x")
+        codeimport.utilities.queue.heartbeat(gnome.import_job.id, "x")
     assert str(info.value) == (
         f"The CodeImportJob associated with {U} is PENDING.")
 
 
 @pytest.mark.parametrize("method, args", [
-    ("updateHeartbeat", ("x",)),
-    ("finishJob", (CodeImportResultStatus.SUCCESS, None)),
+    ("queue.heartbeat", ("x",)),
+    ("queue.start", (1,)),
+    ("workflow.finishJobById", (CodeImportResultStatus.SUCCESS, None)),
+    ("workflow.reclaimJobById", ()),
 ])
 @pytest.mark.parametrize("job_id", [987654, 0, -3, 2**31, 2**63])
-def test_by_id_of_no_job_raises_NoSuchCodeImportJob(workflow, method, args,
+def test_by_id_of_no_job_raises_NoSuchCodeImportJob(codeimport, method, args,
                                                     job_id):
     # Ids beyond PostgreSQL's integer range too: no row has one.
+    utility, name = method.split(".")
     with pytest.raises(NoSuchCodeImportJob) as info:
-        getattr(workflow, method)(job_id, *args)
+        getattr(getattr(codeimport.utilities, utility), name)(job_id, *args)
     assert str(info.value) == f"Job {job_id} not found."
 
 
 def test_finishJob_by_id_drops_the_job_and_writes_the_result(
         codeimport, workflow, running, gnome):
     job_id = running.id
-    result = workflow.finishJob(job_id, CodeImportResultStatus.SUCCESS,
-                                None)
+    result = workflow.finishJobById(job_id, CodeImportResultStatus.SUCCESS,
+                                    None)
     assert result.status == CodeImportResultStatus.SUCCESS
     assert codeimport.utilities.jobs.getById(job_id) is None
     assert gnome.import_job.state == CodeImportJobState.PENDING
 
 
-def test_finishJob_by_id_takes_the_full_path_when_it_must(
+def test_finishJob_by_id_of_an_import_no_longer_reviewed(
         codeimport, workflow, running, gnome):
-    # A finish of a job whose import is no longer REVIEWED is not one the
-    # single statement handles; by id it must still be done in full.
+    # The import gets no next job, and the job is gone.
     job_id = running.id
     set_fields(codeimport.store, gnome,
                review_status=CodeImportReviewStatus.SUSPENDED)
-    result = workflow.finishJob(job_id, CodeImportResultStatus.FAILURE,
-                                None)
+    result = workflow.finishJobById(job_id, CodeImportResultStatus.FAILURE,
+                                    None)
     assert result.status == CodeImportResultStatus.FAILURE
     assert gnome.import_job is None
     with pytest.raises(NoSuchCodeImportJob):
-        workflow.finishJob(job_id, CodeImportResultStatus.FAILURE, None)
+        workflow.finishJobById(job_id, CodeImportResultStatus.FAILURE, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from zope.component import getGlobalSiteManager
@@ -11,12 +12,14 @@ from codeimport import interfaces as api
 from codeimport.model.branch import BranchPuller
 from codeimport.model.branch import BranchSet
 from codeimport.model.codeimportset import CodeImportSet
+from codeimport.model.context import StoreUtility
 from codeimport.model.event import CodeImportEventSet
 from codeimport.model.job import CodeImportJobSet
 from codeimport.model.libraryfile import LibraryFileAliasSet
 from codeimport.model.listing import CodeImportListing
 from codeimport.model.machine import CodeImportMachineSet
 from codeimport.model.person import PersonSet
+from codeimport.model.queue import CodeImportJobQueue
 from codeimport.model.result import CodeImportResultSet
 from codeimport.model.scriptactivity import ScriptActivitySet
 from codeimport.model.watchdog import CodeImportWatchdog
@@ -53,6 +56,9 @@ class Utilities:
     script_activities: ScriptActivitySet
     watchdog: CodeImportWatchdog
     listing: CodeImportListing
+    #: The job queue (`codeimport.model.queue`); trusted code only, so
+    #: not registered.
+    queue: CodeImportJobQueue
 
     def registrations(self):
         """Yield (interface, utility) pairs, as `configure` registers them.
@@ -83,7 +89,8 @@ def build_utilities(get_store, settings: Settings | None = None) -> Utilities:
     settings = settings if settings is not None else Settings()
     events = CodeImportEventSet(get_store, settings)
     results = CodeImportResultSet(get_store, settings)
-    workflow = CodeImportJobWorkflow(get_store, settings, events, results)
+    queue = CodeImportJobQueue(get_store, settings)
+    workflow = CodeImportJobWorkflow(get_store, settings, events, queue)
     machines = CodeImportMachineSet(get_store, settings)
     utilities = Utilities(
         settings=settings,
@@ -91,7 +98,8 @@ def build_utilities(get_store, settings: Settings | None = None) -> Utilities:
         branches=BranchSet(get_store, settings),
         puller=BranchPuller(get_store, settings),
         code_imports=CodeImportSet(get_store, settings),
-        jobs=CodeImportJobSet(get_store, settings, workflow, machines),
+        jobs=CodeImportJobSet(get_store, settings, workflow, machines,
+                              queue),
         workflow=workflow,
         machines=machines,
         events=events,
@@ -100,9 +108,11 @@ def build_utilities(get_store, settings: Settings | None = None) -> Utilities:
         script_activities=ScriptActivitySet(get_store, settings),
         watchdog=CodeImportWatchdog(get_store, settings, workflow),
         listing=CodeImportListing(get_store, settings),
+        queue=queue,
     )
-    for _, utility in utilities.registrations():
-        if utility._context is None:  # branches is registered twice
+    for field in dataclasses.fields(Utilities):
+        utility = getattr(utilities, field.name)
+        if isinstance(utility, StoreUtility):
             utility._attach(utilities)
     return utilities
 

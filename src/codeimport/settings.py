@@ -87,12 +87,19 @@ class Settings:
                 values[name] = raw
         return cls(**values)
 
+    #: Which setting holds each source kind's default update interval
+    #: (the job queue's SQL is built from this table too).
+    INTERVAL_SETTINGS = {
+        _RCS.CVS: "default_interval_cvs",
+        _RCS.BZR_SVN: "default_interval_subversion",
+        _RCS.GIT: "default_interval_git",
+        _RCS.BZR: "default_interval_bzr",
+    }
+    #: For a source kind without a setting of its own.
+    OTHER_INTERVAL = 21600
+
     def defaultInterval(self, rcs_type) -> timedelta:
         """Return the default update interval for a source type."""
-        seconds = {
-            _RCS.CVS: self.default_interval_cvs,
-            _RCS.BZR_SVN: self.default_interval_subversion,
-            _RCS.GIT: self.default_interval_git,
-            _RCS.BZR: self.default_interval_bzr,
-        }.get(rcs_type, 21600)
+        name = self.INTERVAL_SETTINGS.get(rcs_type)
+        seconds = self.OTHER_INTERVAL if name is None else getattr(self, name)
         return timedelta(seconds=seconds)

@@ -136,8 +136,6 @@ class ICodeImportJobWorkflowEdit(Interface):
     def updateHeartbeat(import_job, logtail):
         """Record that a RUNNING job is alive, with its latest output.
 
-        :param import_job: the job, or its id: a service that knows only
-            the id then spares a query to load the job.
         :raises InvalidJobState: unless the job is RUNNING.
         :raises NoSuchCodeImportJob: if there is no such job.
         :postcondition: heartbeat is now and logtail replaced; no event.
@@ -151,7 +149,6 @@ class ICodeImportJobWorkflowEdit(Interface):
         success, after interval * 2**(failures - 1) on failure; at the
         consecutive failure limit the import becomes FAILING instead.
 
-        :param import_job: the job, or its id (as for `updateHeartbeat`).
         :param status: a `CodeImportResultStatus`.
         :param logfile_alias: an `ILibraryFileAlias` or None.
         :raises InvalidJobState: unless the job is RUNNING.

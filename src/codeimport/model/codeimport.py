@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from storm.expr import Desc
 from storm.locals import Int
 from storm.locals import Reference
 from storm.locals import Storm
@@ -14,7 +13,6 @@ from zope.interface import implementer
 
 from codeimport.enums import NON_CVS_RCS_TYPES
 from codeimport.enums import CodeImportJobState
-from codeimport.enums import CodeImportResultStatus
 from codeimport.enums import CodeImportReviewStatus
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
@@ -29,6 +27,8 @@ from codeimport.model.columns import DBEnum
 from codeimport.model.columns import NameEnum
 from codeimport.model.columns import UTCDateTime
 from codeimport.model.context import context_of
+from codeimport.model.job import CodeImportJob
+from codeimport.model.rules import consecutive_failures
 from codeimport.notification import CodeImportModified
 from codeimport.validators import normalise_url
 from codeimport.validators import validate_cvs_module
@@ -38,7 +38,6 @@ __all__ = ["CodeImport"]
 
 _Review = CodeImportReviewStatus
 _RCS = RevisionControlSystems
-_SUCCESS_VALUES = tuple(s.value for s in CodeImportResultStatus.successes)
 #: The names `updateFromData` accepts; anything else is refused.
 UPDATABLE = frozenset((
     "review_status", "url", "cvs_root", "cvs_module", "update_interval",
@@ -102,8 +101,6 @@ class CodeImport(Storm):
     @property
     def import_job(self):
         """See `ICodeImport`."""
-        from codeimport.model.job import CodeImportJob
-
         return Store.of(self).find(
             CodeImportJob, code_import_id=self.id).one()
 
@@ -120,11 +117,7 @@ class CodeImport(Storm):
         newest success, counted by id as in the original.
         """
         return Store.of(self).execute(
-            "SELECT count(*) FROM codeimportresult"
-            " WHERE code_import = ? AND id > COALESCE(("
-            "  SELECT max(id) FROM codeimportresult"
-            "  WHERE code_import = ? AND status = ANY(?)), 0)",
-            (self.id, self.id, list(_SUCCESS_VALUES)),
+            f"SELECT {consecutive_failures('?')}", (self.id, self.id),
         ).get_one()[0]
 
     def getImportDetailsForDisplay(self):
@@ -270,14 +263,3 @@ def source_sanity(rcs_type, url, cvs_root, cvs_module):
             "Don't know how to sanity check source details for unknown "
             f"rcs_type {rcs_type.name}"
         )
-
-
-def latest_result_start(store, code_import_id):
-    """Return when the most recent run of the import started, or None."""
-    from codeimport.model.result import CodeImportResult
-
-    result = store.find(
-        CodeImportResult, code_import_id=code_import_id
-    ).order_by(Desc(CodeImportResult.date_created),
-               Desc(CodeImportResult.id)).first()
-    return None if result is None else result.date_job_started

@@ -10,7 +10,6 @@ from storm.store import Store
 from zope.interface import implementer
 
 from codeimport.enums import CodeImportJobState
-from codeimport.enums import CodeImportMachineState
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.errors import CodeImportValidationError
@@ -18,46 +17,11 @@ from codeimport.interfaces.job import ICodeImportJob
 from codeimport.interfaces.job import ICodeImportJobSet
 from codeimport.model.columns import DBEnum
 from codeimport.model.columns import UTCDateTime
-from codeimport.model.machine import CodeImportMachine
-from codeimport.model.rows import invalidate_cached
 from codeimport.model.context import StoreUtility
 from codeimport.model.context import context_of
-from codeimport.prepared import prepared
+from codeimport.model.rules import stale_job_condition
 
-__all__ = ["CodeImportJob", "CodeImportJobSet", "poll_statement",
-           "stale_job_condition"]
-
-# Whether any job is stale is asked as "is the oldest heartbeat too
-# old": min() over the partial heartbeat index reads one index entry
-# whatever the threshold, whereas an EXISTS over "heartbeat < threshold"
-# leaves a prepared statement's generic plan, made without the
-# threshold's value, free to guess that many rows match and scan the
-# table.  For the same reason the enumeration values are written into
-# the statement, not passed.
-_TOUCH_ONLINE_MACHINE = prepared(
-    "UPDATE codeimportmachine SET heartbeat = CURRENT_TIMESTAMP"
-    f" WHERE hostname = ? AND state = {CodeImportMachineState.ONLINE.value}"
-    " RETURNING id, COALESCE((SELECT min(heartbeat) FROM codeimportjob"
-    f"  WHERE state = {CodeImportJobState.RUNNING.value})"
-    "  < CURRENT_TIMESTAMP - ? * interval '1 second', false)"
-)
-
-
-def stale_job_condition(table="codeimportjob"):
-    """The SQL condition for a RUNNING job of `table` whose heartbeat is
-    older than the one parameter it takes: the maximum heartbeat
-    interval, in seconds."""
-    return (f"{table}.state = {CodeImportJobState.RUNNING.value}"
-            f" AND {table}.heartbeat"
-            " < CURRENT_TIMESTAMP - ? * interval '1 second'")
-
-
-def poll_statement(hostname, maximum_heartbeat_interval):
-    """The statement with which an ONLINE machine polls (it touches the
-    machine's heartbeat and asks whether any job is stale), as
-    ``(statement, parameters)``."""
-    return _TOUCH_ONLINE_MACHINE, (hostname, maximum_heartbeat_interval)
-
+__all__ = ["CodeImportJob", "CodeImportJobSet"]
 
 _RCS_ARGUMENT = {
     RevisionControlSystems.BZR_SVN: "bzr-svn",
@@ -139,10 +103,11 @@ class CodeImportJob(Storm):
 class CodeImportJobSet(StoreUtility):
     """See `ICodeImportJobSet`."""
 
-    def __init__(self, get_store, settings, workflow, machines):
+    def __init__(self, get_store, settings, workflow, machines, queue):
         super().__init__(get_store, settings)
         self._workflow = workflow
         self._machines = machines
+        self._queue = queue
 
     def getById(self, job_id):
         """See `ICodeImportJobSet`."""
@@ -166,16 +131,29 @@ class CodeImportJobSet(StoreUtility):
             CodeImportJob.id))
 
     def getJobForMachine(self, hostname, worker_limit):
-        """See `ICodeImportJobSet`."""
+        """See `ICodeImportJobSet`.
+
+        The common case, an ONLINE machine, is two statements: the poll
+        touches the machine's heartbeat, which locks its row (callers
+        for one machine take turns), and says whether any job is stale;
+        only then does the reclaim's locking query run.  The claim
+        checks the worker limit, after the lock.
+        """
         if not isinstance(hostname, str) or not hostname.strip():
             raise CodeImportValidationError(
                 f"Invalid machine host name: {hostname!r}")
         if not isinstance(worker_limit, int) or worker_limit < 0:
             raise CodeImportValidationError(
                 f"worker_limit must be a non-negative int: {worker_limit!r}")
-        job = self._claimForOnline(hostname, worker_limit)
-        if job is not False:
-            return job
+        queue = self._queue
+        polled = queue.poll(hostname)
+        if polled is not None:
+            machine_id, stale = polled
+            if stale:
+                self._workflow.reclaimStaleJobs()
+            return queue.claim(machine_id, worker_limit)
+        # A machine seen for the first time, or not ONLINE: a QUIESCING
+        # one with no jobs left goes OFFLINE.
         self._workflow.reclaimStaleJobs()
         machine = self._machines.getByHostname(hostname)
         if machine is None:
@@ -184,32 +162,4 @@ class CodeImportJobSet(StoreUtility):
         # held to its worker limit and gets a heartbeat (decision D10).
         if not machine.shouldLookForJob(worker_limit):
             return None
-        return self._workflow.claimNextJob(machine)
-
-    def _claimForOnline(self, hostname, worker_limit):
-        """`getJobForMachine`'s common case, an ONLINE machine, in two
-        statements; return the claimed job, None, or False when the
-        machine is missing or not ONLINE (the caller then takes the full
-        path, which creates a machine or retires a QUIESCING one).
-
-        The first statement touches the heartbeat and so locks the
-        machine's row (callers for one machine take turns, as in
-        `shouldLookForJob`), and looks along the heartbeat index for a
-        stale job.  Only when there is one does the reclaim's locking
-        query run; reclaiming after the machine's lock rather than
-        before changes nothing the caller sees, as no reclaim step
-        touches machine rows.  The worker limit is checked inside the
-        claim, after the lock.
-        """
-        store = self._store
-        row = store.execute(
-            *poll_statement(hostname,
-                            self._settings.maximum_heartbeat_interval),
-        ).get_one()
-        if row is None:
-            return False
-        machine_id, stale = row
-        invalidate_cached(store, CodeImportMachine, machine_id)
-        if stale:
-            self._workflow.reclaimStaleJobs()
-        return self._workflow.claimNextJob(machine_id, worker_limit)
+        return queue.claim(machine.id, worker_limit)

@@ -11,7 +11,6 @@ from zope.interface import implementer
 
 from codeimport.enums import CodeImportEventDataType
 from codeimport.enums import CodeImportEventType
-from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineOfflineReason
 from codeimport.enums import CodeImportMachineState
 from codeimport.errors import CodeImportValidationError
@@ -22,6 +21,8 @@ from codeimport.model.columns import DBEnum
 from codeimport.model.columns import UTCDateTime
 from codeimport.model.context import StoreUtility
 from codeimport.model.context import context_of
+from codeimport.model.event import CodeImportEvent
+from codeimport.model.job import CodeImportJob
 
 __all__ = ["CodeImportMachine", "CodeImportMachineSet"]
 
@@ -50,8 +51,6 @@ class CodeImportMachine(Storm):
     @property
     def current_jobs(self):
         """See `ICodeImportMachine`."""
-        from codeimport.model.job import CodeImportJob
-
         return list(
             Store.of(self)
             .find(CodeImportJob, machine_id=self.id)
@@ -61,8 +60,6 @@ class CodeImportMachine(Storm):
     @property
     def events(self):
         """See `ICodeImportMachine`."""
-        from codeimport.model.event import CodeImportEvent
-
         return list(
             Store.of(self)
             .find(CodeImportEvent, machine_id=self.id)
@@ -154,22 +151,16 @@ class CodeImportMachine(Storm):
         if row is None:
             return False
         state = _State.items[row[0]]
-        # Count in a second statement, after the lock is ours: under READ
-        # COMMITTED it sees the jobs that a caller we waited for has just
-        # claimed, which a subquery of the UPDATE (evaluated with the
-        # snapshot taken before the wait) would miss, letting concurrent
-        # callers for one machine exceed worker_limit.
-        job_count = store.execute(
-            "SELECT count(*) FROM codeimportjob WHERE machine = ?"
-            " AND state = ?",
-            (self.id, CodeImportJobState.RUNNING.value),
-        ).get_one()[0]
+        # Asked in a second statement, after the lock is ours: under
+        # READ COMMITTED it sees the jobs that a caller we waited for
+        # has just claimed.
+        queue = context_of(self).queue
         if state == _State.QUIESCING:
-            if job_count == 0:
+            if queue.underWorkerLimit(self.id, 1):
                 self.setOffline(CodeImportMachineOfflineReason.QUIESCED)
             return False
         if state == _State.ONLINE:
-            return job_count < worker_limit
+            return queue.underWorkerLimit(self.id, worker_limit)
         raise AssertionError(f"Unknown machine state {state!r}??")
 
 

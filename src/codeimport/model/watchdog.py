@@ -10,8 +10,8 @@ from zope.interface import implementer
 from codeimport.enums import CodeImportMachineOfflineReason
 from codeimport.enums import CodeImportMachineState
 from codeimport.interfaces.watchdog import ICodeImportWatchdog
-from codeimport.model.machine import CodeImportMachine
 from codeimport.model.context import StoreUtility
+from codeimport.model.machine import CodeImportMachine
 
 __all__ = ["CodeImportWatchdog", "WatchdogReport"]
 

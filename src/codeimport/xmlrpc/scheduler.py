@@ -160,9 +160,9 @@ class CodeImportSchedulerAPI:
         with self._missingJobFirst(job_id):
             log_tail = arguments.text(log_tail, "log_tail")
         with translate_errors():
-            # By id: the workflow loads the job only if it must explain
-            # a refusal.
-            self._utilities.workflow.updateHeartbeat(job_id, log_tail)
+            # By id: the queue loads the job only if it must explain a
+            # refusal.
+            self._utilities.queue.heartbeat(job_id, log_tail)
         return 0
 
     def finishJobID(self, job_id: int, status_name: str,
@@ -185,7 +185,7 @@ class CodeImportSchedulerAPI:
                 alias = self._utilities.files.create(
                     log_file_name(job.code_import.branch), data)
             # By id, as for updateHeartbeat.
-            self._utilities.workflow.finishJob(job_id, status, alias)
+            self._utilities.workflow.finishJobById(job_id, status, alias)
         return 0
 
     def reclaimJobID(self, job_id: int) -> int:

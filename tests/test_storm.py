@@ -1,6 +1,6 @@
 """The helpers that keep Storm's cache true around raw statements.
 
-They use Storm's private bookkeeping (see `codeimport.model.rows`), so
+They use Storm's private bookkeeping (see `codeimport.model._storm`), so
 each is checked here against the installed Storm: if an upgrade changes
 that bookkeeping, these tests fail rather than the hot paths silently
 serving stale objects.
@@ -13,13 +13,13 @@ import gc
 from zope.security.proxy import removeSecurityProxy
 
 from codeimport.enums import CodeImportJobState
+from codeimport.model._storm import cached
+from codeimport.model._storm import column_names
+from codeimport.model._storm import forget_deleted
+from codeimport.model._storm import invalidate_cached
+from codeimport.model._storm import load_row
 from codeimport.model.job import CodeImportJob
 from codeimport.model.machine import CodeImportMachine
-from codeimport.model.rows import cached
-from codeimport.model.rows import column_names
-from codeimport.model.rows import forget_deleted
-from codeimport.model.rows import invalidate_cached
-from codeimport.model.rows import load_row
 
 
 def _naked_machine(codeimport, hostname):

@@ -1,7 +1,7 @@
-"""Keeping Storm's object cache true around raw SQL statements.
+"""Every use of Storm's private bookkeeping, in one place.
 
-The hot paths (`claimNextJob`, `finish_fast`) write with one raw
-statement each instead of a dozen ORM operations.  Storm does not see
+The job queue (`codeimport.model.queue`) writes with one raw statement
+per transition instead of a dozen ORM operations.  Storm does not see
 those writes, so the objects it holds for the rows they touched must be
 refreshed or dropped, and the rows they return are worth turning into
 objects directly rather than reading back with another query.
@@ -18,8 +18,9 @@ from __future__ import annotations
 from storm.info import get_cls_info
 from storm.info import get_obj_info
 
-__all__ = ["cached", "column_list", "column_names", "forget_deleted",
-           "invalidate_cached", "load_row"]
+__all__ = ["cached", "column_list", "column_names", "forget_cached",
+           "forget_deleted", "invalidate_cached", "load_row",
+           "run_returning"]
 
 
 def cached(store, cls, object_id):
@@ -95,3 +96,27 @@ def forget_deleted(store, obj):
     store._disable_change_notification(obj_info)
     store._remove_from_alive(obj_info)
     del obj_info["store"]
+
+
+def forget_cached(store, cls, object_id):
+    """`forget_deleted` for `store`'s copy of the `cls` row `object_id`,
+    if it holds one."""
+    obj = cached(store, cls, object_id)
+    if obj is not None:
+        forget_deleted(store, obj)
+
+
+def run_returning(store, cls, statement, params, skip=0):
+    """Run a raw `statement` that returns at most one row: `skip`
+    leading values, then the columns of a `cls` row.
+
+    :return: None if it returned no row, else ``(leading values, the
+        cls object built from the row)``.
+    """
+    result = store.execute(statement, params)
+    row = result.get_one()
+    if row is None:
+        return None
+    obj = load_row(store, cls, result, column_names(result)[skip:],
+                   row[skip:])
+    return tuple(row[:skip]), obj
