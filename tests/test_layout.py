@@ -309,3 +309,27 @@ def test_model_layers_point_down():
     for name, imported in graph.items():
         if name not in top | {"watchdog"}:
             assert not imported & top, name
+
+
+# -- Storm's private names live in model/_storm.py only ----------------------
+
+STORM_PRIVATE = re.compile(
+    r"\._(alive|get_object|load_object|set_clean|disable_lazy_resolving"
+    r"|disable_change_notification|remove_from_alive|raw_cursor"
+    r"|run_execution|check_disconnect|raw_connection|raw_connect|database"
+    r"|dsn)\b|\b_run_execution\b|\b_raw_connect\b")
+
+
+def test_private_storm_names_only_in_the_storm_module():
+    offenders = [f"{relative(p)}:{number}" for p in source_files()
+                 if relative(p) != "model/_storm.py"
+                 for number, line in code_lines(p)
+                 if STORM_PRIVATE.search(line)]
+    assert offenders == []
+
+
+def test_the_storm_check_finds_private_names():
+    for line in ("store._alive.get(x)", "def _run_execution(self):",
+                 "result._raw_cursor.description", "self._dsn = dsn"):
+        assert STORM_PRIVATE.search(line), line
+    assert not STORM_PRIVATE.search("self._store.execute()")

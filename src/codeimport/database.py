@@ -19,11 +19,10 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 from storm.database import URI
-from storm.databases.postgres import Postgres
 from storm.store import Store
 
 from codeimport.errors import ConfigurationError
-from codeimport.prepared import PreparingConnection
+from codeimport.model._storm import SessionPostgres
 from codeimport.prepared import preparing_by_default
 
 __all__ = [
@@ -65,33 +64,28 @@ def role_name(name: str | None) -> str | None:
         ) from None
 
 
-class CodeImportPostgres(Postgres):
+class CodeImportPostgres(SessionPostgres):
     """Storm's PostgreSQL backend with UTC sessions and an optional role.
 
     It takes a libpq DSN (URI or key=value form) as it is, so every libpq
     option works, including ``host=/path/to/socket``.
     """
 
-    connection_factory = PreparingConnection
-
     def __init__(self, dsn: str, role: str | None = None,
                  isolation: str = "read-committed",
                  prepare: bool | None = None):
-        super().__init__(URI(f"postgres:?isolation={isolation}"))
-        self._dsn = dsn
-        self._role = role_name(role)
+        super().__init__(URI(f"postgres:?isolation={isolation}"), dsn)
+        self.role = role_name(role)
         #: Whether the hot statements run prepared (`codeimport.prepared`).
         self.prepare = preparing_by_default() if prepare is None else prepare
 
-    def _raw_connect(self):
-        connection = super()._raw_connect()
+    def setUpSession(self, connection) -> None:
         cursor = connection.cursor()
         cursor.execute("SET TIME ZONE 'UTC'")
-        if self._role is not None:
+        if self.role is not None:
             cursor.execute(sql.SQL("SET ROLE {}").format(
-                sql.Identifier(self._role)))
+                sql.Identifier(self.role)))
         connection.commit()
-        return connection
 
 
 def make_store(dsn: str, role: str | None = None,

@@ -11,12 +11,12 @@ skips both.
 Registration returns the statement unchanged, so model code keeps
 calling ``store.execute(STATEMENT, params)`` and reads the same whether
 or not statements are prepared; Storm's tracers also still see the
-statement's own text.  `PreparingConnection` (the connection class of
-`codeimport.database.CodeImportPostgres`) swaps in the ``EXECUTE`` just
-before the statement reaches psycopg2, preparing it first on a
-connection that has not seen it.  A prepared statement outlives
-transactions and rollbacks; a new connection (Storm reconnects after a
-lost one) starts with none, and prepares again.
+statement's own text.  `codeimport.model._storm.PreparingConnection`
+(the connection class of `codeimport.database.CodeImportPostgres`)
+swaps in the ``EXECUTE`` just before the statement reaches psycopg2,
+preparing it first on a connection that has not seen it.  A prepared
+statement outlives transactions and rollbacks; a new connection (Storm
+reconnects after a lost one) starts with none, and prepares again.
 
 Preparing is on by default.  Turn it off (``prepare=False`` for
 `codeimport.database.make_store`, or ``CODEIMPORT_PREPARED_STATEMENTS=off``
@@ -33,25 +33,20 @@ from __future__ import annotations
 
 import itertools
 import os
-import weakref
 
 from storm.database import convert_param_marks
-from storm.databases.postgres import PostgresConnection
 
 from codeimport.errors import ConfigurationError
-from codeimport.sqlstate import sqlstate
 
 __all__ = [
     "PREPARE_VARIABLE",
-    "PreparingConnection",
     "prepared",
     "prepared_forms",
     "preparing_by_default",
+    "registered",
 ]
 
 PREPARE_VARIABLE = "CODEIMPORT_PREPARED_STATEMENTS"
-_DUPLICATE_PREPARED = "42P05"
-_NO_SUCH_PREPARED = "26000"
 _SWITCH = {"on": True, "yes": True, "1": True, "true": True,
            "off": False, "no": False, "0": False, "false": False}
 
@@ -118,39 +113,7 @@ def preparing_by_default(environ=None) -> bool:
         ) from None
 
 
-class PreparingConnection(PostgresConnection):
-    """Storm's PostgreSQL connection, running registered statements as
-    prepared ones when its database says so."""
-
-    def __init__(self, database, event=None):
-        super().__init__(database, event)
-        # Which statements each raw connection has prepared; keyed
-        # weakly, so a connection Storm replaced is forgotten with it.
-        self._prepared = weakref.WeakKeyDictionary()
-
-    def _run_execution(self, raw_cursor, args, params, statement):
-        entry = _REGISTRY.get(args[0]) if self._database.prepare else None
-        if entry is None:
-            return super()._run_execution(raw_cursor, args, params,
-                                          statement)
-        done = self._prepared.setdefault(self._raw_connection, set())
-        if entry.prepare not in done:
-            try:
-                self._check_disconnect(raw_cursor.execute, entry.prepare)
-            except Exception as error:
-                # The session has it already (say, bookkeeping lost to
-                # an interrupt): this transaction fails, the next runs.
-                if sqlstate(error) == _DUPLICATE_PREPARED:
-                    done.add(entry.prepare)
-                raise
-            done.add(entry.prepare)
-        try:
-            return super()._run_execution(
-                raw_cursor, (entry.execute,) + tuple(args[1:]), params,
-                statement)
-        except Exception as error:
-            # The session lost it (DEALLOCATE, DISCARD ALL): prepare it
-            # again next time.
-            if sqlstate(error) == _NO_SUCH_PREPARED:
-                done.discard(entry.prepare)
-            raise
+def registered(statement: str):
+    """The registered statement psycopg2 receives as `statement` (``%s``
+    marks), with its ``prepare`` and ``execute`` texts, or None."""
+    return _REGISTRY.get(statement)

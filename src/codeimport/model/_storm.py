@@ -1,4 +1,8 @@
-"""Every use of Storm's private bookkeeping, in one place.
+"""Every use of Storm's private names, in one place.
+
+Two kinds: the connection (`PreparingConnection` runs registered
+statements prepared, `SessionPostgres` sets each new session up), and
+the object cache, below.
 
 The job queue (`codeimport.model.queue`) writes with one raw statement
 per transition instead of a dozen ORM operations.  Storm does not see
@@ -15,12 +19,83 @@ written against Storm 1.3 (``setup.cfg`` pins the range) and
 
 from __future__ import annotations
 
+import weakref
+
+from storm.databases.postgres import Postgres
+from storm.databases.postgres import PostgresConnection
 from storm.info import get_cls_info
 from storm.info import get_obj_info
 
-__all__ = ["cached", "column_list", "column_names", "forget_cached",
-           "forget_deleted", "invalidate_cached", "load_row",
-           "run_returning"]
+from codeimport.prepared import registered
+from codeimport.sqlstate import sqlstate
+
+__all__ = [
+    "PreparingConnection", "SessionPostgres", "cached", "column_list",
+    "column_names", "forget_cached", "forget_deleted", "invalidate_cached",
+    "load_row", "run_returning",
+]
+
+
+_DUPLICATE_PREPARED = "42P05"
+_NO_SUCH_PREPARED = "26000"
+
+
+class PreparingConnection(PostgresConnection):
+    """Storm's PostgreSQL connection, running registered statements as
+    prepared ones when its database says so."""
+
+    def __init__(self, database, event=None):
+        super().__init__(database, event)
+        # Which statements each raw connection has prepared; keyed
+        # weakly, so a connection Storm replaced is forgotten with it.
+        self._prepared = weakref.WeakKeyDictionary()
+
+    def _run_execution(self, raw_cursor, args, params, statement):
+        entry = registered(args[0]) if self._database.prepare else None
+        if entry is None:
+            return super()._run_execution(raw_cursor, args, params,
+                                          statement)
+        done = self._prepared.setdefault(self._raw_connection, set())
+        if entry.prepare not in done:
+            try:
+                self._check_disconnect(raw_cursor.execute, entry.prepare)
+            except Exception as error:
+                # The session has it already (say, bookkeeping lost to
+                # an interrupt): this transaction fails, the next runs.
+                if sqlstate(error) == _DUPLICATE_PREPARED:
+                    done.add(entry.prepare)
+                raise
+            done.add(entry.prepare)
+        try:
+            return super()._run_execution(
+                raw_cursor, (entry.execute,) + tuple(args[1:]), params,
+                statement)
+        except Exception as error:
+            # The session lost it (DEALLOCATE, DISCARD ALL): prepare it
+            # again next time.
+            if sqlstate(error) == _NO_SUCH_PREPARED:
+                done.discard(entry.prepare)
+            raise
+
+
+class SessionPostgres(Postgres):
+    """Storm's PostgreSQL backend on a libpq DSN taken as it is (URI or
+    key=value form, so every libpq option works), with a hook for each
+    new session and prepared hot statements."""
+
+    connection_factory = PreparingConnection
+
+    def __init__(self, uri, dsn: str):
+        super().__init__(uri)
+        self._dsn = dsn
+
+    def _raw_connect(self):
+        connection = super()._raw_connect()
+        self.setUpSession(connection)
+        return connection
+
+    def setUpSession(self, connection) -> None:
+        """Called with each new raw psycopg2 connection."""
 
 
 def cached(store, cls, object_id):

@@ -80,7 +80,7 @@ class ThreadStores:
     """
 
     def __init__(self, dsn: str, role: str | None, settings=None):
-        self._dsn = dsn
+        self._service_dsn = dsn
         self._role = database.role_name(role)
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -91,7 +91,7 @@ class ThreadStores:
         """Return the calling thread's store, opening it if needed."""
         store = getattr(self._local, "store", None)
         if store is None:
-            store = database.make_store(self._dsn, role=self._role)
+            store = database.make_store(self._service_dsn, role=self._role)
             self._local.store = store
             with self._lock:
                 self._all.append(store)
