@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 
 import pytest
 
@@ -23,6 +25,10 @@ from codeimport.testing.vcs.svn import create_repository
 from codeimport.testing.vcs.svn import fast_directory
 from codeimport.testing.vcs.svn import load
 from codeimport.testing.vcs.svn import standard_history
+from codeimport.worker.importworker import ImportContext
+from codeimport.worker.importworker import parse_import_arguments
+from codeimport.worker.importworker import run_import
+from codeimport.worker.policy import make_policy
 from codeimport.worker.sources.svn_layout import Layout
 from codeimport.worker.sources.svn_layout import parse_mergeinfo
 from codeimport.worker.sources.svn_layout import ref_component
@@ -500,3 +506,32 @@ def test_an_empty_revision_stays_an_empty_commit(svn_root, server, store):
                                                      "last"]
     assert git(store, "rev-parse", "master~1^{tree}") == git(
         store, "rev-parse", "master~2^{tree}")
+
+
+def test_http_goes_through_the_policys_proxy(store):
+    """libsvn reads no proxy variables: the importer hands them on."""
+    requests = []
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen(4)
+        port = proxy.getsockname()[1]
+
+        def answer():
+            connection, _ = proxy.accept()
+            with connection:
+                requests.append(connection.recv(4096))
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        lines = []
+        context = ImportContext(
+            make_policy("default"), store, lines.append,
+            network_env={"http_proxy": f"http://127.0.0.1:{port}"})
+        request = parse_import_arguments(
+            [TARGET, "bzr-svn", "git", "http://svn.example.invalid/repo"])
+        status = run_import(request, context)
+        thread.join(10)
+    assert status == WorkerExitCode.FAILURE_INVALID
+    assert requests and requests[0].startswith(
+        b"OPTIONS http://svn.example.invalid/repo HTTP/1.1\r\n")
+    assert "Traceback" not in "".join(lines)

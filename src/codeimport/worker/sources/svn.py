@@ -66,6 +66,7 @@ from codeimport.worker.sources.svn_refs import stage_refs
 from codeimport.worker.sources.svn_source import NODE_DIR
 from codeimport.worker.sources.svn_source import SvnSource
 from codeimport.worker.sources.svn_source import file_mode
+from codeimport.worker.sources.svn_source import write_config
 
 __all__ = ["SvnConverter", "SvnImporter"]
 
@@ -82,7 +83,7 @@ class SvnConverter(Converter):
 
     def convert(self, limit):
         self._checkScheme()
-        source = SvnSource(self.request.url)
+        source = self._source()
         state = self._loadState(source)
         if state["last"] >= source.youngest:
             if state["last"] > source.youngest:
@@ -128,6 +129,10 @@ class SvnConverter(Converter):
         state["last"] = last
         _write_json(self.target.statePath(STATE), state)
         return Outcome(complete=complete, done=done)
+
+    def _source(self) -> SvnSource:
+        return SvnSource(self.request.url, write_config(
+            os.path.join(self.work_dir, "svn-config"), self.env))
 
     def _checkScheme(self):
         scheme = urllib.parse.urlsplit(self.request.url).scheme.lower()
@@ -181,7 +186,7 @@ class SvnConverter(Converter):
                  and history[-1][2] != "d" and layout.ref(root) == ref]
         if not roots:
             raise Unsupported(f"{ref} has no Subversion branch to export")
-        source = SvnSource(self.request.url)
+        source = self._source()
         dest = os.fsencode(destination)
         for rel, content, props in source.walk(roots[0], state["last"]):
             path = os.path.join(dest, rel.encode("utf-8"))

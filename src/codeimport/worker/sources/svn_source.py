@@ -9,16 +9,45 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import urllib.parse
 import warnings
+from collections.abc import Mapping
 
 from codeimport.worker.conversion import SourceBroken
 from codeimport.worker.conversion import SourceInvalid
 
-__all__ = ["NODE_DIR", "NODE_FILE", "SvnSource", "file_mode"]
+__all__ = ["NODE_DIR", "NODE_FILE", "SvnSource", "file_mode",
+           "write_config"]
 
 NODE_FILE, NODE_DIR = 1, 2
 REVPROPS = ["svn:author", "svn:date", "svn:log"]
+
+
+def write_config(directory: str, env: Mapping[str, str]) -> str:
+    """A private libsvn configuration in `directory`; its path.
+
+    libsvn reads no proxy variables: the access policy's proxy
+    (``http_proxy``/``https_proxy`` in the import's environment) becomes
+    its ``http-proxy-host``/``-port``.  Nothing is read from the machine
+    user's ``~/.subversion``, and no credentials are stored.
+    """
+    os.makedirs(directory, exist_ok=True)
+    lines = ["[global]", "store-passwords = no", "store-auth-creds = no"]
+    proxy = env.get("https_proxy") or env.get("http_proxy")
+    if proxy:
+        parts = urllib.parse.urlsplit(
+            proxy if "://" in proxy else "http://" + proxy)
+        if parts.hostname:
+            lines += [f"http-proxy-host = {parts.hostname}",
+                      f"http-proxy-port = {parts.port or 80}"]
+        if env.get("no_proxy"):
+            lines.append("http-proxy-exceptions = " + env["no_proxy"])
+    with open(os.path.join(directory, "servers"), "w") as stream:
+        stream.write("\n".join(lines) + "\n")
+    with open(os.path.join(directory, "config"), "w") as stream:
+        stream.write("[auth]\npassword-stores =\n")
+    return directory
 
 
 class SvnSource:
@@ -27,10 +56,13 @@ class SvnSource:
     Two sessions: one streams the log while the other fetches content
     (one session cannot do both at once).  Errors while connecting mean
     the source is invalid; errors afterwards that it is broken.
+
+    :param config_dir: a private libsvn configuration (`write_config`).
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, config_dir: str):
         from subvertpy import SubversionException
+        from subvertpy import client
         from subvertpy import ra
 
         self._ra = ra
@@ -41,11 +73,13 @@ class SvnSource:
             warnings.simplefilter("ignore", DeprecationWarning)
             auth = ra.Auth([ra.get_username_provider(),
                             ra.get_ssl_server_trust_file_provider()])
-            self._log = ra.RemoteAccess(self.url, auth=auth)
+            config = client.get_config(config_dir)
+            self._log = ra.RemoteAccess(self.url, auth=auth, config=config)
             self.root = self._log.get_repos_root().rstrip("/")
             self.uuid = self._log.get_uuid()
             self.youngest = self._log.get_latest_revnum()
-            self._content = ra.RemoteAccess(self.url, auth=auth)
+            self._content = ra.RemoteAccess(self.url, auth=auth,
+                                            config=config)
             self._content.reparent(self.root)
             tail = self._log.get_session_url().rstrip("/")[len(self.root):]
             self.prefix = urllib.parse.unquote(tail).rstrip("/")
