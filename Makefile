@@ -1,4 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
+# `make demo DEMO_ARGS=--keep-running` keeps the demo up until Ctrl-C.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -17,7 +18,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 demo: system $(VENV)/.installed
-	$(PY) -m codeimport.demo
+	$(PY) -m codeimport.demo $(DEMO_ARGS)
 
 test: system $(VENV)/.installed
 	$(PY) -m pytest

@@ -95,6 +95,11 @@ def test_demo_passes_its_checks_and_leaves_no_process(pgroot):
                          r"+[0-9a-f]{12} +refs match import", mirrors)
     assert re.search(r"~vcs-imports/delta/import +not mirrored", mirrors)
 
+    # It ends by naming the web interface, which listed every import,
+    # and does not wait for Enter: its stdin is no terminal.
+    assert re.search(r"The web interface is at http://127\.0\.0\.1:\d+/ "
+                     r"\(sign in as nora, password \S+\)", out), out
+    assert "Press Enter" not in out
     for hostname in ("importer-1", "importer-2"):
         assert re.search(rf"OFFLINE +{hostname} OFFLINE_REASON=STOPPED",
                          out)
@@ -120,3 +125,15 @@ def test_demo_with_an_unreachable_server_fails_with_one_line(pgroot):
     assert "hunter2" not in line
     # No embedded server was started instead.
     assert not os.path.exists(os.path.join(pgroot, "pgdata"))
+
+
+def test_demo_refuses_an_unknown_argument():
+    demo = subprocess.run(
+        [sys.executable, "-m", "codeimport.demo", "--forever"],
+        env=demo_env(), stdin=subprocess.DEVNULL, capture_output=True,
+        text=True, timeout=60)
+    assert demo.returncode == 2
+    assert demo.stdout == ""
+    assert demo.stderr.splitlines() == [
+        "demo: unknown argument '--forever' (the one option is "
+        "--keep-running)"]

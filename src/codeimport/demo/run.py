@@ -2,10 +2,13 @@
 
 A PostgreSQL database (embedded unless $CODEIMPORT_DSN names a server),
 four source Git repositories made on the fly (one broken), the XML-RPC
-service, two import machines (dispatchers) and the watchdog.  Round one
-imports everything; round two adds a commit to one source and requests
-two imports (SUCCESS versus SUCCESS_NOCHANGE).  Exits non-zero if
-anything went wrong, and leaves no process behind.
+service, two import machines (dispatchers), the watchdog and the web
+interface.  Round one imports everything; round two adds a commit to one
+source and requests two imports (SUCCESS versus SUCCESS_NOCHANGE).  It
+ends by printing the web interface's address, and keeps everything
+running until Enter is pressed when stdin is a terminal (or until
+interrupted, with --keep-running).  Exits non-zero if anything went
+wrong, and leaves no process behind.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import warnings
 
 from codeimport import database
@@ -81,6 +86,9 @@ class Demo:
         team = self.u.persons.newTeam("vcs-imports")
         self.requester = self.u.persons.new("nora", "Nora Operator")
         self.u.persons.addMember(team, self.requester)
+        # nora signs in to the web interface as an administrator too.
+        self.u.persons.addMember(self.u.persons.newTeam("admins"),
+                                 self.requester)
         for project, spec in SOURCES.items():
             path = os.path.join(self.work, "sources", project)
             if spec is None:
@@ -124,7 +132,54 @@ class Demo:
         self.daemons.append(Daemon("watchdog", [
             "watchdog", "--dsn", self.dsn, "--interval", "2"],
             self.logs))
+        self.start_web()
         return url
+
+    def start_web(self) -> None:
+        """The web interface, with nora's sign-in."""
+        port = free_port()
+        self.web_password = secrets.token_urlsafe(9)
+        self.web_url = f"http://127.0.0.1:{port}/"
+        self.daemons.append(Daemon("web", [
+            "web", "--dsn", self.dsn, "--bind", f"127.0.0.1:{port}",
+            "--workers", "1", "--threads", "4", "--access-log", "-"],
+            self.logs, {"CODEIMPORT_WEB_CREDENTIALS":
+                        f"nora:{self.web_password}"}))
+        if not wait_for_http(self.web_url + "login", 30):
+            raise DemoFailure("the web interface did not start:\n"
+                              + self.daemons[-1].tail())
+
+    def check_web(self) -> None:
+        """The web interface lists every import."""
+        with urllib.request.urlopen(self.web_url, timeout=10) as page:
+            html = page.read().decode()
+        missing = [p for p in self.imports
+                   if f"~vcs-imports/{p}/import" not in html]
+        if missing:
+            raise DemoFailure(f"the web interface does not list {missing}")
+        _say(f"\nThe web interface is at {self.web_url} (sign in as nora, "
+             f"password {self.web_password}): every import, its history, "
+             "chart and logs; the machines; the operators' buttons.")
+
+    def keep_running(self, forced: bool) -> None:
+        """Leave everything up until the user presses Enter (on a
+        terminal) or, with --keep-running, until interrupted."""
+        if sys.stdin.isatty():
+            _say("Press Enter to stop the demo.")
+            try:
+                sys.stdin.readline()
+            except KeyboardInterrupt:
+                pass
+        elif forced:
+            _say("Running until interrupted (Ctrl-C or SIGTERM).")
+            stop = {signal.SIGINT, signal.SIGTERM}
+            # Blocked, the signals wait for sigwait instead of ending the
+            # process before the daemons are stopped.
+            signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+            try:
+                signal.sigwait(stop)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, stop)
 
     # -- rounds ---------------------------------------------------------
     def results_after(self, last_ids):
@@ -232,7 +287,7 @@ class Demo:
             raise DemoFailure(f"machines still online: {states}")
 
 
-def _run(work: str, dsn: str) -> None:
+def _run(work: str, dsn: str, keep_running: bool = False) -> None:
     demo = Demo(work, dsn)
     try:
         demo.register()
@@ -254,12 +309,21 @@ def _run(work: str, dsn: str) -> None:
         demo.check_round("Round 2 results", second, {
             "alpha": Status.SUCCESS, "beta": Status.SUCCESS_NOCHANGE})
         demo.pull_mirrors()
+        demo.check_web()
+        demo.keep_running(keep_running)
     finally:
         demo.stop()
         demo.store.close()
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    keep_running = "--keep-running" in argv
+    unknown = [a for a in argv if a != "--keep-running"]
+    if unknown:
+        print(f"demo: unknown argument {unknown[0]!r} (the one option is "
+              "--keep-running)", file=sys.stderr)
+        return 2
     warnings.simplefilter("ignore")
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     try:
@@ -276,7 +340,7 @@ def main() -> int:
     try:
         dsn = database.create_database(server, name)
         database.install(dsn)
-        _run(work, dsn)
+        _run(work, dsn, keep_running)
     except DemoFailure as error:
         print(f"\ndemo FAILED: {error}\n(logs kept in {work}/logs)",
               file=sys.stderr)
