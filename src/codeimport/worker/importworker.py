@@ -116,11 +116,13 @@ def default_importers() -> dict[tuple[str, str], type[Importer]]:
     # Imported here so that parsing arguments does not load dulwich.
     from codeimport.worker.gitimport import GitToGitImporter
     from codeimport.worker.sources.bzr import BzrImporter
+    from codeimport.worker.sources.cvs import CVSImporter
     from codeimport.worker.sources.svn import SvnImporter
 
     return {("git", "git"): GitToGitImporter,
             ("bzr-svn", "git"): SvnImporter,
-            ("bzr", "git"): BzrImporter}
+            ("bzr", "git"): BzrImporter,
+            ("cvs", "git"): CVSImporter}
 
 
 class _Parser(argparse.ArgumentParser):

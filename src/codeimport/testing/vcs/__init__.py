@@ -1,0 +1,1 @@
+"""Test servers and repository builders, one module per source kind."""

@@ -1,0 +1,1 @@
+"""Converters from each foreign source kind into Git."""

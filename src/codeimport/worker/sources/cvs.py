@@ -1,0 +1,619 @@
+"""The CVS importer: a CVSROOT and module into Git.
+
+How: our own client of the CVS protocol (`cvsclient`) reads the module's
+``rlog`` and then each needed file revision (``co -ko -r N``, one
+request per revision number for all files that have it) over a single
+connection, and we write a ``git fast-import`` stream from them.
+``cvs-fast-export`` needs the ``,v`` files, which a pserver does not
+give out, and crashes on non-ASCII author ids; ``git cvsimport`` works
+over pserver but about 7 changesets/s and only into a work tree.
+
+Mapping (see `cvslog` for the details): the module's HEAD becomes
+``master``, each CVS branch a branch, each CVS tag a lightweight tag.
+A tag or a branch start that equals the tree of some commit points at
+that commit; otherwise a commit is made for it on top of the nearest
+one (CVS can tag any mix of file revisions).
+
+State (`STATE`, in the target's state directory, written only after
+``git fast-import`` succeeded): the converted file revisions, and for
+each commit its line, id and changes, so any machine can continue and a
+new tag on old history finds its commit.
+
+Recent changesets: a changeset is converted only once its newest
+revision is `SETTLE` seconds old (the grouping window plus 5 minutes of
+clock skew between the server and us), so a commit still being written,
+or a changeset still growing inside the window, is neither missed nor
+split; the log says how many wait.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections import defaultdict
+
+from codeimport.worker.conversion import Converter
+from codeimport.worker.conversion import ConvertingImporter
+from codeimport.worker.conversion import Outcome
+from codeimport.worker.conversion import SourceBroken
+from codeimport.worker.conversion import SourceForbidden
+from codeimport.worker.conversion import SourceInvalid
+from codeimport.worker.conversion import Unsupported
+from codeimport.worker.sources import cvslog
+from codeimport.worker.sources.cvsclient import CVSConnection
+from codeimport.worker.sources.cvsclient import CVSProtocolError
+from codeimport.worker.sources.cvsclient import CVSServerError
+from codeimport.worker.sources.cvsclient import parse_cvsroot
+from codeimport.worker.sources.cvsclient import scramble
+from codeimport.worker.tools import ToolFailed
+from codeimport.worker.tools import run_tool
+
+__all__ = ["CVSConverter", "CVSImporter", "SETTLE"]
+
+STATE = "cvs.json"
+#: Seconds a changeset must be old to be converted (module doc).
+SETTLE = cvslog.WINDOW + 300
+# Changesets whose file revisions are fetched and written together.
+BLOCK = 500
+_MODULE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_/.+-]*$")
+
+
+def _item_hash(path: str, revision: str) -> int:
+    digest = hashlib.blake2b(f"{path}\0{revision}".encode(
+        "utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+class _Lines:
+    """The converted history: each line's tip and file map, and every
+    commit's tree key, so tags and branch starts find their commit."""
+
+    def __init__(self):
+        self.tips: dict[str, str] = {}
+        self.maps: dict[str, dict[str, str]] = {}
+        self.keys: dict[str, int] = {}
+        self.by_key: dict[int, str] = {}
+        self.introduced: dict[tuple[str, str], str] = {}
+
+    def add(self, line: str, commit: str, changes: dict, base: bool) -> None:
+        if base or line not in self.maps:
+            self.maps[line] = {}
+            self.keys[line] = 0
+        current = self.maps[line]
+        key = self.keys[line]
+        if base:
+            current.clear()
+        for path, revision in changes.items():
+            old = current.get(path)
+            if old is not None:
+                key ^= _item_hash(path, old)
+                del current[path]
+            if revision is not None:
+                current[path] = revision
+                key ^= _item_hash(path, revision)
+                self.introduced.setdefault((path, revision), commit)
+        self.keys[line] = key
+        self.tips[line] = commit
+        self.by_key[key] = commit
+
+    def find(self, files: dict[str, str]) -> str | None:
+        key = 0
+        for path, revision in files.items():
+            key ^= _item_hash(path, revision)
+        return self.by_key.get(key)
+
+
+def map_key(files: dict[str, str]) -> str:
+    """A stable key of a ``{path: revision}`` map, for the state file."""
+    text = "\n".join(f"{p}\0{r}" for p, r in sorted(files.items()))
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _ref(line: str) -> str:
+    return "refs/heads/master" if line == "HEAD" else f"refs/heads/{line}"
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        # Older CVS repositories are mostly Latin-1.
+        return data.decode("latin-1")
+
+
+def _quote(path: str) -> bytes:
+    data = path.encode("utf-8", "surrogateescape")
+    if data.startswith(b'"') or b"\n" in data:
+        data = b'"' + data.replace(b"\\", b"\\\\").replace(
+            b'"', b'\\"').replace(b"\n", b"\\n") + b'"'
+    return data
+
+
+def _cvs_date(stamp: int) -> str:
+    return datetime.datetime.fromtimestamp(
+        stamp, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class CVSConverter(Converter):
+    """See the module doc."""
+
+    rcs = "cvs"
+    progress_unit = "changeset "
+    settle = SETTLE
+
+    # -- the source --
+
+    def _root(self):
+        try:
+            root = parse_cvsroot(self.request.url)
+        except ValueError:
+            raise SourceInvalid(
+                "Not a CVSROOT this importer can read: expected "
+                ":pserver:user@host[:port]/path.") from None
+        if root.method in ("local", "fork"):
+            if not self.policy.allow_local:
+                raise SourceForbidden(
+                    f"Forbidden CVSROOT {root.display!r}: local roots are "
+                    f"not allowed by the {self.policy.name} policy")
+        elif root.method != "pserver":
+            raise Unsupported(
+                f"CVS access method {root.method!r} is not supported; "
+                "use :pserver:.")
+        elif self.policy.isExcluded(root.host):
+            raise SourceForbidden(
+                f"Forbidden CVSROOT {root.display!r}: host {root.host} "
+                "is excluded")
+        module = self.request.cvs_module or ""
+        if not _MODULE.match(module) or ".." in module.split("/"):
+            raise SourceInvalid(f"Not a CVS module name: {module!r}.")
+        return root
+
+    def _connect(self, root) -> CVSConnection:
+        try:
+            return CVSConnection(root, self.env)
+        except CVSProtocolError as error:
+            raise SourceInvalid(
+                f"Cannot read CVS repository {root.display}: {error}."
+            ) from None
+        except CVSServerError as error:
+            raise SourceInvalid(
+                f"Cannot read CVS repository {root.display}: {error}."
+            ) from None
+
+    def _rlog(self, connection, root, module) -> cvslog.History:
+        try:
+            files = cvslog.parse_rlog(connection.rlog(module), root.path)
+        except CVSServerError as error:
+            if any("cannot find module" in m or "no such" in m.lower()
+                   for m in error.messages) or not error.messages:
+                raise SourceInvalid(
+                    f"CVS module {module!r} does not exist in "
+                    f"{root.display}.") from None
+            raise SourceBroken(
+                f"CVS repository {root.display} cannot be read: "
+                f"{error}.") from None
+        except CVSProtocolError as error:
+            raise SourceBroken(
+                f"Reading the history of {module!r} failed: {error}."
+            ) from None
+        except cvslog.RlogError as error:
+            raise SourceBroken(
+                f"The history of {module!r} is not readable: {error}."
+            ) from None
+        return cvslog.History(files)
+
+    # -- state --
+
+    def _load_state(self) -> dict:
+        try:
+            with open(self.target.statePath(STATE)) as stream:
+                return json.load(stream)
+        except FileNotFoundError:
+            return {"version": 1, "converted": {}, "commits": [],
+                    "symbols": {}, "cut": None}
+
+    def _save_state(self, state: dict) -> None:
+        fd, temporary = tempfile.mkstemp(dir=self.target.state_dir,
+                                         prefix=".cvs-")
+        with os.fdopen(fd, "w") as stream:
+            json.dump(state, stream, separators=(",", ":"))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, self.target.statePath(STATE))
+
+    # -- converting --
+
+    def convert(self, limit: int | None) -> Outcome:
+        root = self._root()
+        self._cvsroot = root
+        module = self.request.cvs_module
+        state = self._load_state()
+        self._cut = state.get("cut")
+        converted = {p: set(r) for p, r in state["converted"].items()}
+        lines = _Lines()
+        for line, commit, changes, base in state["commits"]:
+            lines.add(line, commit, changes, base)
+        with self._connect(root) as connection:
+            history = self._rlog(connection, root, module)
+            pending = [
+                r for r in history.revisions
+                if r.number not in converted.get(r.path, ())
+            ]
+            changesets = cvslog.group_changesets(pending)
+            settled = sum(1 for c in changesets
+                          if c.time <= cvslog.now() - self.settle)
+            ready = cvslog.clean_cut(changesets, settled, forward=False)
+            count = ready
+            if limit is not None and limit < ready:
+                count = cvslog.clean_cut(changesets, limit, forward=True)
+            if ready < len(changesets):
+                self.say(f"{len(changesets) - ready} recent changesets "
+                         "wait until they are "
+                         f"{self.settle // 60} minutes old.")
+            writer = _Writer(self, connection, history, lines, converted,
+                             state, module)
+            before = len(state["commits"])
+            writer.run(changesets[:count])
+            if count:
+                self._cut = max(state.get("cut") or 0,
+                                max(c.time for c in changesets[:count]))
+            writer.symbols(history)
+            if writer.empty():
+                return Outcome(complete=count == ready, done=0)
+            writer.finish()
+        state["cut"] = self._cut
+        state["converted"] = {p: sorted(r) for p, r in converted.items()}
+        self._save_state(state)
+        self.say(f"Converted {count} changesets "
+                 f"({len(state['commits']) - before} commits).")
+        return Outcome(complete=count == ready, done=count)
+
+    # -- the fidelity check --
+
+    def exportTree(self, ref: str, destination: str) -> None:
+        """``cvs export -ko`` of the line as of the newest converted
+        changeset (``-D``), branches with ``-r``."""
+        name = ref[len("refs/heads/"):]
+        if name.startswith("unlabeled-") or self._cut is None:
+            raise Unsupported(f"{ref} has no CVS name to export")
+        root = self._cvsroot
+        arguments = ["-D", _cvs_date(self._cut)]
+        if ref != self.head:
+            arguments += ["-r", name]
+        env = dict(self.env)
+        if root.method == "pserver":
+            passfile = os.path.join(env["HOME"], ".cvspass")
+            with open(passfile, "w") as stream:
+                stream.write(f"/1 {root.display} "
+                             f"{scramble(root.password or '')}\n")
+            os.chmod(passfile, 0o600)
+            env["CVS_PASSFILE"] = passfile
+        scratch = tempfile.mkdtemp(dir=self.work_dir, prefix="export-")
+        try:
+            run_tool(["cvs", "-f", "-Q", "-d", root.display, "export",
+                      "-ko", *arguments, "-d", "tree", "--",
+                      self.request.cvs_module],
+                     env=env, cwd=scratch, timeout=3600)
+            tree = os.path.join(scratch, "tree")
+            if os.path.isdir(tree):
+                for directory, subdirs, _ in os.walk(tree):
+                    if "CVS" in subdirs:
+                        shutil.rmtree(os.path.join(directory, "CVS"))
+                        subdirs.remove("CVS")
+                for entry in os.listdir(tree):
+                    os.rename(os.path.join(tree, entry),
+                              os.path.join(destination, entry))
+        except ToolFailed as error:
+            raise SourceBroken(
+                f"cvs export of {ref} failed: {error}") from None
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+class _Writer:
+    """Plans commits, fetches their file revisions, writes the stream."""
+
+    def __init__(self, converter, connection, history, lines, converted,
+                 state, module):
+        self.c = converter
+        self.connection = connection
+        self.history = history
+        self.lines = lines
+        self.converted = converted
+        self.state = state
+        self.module = module.rstrip("/") + "/"
+        host = converter._cvsroot.host or "localhost"
+        self.host = host
+        self.path = os.path.join(converter.work_dir, "cvs.fi")
+        self.stream = open(self.path, "wb")
+        self.next_mark = 1
+        self.blobs: dict[tuple[str, str], int] = {}
+        self.executable: dict[str, bool] = {}
+        self.new_commits: list[list] = []
+        self.refs: dict[str, str] = {}
+        self.deleted_refs: list[str] = []
+
+    def empty(self) -> bool:
+        return not self.new_commits and not self.refs \
+            and not self.deleted_refs
+
+    def _mark(self) -> str:
+        mark = self.next_mark
+        self.next_mark += 1
+        return f":{mark}"
+
+    def _git_path(self, path: str) -> str:
+        if path.startswith(self.module):
+            return path[len(self.module):]
+        return path
+
+    def _identity(self, author: bytes) -> bytes:
+        name = _text(author).strip() or "unknown"
+        if name in self.c.authors:
+            full, email = self.c.authors[name]
+        else:
+            full, email = name, f"{name}@{self.host}"
+        clean = re.compile(r"[<>\n]")
+        return f"{clean.sub('', full)} <{clean.sub('', email)}>".encode()
+
+    # -- planning --
+
+    def _start_line(self, line: str, plans: list) -> None:
+        """Give `line` a tip: the commit its start equals, or a new one."""
+        base, parent_line = self.history.branch_base(line)
+        found = self.lines.find(base)
+        if found is not None:
+            self.lines.add(line, found, dict(base), True)
+            return
+        parent = self.lines.tips.get(parent_line or "HEAD")
+        self._plan_synthetic(
+            _ref(line), parent, base,
+            f"Start of CVS branch {line}: the file revisions it was "
+            "made from, which no commit had as a whole.\n", plans,
+            line=line)
+
+    def _plan_synthetic(self, ref, parent, files, message, plans,
+                        line=None) -> str:
+        parent_map = {}
+        if parent is not None:
+            for name, tip in self.lines.tips.items():
+                if tip == parent:
+                    parent_map = self.lines.maps[name]
+                    break
+            else:
+                parent_map = self._map_of(parent)
+        changes = {p: r for p, r in files.items() if parent_map.get(p) != r}
+        changes.update({p: None for p in parent_map if p not in files})
+        mark = self._mark()
+        times = [self.history.files[p].revisions.get(r)
+                 for p, r in files.items()]
+        stamp = max((t.time for t in times if t is not None), default=0)
+        plans.append(dict(ref=ref, mark=mark, parent=parent,
+                          author=b"cvs", time=stamp,
+                          message=message.encode(), changes=changes))
+        if line is not None:
+            self.lines.add(line, mark, dict(files), True)
+            self.new_commits.append([line, mark, dict(files), True])
+        return mark
+
+    def _map_of(self, commit: str) -> dict[str, str]:
+        """The file map of an older commit, by replaying the history."""
+        replay = _Lines()
+        for line, sha, changes, base in self.state["commits"]:
+            replay.add(line, sha, changes, base)
+            if sha == commit:
+                return dict(replay.maps[line])
+        return {}
+
+    def _plan(self, changeset, plans: list) -> None:
+        line = changeset.line
+        if line not in self.lines.tips and line != "HEAD":
+            self._start_line(line, plans)
+        parent = self.lines.tips.get(line)
+        parent_map = self.lines.maps.get(line, {})
+        changes = {}
+        for rev in changeset.revisions:
+            number = self.history.files[rev.path].canonical(rev.number)
+            if rev.dead:
+                if rev.path in parent_map:
+                    changes[rev.path] = None
+            else:
+                changes[rev.path] = number
+        mark = self._mark()
+        plans.append(dict(ref=_ref(line), mark=mark, parent=parent,
+                          author=changeset.author, time=changeset.time,
+                          message=changeset.message, changes=changes))
+        self.lines.add(line, mark, changes, False)
+        self.new_commits.append([line, mark, changes, False])
+        for rev in changeset.revisions:
+            self.converted.setdefault(rev.path, set()).add(rev.number)
+
+    # -- fetching and writing --
+
+    def _fetch(self, plans: list) -> None:
+        wanted = defaultdict(list)
+        for plan in plans:
+            for path, revision in plan["changes"].items():
+                if revision is not None and (path, revision) not in self.blobs:
+                    wanted[revision].append(path)
+        for revision, paths in sorted(wanted.items()):
+            paths = sorted(set(paths))
+            got = set()
+
+            def on_file(content, revision=revision):
+                path = content.repository_path
+                prefix = self.c._cvsroot.path.rstrip("/") + "/"
+                if path.startswith(prefix):
+                    path = path[len(prefix):]
+                mark = self._mark()
+                self.stream.write(b"blob\nmark %s\ndata %d\n" % (
+                    mark.encode(), len(content.data)))
+                self.stream.write(content.data)
+                self.stream.write(b"\n")
+                self.blobs[(path, revision)] = mark
+                self.executable[path] = content.executable
+                got.add(path)
+
+            try:
+                messages = self.connection.checkout(revision, paths, on_file)
+            except (CVSProtocolError, CVSServerError) as error:
+                raise SourceBroken(
+                    f"Reading file revisions {revision} failed: {error}."
+                ) from None
+            missing = [p for p in paths if p not in got]
+            if missing:
+                detail = "; ".join(messages[-3:])
+                raise SourceBroken(
+                    f"The server did not send {missing[0]} revision "
+                    f"{revision}" + (f" ({detail})" if detail else "") + ".")
+
+    def _write(self, plan: dict) -> None:
+        message = _text(plan["message"]).rstrip("\n") + "\n"
+        body = message.encode("utf-8")
+        who = self._identity(plan["author"])
+        stamp = b"%d +0000" % plan["time"]
+        out = [b"commit ", _ref_staging(self.c, plan["ref"]), b"\n",
+               b"mark ", plan["mark"].encode(), b"\n",
+               b"author ", who, b" ", stamp, b"\n",
+               b"committer ", who, b" ", stamp, b"\n",
+               b"data %d\n" % len(body), body, b"\n"]
+        if plan["parent"] is not None:
+            out += [b"from ", plan["parent"].encode(), b"\n"]
+        for path, revision in sorted(plan["changes"].items()):
+            git_path = _quote(self._git_path(path))
+            if revision is None:
+                out += [b"D ", git_path, b"\n"]
+            else:
+                mode = b"100755" if self.executable.get(path) else b"100644"
+                mark = self.blobs[(path, revision)].encode()
+                out += [b"M ", mode, b" ", mark, b" ", git_path, b"\n"]
+        out.append(b"\n")
+        self.stream.write(b"".join(out))
+
+    def run(self, changesets: list) -> None:
+        done_before = sum(1 for c in self.state["commits"] if not c[3])
+        grand_total = done_before + len(changesets)
+        for start in range(0, len(changesets), BLOCK):
+            plans = []
+            for changeset in changesets[start:start + BLOCK]:
+                self._plan(changeset, plans)
+            self._fetch(plans)
+            for index, plan in enumerate(plans):
+                self._write(plan)
+            done = min(start + BLOCK, len(changesets))
+            if done < len(changesets):
+                self.c.progress(done_before + done, grand_total, done=done)
+        if changesets:
+            self.c.progress(done_before + len(changesets), grand_total,
+                            done=len(changesets), final=True)
+
+    # -- tags and branches without commits --
+
+    def _all_converted(self, files: dict[str, str]) -> bool:
+        for path, revision in files.items():
+            numbers = self.converted.get(path, ())
+            f = self.history.files[path]
+            if revision not in numbers and not any(
+                    f.canonical(n) == revision for n in numbers):
+                return False
+        return True
+
+    def symbols(self, history) -> None:
+        plans = []
+        known = self.state.setdefault("symbols", {})
+        staged = self.c.target.stagedRefs()
+        wanted = {}
+        kinds = history.symbol_lines()
+        for name, kind in sorted(kinds.items()):
+            if kind == "branch":
+                if name in self.lines.tips:
+                    continue
+                base, _ = history.branch_base(name)
+                if not base or not self._all_converted(base):
+                    continue
+                self._start_line(name, plans)
+                continue
+            files = history.tag_map(name)
+            if not files or not self._all_converted(files):
+                if f"refs/tags/{name}" in staged:
+                    wanted[f"refs/tags/{name}"] = staged[f"refs/tags/{name}"]
+                continue
+            key = map_key(files)
+            previous = known.get(name)
+            if previous and previous[0] == key:
+                wanted[f"refs/tags/{name}"] = previous[1]
+                continue
+            commit = self.lines.find(files)
+            if commit is None:
+                newest = max(files.items(), key=lambda item: (
+                    history.files[item[0]].revisions[item[1]].time))
+                parent = self.lines.introduced.get(newest)
+                commit = self._plan_synthetic(
+                    f"refs/tags/{name}", parent, files,
+                    f"Tag {name}: the file revisions it names, which no "
+                    "commit had as a whole.\n", plans)
+            known[name] = [key, commit]
+            wanted[f"refs/tags/{name}"] = commit
+        for name in list(known):
+            if kinds.get(name) != "tag":
+                del known[name]
+        self._fetch(plans)
+        for plan in plans:
+            self._write(plan)
+        for line, tip in self.lines.tips.items():
+            wanted[_ref(line)] = tip
+        for ref, commit in wanted.items():
+            if staged.get(ref) != commit:
+                self.refs[ref] = commit
+        for ref in staged:
+            if ref.startswith("refs/tags/") and ref not in wanted:
+                self.deleted_refs.append(ref)
+
+    def finish(self) -> None:
+        for ref, commit in sorted(self.refs.items()):
+            self.stream.write(b"reset " + _ref_staging(self.c, ref)
+                              + b"\nfrom " + commit.encode() + b"\n\n")
+        self.stream.write(b"done\n")
+        self.stream.close()
+        marks = os.path.join(self.c.work_dir, "cvs.marks")
+        git = ["git", f"--git-dir={self.c.target.path}"]
+        try:
+            with open(self.path, "rb") as stream:
+                run_tool([*git, "fast-import", "--quiet", "--force",
+                          "--done", f"--export-marks={marks}"],
+                         env=self.c.env, stdin=stream.fileno())
+            if self.deleted_refs:
+                script = os.path.join(self.c.work_dir, "delete-refs")
+                with open(script, "w") as out:
+                    for ref in self.deleted_refs:
+                        out.write(f"delete {self.c.stagingRef(ref)}\n")
+                with open(script, "rb") as stream:
+                    run_tool([*git, "update-ref", "--stdin"],
+                             env=self.c.env, stdin=stream.fileno())
+        except ToolFailed as error:
+            raise SourceBroken(f"git fast-import failed: {error}") from None
+        shas = {}
+        with open(marks) as stream:
+            for line in stream:
+                mark, sha = line.split()
+                shas[mark] = sha
+        for record in self.new_commits:
+            record[1] = shas.get(record[1], record[1])
+            self.state["commits"].append(record)
+        for name, value in self.state["symbols"].items():
+            value[1] = shas.get(value[1], value[1])
+
+
+def _ref_staging(converter, ref: str) -> bytes:
+    return converter.stagingRef(ref).encode("utf-8", "surrogateescape")
+
+
+class CVSImporter(ConvertingImporter):
+    """CVS into Git."""
+
+    converter_class = CVSConverter
