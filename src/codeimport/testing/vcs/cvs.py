@@ -30,7 +30,15 @@ import threading
 from dataclasses import dataclass
 from dataclasses import field
 
-__all__ = ["CVSHistory", "CVSServer", "make_root"]
+__all__ = [
+    "CVSHistory",
+    "CVSServer",
+    "add_user",
+    "make_root",
+    "remove_root",
+    "sample_history",
+    "synthetic_history",
+]
 
 UTC = datetime.timezone.utc
 
@@ -384,6 +392,15 @@ def make_root(parent: str | None = None) -> str:
     return root
 
 
+def add_user(root: str, user: str, password: str) -> None:
+    """Let `user` in with `password` (crypt-hashed in CVSROOT/passwd)."""
+    hashed = subprocess.run(
+        ["openssl", "passwd", "-1", "-stdin"], input=password.encode(),
+        check=True, stdout=subprocess.PIPE).stdout.decode().strip()
+    with open(os.path.join(root, "CVSROOT", "passwd"), "a") as stream:
+        stream.write(f"{user}:{hashed}:{_server_user()}\n")
+
+
 def remove_root(root: str) -> None:
     """Remove a root made by `make_root`, with its lock directory."""
     shutil.rmtree(os.path.dirname(root), ignore_errors=True)
@@ -425,6 +442,11 @@ class CVSServer:
 
     def stop(self) -> None:
         self._stopped.set()
+        try:
+            # Wakes the accepting thread (closing alone does not).
+            self._socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._socket.close()
         self._thread.join(5)
         for child in self._children:
@@ -437,3 +459,73 @@ class CVSServer:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+EPOCH = datetime.datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def sample_history(module: str = "proj",
+                   start: datetime.datetime = EPOCH) -> CVSHistory:
+    """A small module with everything an importer must handle: a vendor
+    import with a binary file, non-ASCII authors and messages, a branch
+    with a file added on it, tags, a deletion, and CVS 1.11-style
+    commits without commit ids that only their time window groups."""
+    hour = datetime.timedelta(hours=1)
+    history = CVSHistory(module)
+    history.vendor_import(
+        {"README": b"hello\n", "src/a.py": b"print(1)\n",
+         "logo.bin": b"\x00\x01@\n\xff\r\n$Id$"},
+        "bob", "Initial import", start, binary=("logo.bin",))
+    history.commit({"src/a.py": b"print(2)\n# $Id$\n"}, "j\u00fcrgen",
+                   "\u00dcnicode message: caf\u00e9", start + hour)
+    history.tag("v1_0")
+    history.branch("stable")
+    history.commit({"src/a.py": b"print(3)  # stable\n",
+                    "doc/added-on-branch.txt": b"branch only\n"},
+                   "alice", "Work on the branch", start + 2 * hour,
+                   line="stable")
+    history.commit({"README": None}, "alice", "Remove README",
+                   start + 3 * hour)
+    # Two files, one commit, no commit id: the window groups them.
+    history.commit({"b.txt": b"no final newline"}, "carol",
+                   "Add b and c", start + 4 * hour, commitid=False)
+    history.commit({"src/c.txt": b"c\n"}, "carol", "Add b and c",
+                   start + 4 * hour + datetime.timedelta(seconds=40),
+                   commitid=False)
+    history.tag("v1_1")
+    return history
+
+
+def synthetic_history(module: str, changesets: int, files: int = 200,
+                      start: datetime.datetime = EPOCH) -> CVSHistory:
+    """A large history for benchmarks: `changesets` commits of 1-3 files
+    among `files` in 20 directories, a branch with a few commits and a
+    tag every 250 changesets."""
+    history = CVSHistory(module)
+    paths = [f"dir{i % 20:02d}/file{i:04d}.txt" for i in range(files)]
+    minute = datetime.timedelta(minutes=7)
+    contents = {}
+    on_branch = []
+    for number in range(changesets):
+        when = start + number * minute
+        if number == changesets // 2:
+            history.branch("release-1")
+            on_branch = sorted(contents)
+        if number and number % 250 == 0:
+            history.tag(f"T{number}")
+        line = "release-1" if (number > changesets // 2
+                               and number % 50 == 0) else "HEAD"
+        if line == "release-1":
+            chosen = on_branch[number % len(on_branch):][:1]
+        else:
+            chosen = [paths[(number * 7 + k * 13) % files]
+                      for k in range(1 + number % 3)]
+        changes = {}
+        for path in chosen:
+            contents[path] = contents.get(path, b"") + (
+                b"line %d of %s\n" % (number, path.encode()))
+            changes[path] = contents[path]
+        history.commit(changes, f"user{number % 5}",
+                       f"Change {number}\n\nTouches {len(changes)} files.",
+                       when, line=line)
+    return history
