@@ -258,7 +258,7 @@ class CVSConverter(Converter):
             writer = _Writer(self, connection, history, lines, converted,
                              state, module)
             before = len(state["commits"])
-            writer.run(changesets[:count])
+            writer.run(changesets[:count], waiting=ready - count)
             if count:
                 self._cut = max(state.get("cut") or 0,
                                 max(c.time for c in changesets[:count]))
@@ -495,9 +495,10 @@ class _Writer:
         out.append(b"\n")
         self.stream.write(b"".join(out))
 
-    def run(self, changesets: list) -> None:
+    def run(self, changesets: list, waiting: int) -> None:
+        """Convert `changesets`; `waiting` more are left for later runs."""
         done_before = sum(1 for c in self.state["commits"] if not c[3])
-        grand_total = done_before + len(changesets)
+        grand_total = done_before + len(changesets) + waiting
         for start in range(0, len(changesets), BLOCK):
             plans = []
             for changeset in changesets[start:start + BLOCK]:
