@@ -21,7 +21,7 @@ total revisions: 2;\tselected revisions: 2
 description:
 ----------------------------
 revision 1.2
-date: 2020-01-01 03:00:00 +0000;  author: alice;  state: dead;  lines: +0 -1;  commitid: C3;
+date: 2020-01-01 03:00:00 +0000;  author: alice;  state: dead;  commitid: C3;
 Remove it
 ----------------------------
 revision 1.1
@@ -58,7 +58,7 @@ date: 2020-01-01 00:00:00 +0000;  author: bob;  state: Exp;  commitid: C1;
 Vendor import
 ----------------------------
 revision 1.1.1.2.2.1
-date: 2020-01-03 00:00:00 +0000;  author: j\xc3\xbcrgen;  state: Exp;  commitid: C4;
+date: 2020/01/03 00:00:00; author: j\xc3\xbcrgen; state: Exp; commitid: C4;
 Caf\xc3\xa9 on the branch
 =============================================================================
 """.split(b"\n")
@@ -133,8 +133,8 @@ def test_commit_ids_group_regardless_of_time():
         rev("a", "1.1", 0, commitid="X"), rev("b", "1.1", 5000,
                                               commitid="X"),
         rev("c", "1.1", 10, commitid="Y")])
-    assert shape(changesets) == [[("c", "1.1")], [("a", "1.1"),
-                                                   ("b", "1.1")]]
+    assert shape(changesets) == [
+        [("c", "1.1")], [("a", "1.1"), ("b", "1.1")]]
 
 
 def test_without_commit_ids_author_message_and_window_group():

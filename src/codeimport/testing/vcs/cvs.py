@@ -72,7 +72,8 @@ class _File:
         prefix = branch + "."
         return sorted(
             (n for n in self.revisions
-             if n.startswith(prefix) and n.count(".") == branch.count(".") + 1),
+             if n.startswith(prefix)
+             and n.count(".") == branch.count(".") + 1),
             key=_key)
 
 
@@ -162,7 +163,8 @@ class CVSHistory:
         if line == "HEAD":
             f.default_branch = None
             trunk = f.trunk()
-            number = f"1.{int(trunk[-1].split('.')[1]) + 1}" if trunk else "1.1"
+            number = (f"1.{int(trunk[-1].split('.')[1]) + 1}" if trunk
+                      else "1.1")
             self._store(f, number, when, author, state, text, message, cid)
             return
         value = f.symbols.get(line)

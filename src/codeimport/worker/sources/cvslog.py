@@ -256,8 +256,8 @@ def _parse_revisions(current: FileLog, take, push_back) -> None:
             number=number,
             time=_time(date),
             author=fields.get("author", b"").strip(),
-            state=fields.get("state", b"Exp").strip().decode("ascii",
-                                                              "replace"),
+            state=fields.get("state", b"Exp").strip().decode(
+                "ascii", "replace"),
             message=b"\n".join(message),
             commitid=(fields["commitid"].strip().decode("ascii", "replace")
                       if "commitid" in fields else None),
@@ -437,7 +437,8 @@ def group_changesets(revisions: list[Revision],
         for rev in members:
             if current and (
                     rev.path in paths
-                    or key[1] == "am" and rev.time - current[-1].time > window):
+                    or key[1] == "am"
+                    and rev.time - current[-1].time > window):
                 changesets.append(Changeset(key[0], current))
                 current, paths = [], set()
             current.append(rev)
