@@ -32,9 +32,11 @@ import datetime
 import hashlib
 import json
 import os
+import queue
 import re
 import shutil
 import tempfile
+import threading
 from collections import defaultdict
 
 from codeimport.worker.conversion import Converter
@@ -60,6 +62,8 @@ STATE = "cvs.json"
 SETTLE = cvslog.WINDOW + 300
 # Changesets whose file revisions are fetched and written together.
 BLOCK = 500
+# Connections that fetch file revisions at once.
+FETCHERS = 3
 _MODULE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_/.+-]*$")
 
 
@@ -234,29 +238,55 @@ class CVSConverter(Converter):
         module = self.request.cvs_module
         state = self._load_state()
         self._cut = state.get("cut")
+        with self._connect(root) as connection:
+            digest = self._headers(connection, root, module)
+            if digest == state.get("headers"):
+                # No file has a new revision or symbol since a run that
+                # left nothing waiting: nothing to read.
+                return Outcome(complete=True, done=0)
+            outcome, waiting = self._convert(connection, root, module,
+                                             state, limit)
+        state["headers"] = (
+            digest if outcome.complete and not waiting else None)
+        self._save_state(state)
+        return outcome
+
+    def _headers(self, connection, root, module) -> str:
+        """A digest of every file's rlog header (head, symbols, number of
+        revisions): it changes with any commit or tag."""
+        digest = hashlib.sha1()
+        try:
+            for line in connection.rlog(module, headers_only=True):
+                digest.update(line + b"\n")
+        except (CVSServerError, CVSProtocolError):
+            # The full rlog explains the problem.
+            return ""
+        return digest.hexdigest()
+
+    def _convert(self, connection, root, module, state, limit):
         converted = {p: set(r) for p, r in state["converted"].items()}
         lines = _Lines()
         for line, commit, changes, base in state["commits"]:
             lines.add(line, commit, changes, base)
-        with self._connect(root) as connection:
-            history = self._rlog(connection, root, module)
-            pending = [
-                r for r in history.revisions
-                if r.number not in converted.get(r.path, ())
-            ]
-            changesets = cvslog.group_changesets(pending)
-            settled = sum(1 for c in changesets
-                          if c.time <= cvslog.now() - self.settle)
-            ready = cvslog.clean_cut(changesets, settled, forward=False)
-            count = ready
-            if limit is not None and limit < ready:
-                count = cvslog.clean_cut(changesets, limit, forward=True)
-            if ready < len(changesets):
-                self.say(f"{len(changesets) - ready} recent changesets "
-                         "wait until they are "
-                         f"{self.settle // 60} minutes old.")
-            writer = _Writer(self, connection, history, lines, converted,
-                             state, module)
+        history = self._rlog(connection, root, module)
+        pending = [
+            r for r in history.revisions
+            if r.number not in converted.get(r.path, ())
+        ]
+        changesets = cvslog.group_changesets(pending)
+        settled = sum(1 for c in changesets
+                      if c.time <= cvslog.now() - self.settle)
+        ready = cvslog.clean_cut(changesets, settled, forward=False)
+        waiting = len(changesets) - ready
+        count = ready
+        if limit is not None and limit < ready:
+            count = cvslog.clean_cut(changesets, limit, forward=True)
+        if waiting:
+            self.say(f"{waiting} recent changesets wait until they are "
+                     f"{self.settle // 60} minutes old.")
+        writer = _Writer(self, connection, history, lines, converted,
+                         state, module)
+        try:
             before = len(state["commits"])
             writer.run(changesets[:count], waiting=ready - count)
             if count:
@@ -264,14 +294,15 @@ class CVSConverter(Converter):
                                 max(c.time for c in changesets[:count]))
             writer.symbols(history)
             if writer.empty():
-                return Outcome(complete=count == ready, done=0)
+                return Outcome(complete=count == ready, done=0), waiting
             writer.finish()
+        finally:
+            writer.close()
         state["cut"] = self._cut
         state["converted"] = {p: sorted(r) for p, r in converted.items()}
-        self._save_state(state)
         self.say(f"Converted {count} changesets "
                  f"({len(state['commits']) - before} commits).")
-        return Outcome(complete=count == ready, done=count)
+        return Outcome(complete=count == ready, done=count), waiting
 
     # -- the fidelity check --
 
@@ -337,6 +368,7 @@ class _Writer:
         self.new_commits: list[list] = []
         self.refs: dict[str, str] = {}
         self.deleted_refs: list[str] = []
+        self.connections = [connection]
 
     def empty(self) -> bool:
         return not self.new_commits and not self.refs \
@@ -436,41 +468,75 @@ class _Writer:
     # -- fetching and writing --
 
     def _fetch(self, plans: list) -> None:
-        wanted = defaultdict(list)
+        """Write the blobs of every file revision `plans` need.
+
+        The CVS server spends a few milliseconds on each file it checks
+        out, so requests (one per revision number) are spread over
+        `FETCHERS` connections.
+        """
+        wanted = defaultdict(set)
         for plan in plans:
             for path, revision in plan["changes"].items():
                 if revision is not None and (path, revision) not in self.blobs:
-                    wanted[revision].append(path)
-        for revision, paths in sorted(wanted.items()):
-            paths = sorted(set(paths))
-            got = set()
+                    wanted[revision].add(path)
+        jobs = queue.Queue()
+        for revision, paths in sorted(wanted.items(),
+                                      key=lambda item: -len(item[1])):
+            jobs.put((revision, sorted(paths)))
+        lock = threading.Lock()
+        failures = []
+        prefix = self.c._cvsroot.path.rstrip("/") + "/"
 
-            def on_file(content, revision=revision):
-                path = content.repository_path
-                prefix = self.c._cvsroot.path.rstrip("/") + "/"
-                if path.startswith(prefix):
-                    path = path[len(prefix):]
-                mark = self._mark()
-                self.stream.write(b"blob\nmark %s\ndata %d\n" % (
-                    mark.encode(), len(content.data)))
-                self.stream.write(content.data)
-                self.stream.write(b"\n")
-                self.blobs[(path, revision)] = mark
-                self.executable[path] = content.executable
-                got.add(path)
+        def fetch(connection):
+            while not failures:
+                try:
+                    revision, paths = jobs.get_nowait()
+                except queue.Empty:
+                    return
+                got = set()
 
-            try:
-                messages = self.connection.checkout(revision, paths, on_file)
-            except (CVSProtocolError, CVSServerError) as error:
-                raise SourceBroken(
-                    f"Reading file revisions {revision} failed: {error}."
-                ) from None
-            missing = [p for p in paths if p not in got]
-            if missing:
-                detail = "; ".join(messages[-3:])
-                raise SourceBroken(
-                    f"The server did not send {missing[0]} revision "
-                    f"{revision}" + (f" ({detail})" if detail else "") + ".")
+                def on_file(content, revision=revision):
+                    path = content.repository_path
+                    if path.startswith(prefix):
+                        path = path[len(prefix):]
+                    with lock:
+                        mark = self._mark()
+                        self.stream.write(b"blob\nmark %s\ndata %d\n" % (
+                            mark.encode(), len(content.data)))
+                        self.stream.write(content.data)
+                        self.stream.write(b"\n")
+                        self.blobs[(path, revision)] = mark
+                        self.executable[path] = content.executable
+                    got.add(path)
+
+                try:
+                    messages = connection.checkout(revision, paths, on_file)
+                except (CVSProtocolError, CVSServerError) as error:
+                    failures.append(SourceBroken(
+                        f"Reading file revisions {revision} failed: "
+                        f"{error}."))
+                    return
+                missing = [p for p in paths if p not in got]
+                if missing:
+                    detail = "; ".join(messages[-3:])
+                    failures.append(SourceBroken(
+                        f"The server did not send {missing[0]} revision "
+                        f"{revision}" + (f" ({detail})" if detail else "")
+                        + "."))
+                    return
+
+        while len(self.connections) < min(FETCHERS, jobs.qsize()):
+            self.connections.append(self.c._connect(self.c._cvsroot))
+        threads = [threading.Thread(target=fetch, args=(connection,),
+                                    daemon=True)
+                   for connection in self.connections[1:]]
+        for thread in threads:
+            thread.start()
+        fetch(self.connections[0])
+        for thread in threads:
+            thread.join()
+        if failures:
+            raise failures[0]
 
     def _write(self, plan: dict) -> None:
         message = _text(plan["message"]).rstrip("\n") + "\n"
@@ -574,6 +640,13 @@ class _Writer:
         for ref in staged:
             if ref.startswith("refs/tags/") and ref not in wanted:
                 self.deleted_refs.append(ref)
+
+    def close(self) -> None:
+        """Close the connections opened for fetching."""
+        for connection in self.connections[1:]:
+            connection.close()
+        if not self.stream.closed:
+            self.stream.close()
 
     def finish(self) -> None:
         for ref, commit in sorted(self.refs.items()):
