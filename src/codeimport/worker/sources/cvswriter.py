@@ -1,0 +1,444 @@
+"""Commits from CVS changesets, written as a ``git fast-import`` stream.
+
+`Writer` plans the commits of a run (one per changeset, plus one where
+a branch starts or a tag lands on file revisions that no commit had as
+a whole), fetches the file revisions they need from the server, writes
+blobs and commits into a stream file and runs ``git fast-import`` on it.
+`Lines` is the converted history it works from: each line's tip and
+file map, and a key of every commit's tree so that tags and branch
+starts find the commit they equal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import re
+import threading
+from collections import defaultdict
+
+from codeimport.worker.conversion import SourceBroken
+from codeimport.worker.sources.cvsclient import CVSProtocolError
+from codeimport.worker.sources.cvsclient import CVSServerError
+from codeimport.worker.tools import ToolFailed
+from codeimport.worker.tools import run_tool
+
+__all__ = ["Lines", "Writer", "map_key"]
+
+# Changesets whose file revisions are fetched and written together.
+BLOCK = 500
+# Connections that fetch file revisions at once.
+FETCHERS = 3
+
+
+def _item_hash(path: str, revision: str) -> int:
+    digest = hashlib.blake2b(f"{path}\0{revision}".encode(
+        "utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+class Lines:
+    """The converted history: each line's tip and file map, and every
+    commit's tree key, so tags and branch starts find their commit."""
+
+    def __init__(self):
+        self.tips: dict[str, str] = {}
+        self.maps: dict[str, dict[str, str]] = {}
+        self.keys: dict[str, int] = {}
+        self.by_key: dict[int, str] = {}
+        self.introduced: dict[tuple[str, str], str] = {}
+
+    def add(self, line: str, commit: str, changes: dict, base: bool) -> None:
+        if base or line not in self.maps:
+            self.maps[line] = {}
+            self.keys[line] = 0
+        current = self.maps[line]
+        key = self.keys[line]
+        if base:
+            current.clear()
+        for path, revision in changes.items():
+            old = current.get(path)
+            if old is not None:
+                key ^= _item_hash(path, old)
+                del current[path]
+            if revision is not None:
+                current[path] = revision
+                key ^= _item_hash(path, revision)
+                self.introduced.setdefault((path, revision), commit)
+        self.keys[line] = key
+        self.tips[line] = commit
+        self.by_key[key] = commit
+
+    def find(self, files: dict[str, str]) -> str | None:
+        key = 0
+        for path, revision in files.items():
+            key ^= _item_hash(path, revision)
+        return self.by_key.get(key)
+
+
+def map_key(files: dict[str, str]) -> str:
+    """A stable key of a ``{path: revision}`` map, for the state file."""
+    text = "\n".join(f"{p}\0{r}" for p, r in sorted(files.items()))
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _ref(line: str) -> str:
+    return "refs/heads/master" if line == "HEAD" else f"refs/heads/{line}"
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        # Older CVS repositories are mostly Latin-1.
+        return data.decode("latin-1")
+
+
+def _quote(path: str) -> bytes:
+    data = path.encode("utf-8", "surrogateescape")
+    if data.startswith(b'"') or b"\n" in data:
+        data = b'"' + data.replace(b"\\", b"\\\\").replace(
+            b'"', b'\\"').replace(b"\n", b"\\n") + b'"'
+    return data
+
+
+class Writer:
+    """Plans commits, fetches their file revisions, writes the stream."""
+
+    def __init__(self, converter, connection, history, lines, converted,
+                 state, module):
+        self.c = converter
+        self.connection = connection
+        self.history = history
+        self.lines = lines
+        self.converted = converted
+        self.state = state
+        self.module = module.rstrip("/") + "/"
+        host = converter._cvsroot.host or "localhost"
+        self.host = host
+        self.path = os.path.join(converter.work_dir, "cvs.fi")
+        self.stream = open(self.path, "wb")
+        self.next_mark = 1
+        self.blobs: dict[tuple[str, str], int] = {}
+        self.executable: dict[str, bool] = {}
+        self.new_commits: list[list] = []
+        self.refs: dict[str, str] = {}
+        self.deleted_refs: list[str] = []
+        self.connections = [connection]
+
+    def empty(self) -> bool:
+        return not self.new_commits and not self.refs \
+            and not self.deleted_refs
+
+    def _mark(self) -> str:
+        mark = self.next_mark
+        self.next_mark += 1
+        return f":{mark}"
+
+    def _git_path(self, path: str) -> str:
+        if path.startswith(self.module):
+            return path[len(self.module):]
+        return path
+
+    def _identity(self, author: bytes) -> bytes:
+        name = _text(author).strip() or "unknown"
+        if name in self.c.authors:
+            full, email = self.c.authors[name]
+        else:
+            full, email = name, f"{name}@{self.host}"
+        clean = re.compile(r"[<>\n]")
+        return f"{clean.sub('', full)} <{clean.sub('', email)}>".encode()
+
+    # -- planning --
+
+    def _start_line(self, line: str, plans: list) -> None:
+        """Give `line` a tip: the commit its start equals, or a new one."""
+        base, parent_line = self.history.branch_base(line)
+        found = self.lines.find(base)
+        if found is not None:
+            self.lines.add(line, found, dict(base), True)
+            return
+        parent = self.lines.tips.get(parent_line or "HEAD")
+        self._plan_synthetic(
+            _ref(line), parent, base,
+            f"Start of CVS branch {line}: the file revisions it was "
+            "made from, which no commit had as a whole.\n", plans,
+            line=line)
+
+    def _plan_synthetic(self, ref, parent, files, message, plans,
+                        line=None) -> str:
+        parent_map = {}
+        if parent is not None:
+            for name, tip in self.lines.tips.items():
+                if tip == parent:
+                    parent_map = self.lines.maps[name]
+                    break
+            else:
+                parent_map = self._map_of(parent)
+        changes = {p: r for p, r in files.items() if parent_map.get(p) != r}
+        changes.update({p: None for p in parent_map if p not in files})
+        mark = self._mark()
+        times = [self.history.files[p].revisions.get(r)
+                 for p, r in files.items()]
+        stamp = max((t.time for t in times if t is not None), default=0)
+        plans.append(dict(ref=ref, mark=mark, parent=parent,
+                          author=b"cvs", time=stamp,
+                          message=message.encode(), changes=changes))
+        if line is not None:
+            self.lines.add(line, mark, dict(files), True)
+            self.new_commits.append([line, mark, dict(files), True])
+        return mark
+
+    def _map_of(self, commit: str) -> dict[str, str]:
+        """The file map of an older commit, by replaying the history."""
+        replay = Lines()
+        for line, sha, changes, base in self.state["commits"]:
+            replay.add(line, sha, changes, base)
+            if sha == commit:
+                return dict(replay.maps[line])
+        return {}
+
+    def _plan(self, changeset, plans: list) -> None:
+        line = changeset.line
+        if line not in self.lines.tips and line != "HEAD":
+            self._start_line(line, plans)
+        parent = self.lines.tips.get(line)
+        parent_map = self.lines.maps.get(line, {})
+        changes = {}
+        for rev in changeset.revisions:
+            number = self.history.files[rev.path].canonical(rev.number)
+            if rev.dead:
+                if rev.path in parent_map:
+                    changes[rev.path] = None
+            else:
+                changes[rev.path] = number
+        mark = self._mark()
+        plans.append(dict(ref=_ref(line), mark=mark, parent=parent,
+                          author=changeset.author, time=changeset.time,
+                          message=changeset.message, changes=changes))
+        self.lines.add(line, mark, changes, False)
+        self.new_commits.append([line, mark, changes, False])
+        for rev in changeset.revisions:
+            self.converted.setdefault(rev.path, set()).add(rev.number)
+
+    # -- fetching and writing --
+
+    def _fetch(self, plans: list) -> None:
+        """Write the blobs of every file revision `plans` need.
+
+        The CVS server spends a few milliseconds on each file it checks
+        out, so requests (one per revision number) are spread over
+        `FETCHERS` connections.
+        """
+        wanted = defaultdict(set)
+        for plan in plans:
+            for path, revision in plan["changes"].items():
+                if revision is not None and (path, revision) not in self.blobs:
+                    wanted[revision].add(path)
+        jobs = queue.Queue()
+        for revision, paths in sorted(wanted.items(),
+                                      key=lambda item: -len(item[1])):
+            jobs.put((revision, sorted(paths)))
+        lock = threading.Lock()
+        failures = []
+        prefix = self.c._cvsroot.path.rstrip("/") + "/"
+
+        def fetch(connection):
+            while not failures:
+                try:
+                    revision, paths = jobs.get_nowait()
+                except queue.Empty:
+                    return
+                got = set()
+
+                def on_file(content, revision=revision):
+                    path = content.repository_path
+                    if path.startswith(prefix):
+                        path = path[len(prefix):]
+                    with lock:
+                        mark = self._mark()
+                        self.stream.write(b"blob\nmark %s\ndata %d\n" % (
+                            mark.encode(), len(content.data)))
+                        self.stream.write(content.data)
+                        self.stream.write(b"\n")
+                        self.blobs[(path, revision)] = mark
+                        self.executable[path] = content.executable
+                    got.add(path)
+
+                try:
+                    messages = connection.checkout(revision, paths, on_file)
+                except (CVSProtocolError, CVSServerError) as error:
+                    failures.append(SourceBroken(
+                        f"Reading file revisions {revision} failed: "
+                        f"{error}."))
+                    return
+                missing = [p for p in paths if p not in got]
+                if missing:
+                    detail = "; ".join(messages[-3:])
+                    failures.append(SourceBroken(
+                        f"The server did not send {missing[0]} revision "
+                        f"{revision}" + (f" ({detail})" if detail else "")
+                        + "."))
+                    return
+
+        while len(self.connections) < min(FETCHERS, jobs.qsize()):
+            self.connections.append(self.c._connect(self.c._cvsroot))
+        threads = [threading.Thread(target=fetch, args=(connection,),
+                                    daemon=True)
+                   for connection in self.connections[1:]]
+        for thread in threads:
+            thread.start()
+        fetch(self.connections[0])
+        for thread in threads:
+            thread.join()
+        if failures:
+            raise failures[0]
+
+    def _write(self, plan: dict) -> None:
+        message = _text(plan["message"]).rstrip("\n") + "\n"
+        body = message.encode("utf-8")
+        who = self._identity(plan["author"])
+        stamp = b"%d +0000" % plan["time"]
+        out = [b"commit ", _ref_staging(self.c, plan["ref"]), b"\n",
+               b"mark ", plan["mark"].encode(), b"\n",
+               b"author ", who, b" ", stamp, b"\n",
+               b"committer ", who, b" ", stamp, b"\n",
+               b"data %d\n" % len(body), body, b"\n"]
+        if plan["parent"] is not None:
+            out += [b"from ", plan["parent"].encode(), b"\n"]
+        for path, revision in sorted(plan["changes"].items()):
+            git_path = _quote(self._git_path(path))
+            if revision is None:
+                out += [b"D ", git_path, b"\n"]
+            else:
+                mode = b"100755" if self.executable.get(path) else b"100644"
+                mark = self.blobs[(path, revision)].encode()
+                out += [b"M ", mode, b" ", mark, b" ", git_path, b"\n"]
+        out.append(b"\n")
+        self.stream.write(b"".join(out))
+
+    def run(self, changesets: list, waiting: int) -> None:
+        """Convert `changesets`; `waiting` more are left for later runs."""
+        done_before = sum(1 for c in self.state["commits"] if not c[3])
+        grand_total = done_before + len(changesets) + waiting
+        for start in range(0, len(changesets), BLOCK):
+            plans = []
+            for changeset in changesets[start:start + BLOCK]:
+                self._plan(changeset, plans)
+            self._fetch(plans)
+            for index, plan in enumerate(plans):
+                self._write(plan)
+            done = min(start + BLOCK, len(changesets))
+            if done < len(changesets):
+                self.c.progress(done_before + done, grand_total, done=done)
+        if changesets:
+            self.c.progress(done_before + len(changesets), grand_total,
+                            done=len(changesets), final=True)
+
+    # -- tags and branches without commits --
+
+    def _all_converted(self, files: dict[str, str]) -> bool:
+        for path, revision in files.items():
+            numbers = self.converted.get(path, ())
+            f = self.history.files[path]
+            if revision not in numbers and not any(
+                    f.canonical(n) == revision for n in numbers):
+                return False
+        return True
+
+    def symbols(self, history) -> None:
+        plans = []
+        known = self.state.setdefault("symbols", {})
+        staged = self.c.target.stagedRefs()
+        wanted = {}
+        kinds = history.symbol_lines()
+        for name, kind in sorted(kinds.items()):
+            if kind == "branch":
+                if name in self.lines.tips:
+                    continue
+                base, _ = history.branch_base(name)
+                if not base or not self._all_converted(base):
+                    continue
+                self._start_line(name, plans)
+                continue
+            files = history.tag_map(name)
+            if not files or not self._all_converted(files):
+                if f"refs/tags/{name}" in staged:
+                    wanted[f"refs/tags/{name}"] = staged[f"refs/tags/{name}"]
+                continue
+            key = map_key(files)
+            previous = known.get(name)
+            if previous and previous[0] == key:
+                wanted[f"refs/tags/{name}"] = previous[1]
+                continue
+            commit = self.lines.find(files)
+            if commit is None:
+                newest = max(files.items(), key=lambda item: (
+                    history.files[item[0]].revisions[item[1]].time))
+                parent = self.lines.introduced.get(newest)
+                commit = self._plan_synthetic(
+                    f"refs/tags/{name}", parent, files,
+                    f"Tag {name}: the file revisions it names, which no "
+                    "commit had as a whole.\n", plans)
+            known[name] = [key, commit]
+            wanted[f"refs/tags/{name}"] = commit
+        for name in list(known):
+            if kinds.get(name) != "tag":
+                del known[name]
+        self._fetch(plans)
+        for plan in plans:
+            self._write(plan)
+        for line, tip in self.lines.tips.items():
+            wanted[_ref(line)] = tip
+        for ref, commit in wanted.items():
+            if staged.get(ref) != commit:
+                self.refs[ref] = commit
+        for ref in staged:
+            if ref.startswith("refs/tags/") and ref not in wanted:
+                self.deleted_refs.append(ref)
+
+    def close(self) -> None:
+        """Close the connections opened for fetching."""
+        for connection in self.connections[1:]:
+            connection.close()
+        if not self.stream.closed:
+            self.stream.close()
+
+    def finish(self) -> None:
+        for ref, commit in sorted(self.refs.items()):
+            self.stream.write(b"reset " + _ref_staging(self.c, ref)
+                              + b"\nfrom " + commit.encode() + b"\n\n")
+        self.stream.write(b"done\n")
+        self.stream.close()
+        marks = os.path.join(self.c.work_dir, "cvs.marks")
+        git = ["git", f"--git-dir={self.c.target.path}"]
+        try:
+            with open(self.path, "rb") as stream:
+                run_tool([*git, "fast-import", "--quiet", "--force",
+                          "--done", f"--export-marks={marks}"],
+                         env=self.c.env, stdin=stream.fileno())
+            if self.deleted_refs:
+                script = os.path.join(self.c.work_dir, "delete-refs")
+                with open(script, "w") as out:
+                    for ref in self.deleted_refs:
+                        out.write(f"delete {self.c.stagingRef(ref)}\n")
+                with open(script, "rb") as stream:
+                    run_tool([*git, "update-ref", "--stdin"],
+                             env=self.c.env, stdin=stream.fileno())
+        except ToolFailed as error:
+            raise SourceBroken(f"git fast-import failed: {error}") from None
+        shas = {}
+        with open(marks) as stream:
+            for line in stream:
+                mark, sha = line.split()
+                shas[mark] = sha
+        for record in self.new_commits:
+            record[1] = shas.get(record[1], record[1])
+            self.state["commits"].append(record)
+        for name, value in self.state["symbols"].items():
+            value[1] = shas.get(value[1], value[1])
+
+
+def _ref_staging(converter, ref: str) -> bytes:
+    return converter.stagingRef(ref).encode("utf-8", "surrogateescape")
