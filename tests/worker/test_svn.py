@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 
@@ -364,11 +365,22 @@ def long_repo(svn_root, server):
     return server.url("long")
 
 
-def test_chunks_give_the_same_result_as_one_run(long_repo, tmp_path,
-                                                capsys):
-    chunked, whole = str(tmp_path / "chunked"), str(tmp_path / "whole")
+@pytest.fixture(scope="module")
+def long_refs(long_repo, tmp_path_factory):
+    """The refs of `long_repo` imported in one run."""
+    whole = str(tmp_path_factory.mktemp("whole"))
+    assert run(whole, long_repo) == WorkerExitCode.SUCCESS
+    assert len(refs(whole)) == 1 + 4 + 3
+    # r1 and every trunk revision: not the 4 branches, 3 tags and 126
+    # commits on branches.
+    assert git(whole, "rev-list", "--count", "master") == "1067\n"
+    return refs(whole)
+
+
+def test_chunks_give_the_same_result_as_one_run(long_repo, long_refs,
+                                                tmp_path, capsys):
+    chunked = str(tmp_path / "chunked")
     os.mkdir(chunked)
-    os.mkdir(whole)
     statuses = [run(chunked, long_repo, limit=500) for _ in range(4)]
     assert statuses == [
         WorkerExitCode.SUCCESS_PARTIAL, WorkerExitCode.SUCCESS_PARTIAL,
@@ -376,12 +388,7 @@ def test_chunks_give_the_same_result_as_one_run(long_repo, tmp_path,
     output = capsys.readouterr().out
     assert "Stopped after 500 revisions" in output
     assert "r1200/1200 (100%)" in output
-    assert run(whole, long_repo) == WorkerExitCode.SUCCESS
-    assert refs(chunked) == refs(whole)
-    assert len(refs(whole)) == 1 + 4 + 3
-    # r1 and every trunk revision: not the 4 branches, 3 tags and 126
-    # commits on branches.
-    assert git(whole, "rev-list", "--count", "master") == "1067\n"
+    assert refs(chunked) == long_refs
 
 
 # -- failures ----------------------------------------------------------------
@@ -535,3 +542,39 @@ def test_http_goes_through_the_policys_proxy(store):
     assert requests and requests[0].startswith(
         b"OPTIONS http://svn.example.invalid/repo HTTP/1.1\r\n")
     assert "Traceback" not in "".join(lines)
+
+
+def test_a_damaged_state_fails_clearly(repo, store, capsys):
+    _, url, _ = repo
+    assert run(store, url) == WorkerExitCode.SUCCESS
+    before = refs(store)
+    state = os.path.join(target_path(store, TARGET), "codeimport",
+                         "svn-state.json")
+    with open(state, "w") as stream:
+        stream.write("{not json")
+    assert run(store, url) == WorkerExitCode.FAILURE
+    output = capsys.readouterr()
+    assert "Cannot read the Subversion import state" in output.out
+    assert "Traceback" not in output.out + output.err
+    assert refs(store) == before
+
+
+def test_a_killed_import_is_finished_by_the_next_run(long_repo, long_refs,
+                                                     tmp_path):
+    """A worker killed mid-import (a machine lost) leaves the state of
+    its last finished run; the next run, anywhere, goes on from there."""
+    killed = str(tmp_path / "killed")
+    os.mkdir(killed)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "codeimport.cli", "importworker",
+         "--access-policy", "anything", "--target-store", killed, "--",
+         TARGET, "bzr-svn", "git", long_repo],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    for line in worker.stdout:
+        if line.startswith(b"r1/1200"):
+            worker.kill()
+            break
+    worker.wait()
+    worker.stdout.close()
+    assert run(killed, long_repo) == WorkerExitCode.SUCCESS
+    assert refs(killed) == long_refs

@@ -148,8 +148,13 @@ class SvnConverter(Converter):
                 state = json.load(stream)
         except FileNotFoundError:
             state = None
+        except (OSError, ValueError) as error:
+            raise ConversionError(
+                f"Cannot read the Subversion import state {path}: "
+                f"{error}") from None
         if state is not None:
-            if state.get("version") != STATE_VERSION:
+            if not isinstance(state, dict) or state.get(
+                    "version") != STATE_VERSION:
                 raise ConversionError(
                     f"Unknown Subversion import state in {path}.")
             if state["uuid"] != source.uuid:
