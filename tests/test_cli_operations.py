@@ -174,3 +174,18 @@ def test_commands_run_as_programs(world, codeimport):
     assert ran.returncode == 0, ran.stderr
     assert [r["unique_name"] for r in json.loads(ran.stdout)] == [
         "~bob/world/main"]
+
+
+def test_status_json(world, run):
+    report = json.loads(run("status", "--json").stdout)
+    assert [m["hostname"] for m in report["machines"]] == ["importer-1"]
+    assert report["machines"][0]["state"] == "ONLINE"
+    assert report["machines"][0]["running_jobs"] == 1
+    (running,) = report["running"]
+    assert running["import"] == "~bob/world/main"
+    assert running["log_tail"].endswith("<b>bold</b> & more")
+    assert report["pending"]["due_now"] == 1
+    assert [r["status"] for r in report["results"]] == [
+        "FAILURE", "SUCCESS_NOCHANGE", "SUCCESS"]
+    assert report["results"][0]["duration_seconds"] == 12
+    assert report["puller"] is None

@@ -137,3 +137,38 @@ def test_metrics_during_an_end_to_end_run(server, codeimport):
 def _window(codeimport):
     now = codeimport.store.execute("SELECT CURRENT_TIMESTAMP").get_one()[0]
     return now - timedelta(seconds=60), now
+
+
+def test_metrics_of_one_process(codeimport, monkeypatch):
+    # Without the multi-process directory the process's own figures are
+    # served (an application embedded in another WSGI server).
+    import webtest
+
+    from codeimport.xmlrpc.app import make_app
+    from codeimport.xmlrpc.auth import Credentials
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    application = make_app(codeimport.dsn, Credentials({"m": "s"}))
+    try:
+        app = webtest.TestApp(application)
+        app.authorization = ("Basic", ("m", "s"))
+        body = xmlrpc.client.dumps(("nowhere", 1), "getJobForMachine")
+        app.post("/codeimportscheduler", body,
+                 content_type="text/xml")
+        app.post("/codeimportscheduler",
+                 xmlrpc.client.dumps((), "noSuchMethod"),
+                 content_type="text/xml")
+        app.post("/metrics", "", status=405)
+        text = app.get("/metrics").text
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples}
+        assert value(samples, "codeimport_xmlrpc_call_seconds_count",
+                     method="getJobForMachine") == 1
+        # Unknown names share one label: the series stay bounded.
+        assert value(samples, "codeimport_xmlrpc_call_seconds_count",
+                     method="other") == 1
+        assert value(samples, "codeimport_machines", state="ONLINE") == 1
+    finally:
+        application.close()

@@ -136,6 +136,8 @@ def test_machines_are_for_operators(world, app, who):
         text = table.text
         assert "importer-1" in text and "ONLINE" in text
         assert "world/main" in text
+        recent = table.select_one("td.recent").text
+        assert "START" in recent and "ONLINE" in recent
         machine = app.get("/machines/importer-1")
         assert machine.html.select_one("#machine-state").text == "ONLINE"
         assert "ONLINE" in machine.html.select_one("#events").text

@@ -212,6 +212,36 @@ def render(report: StatusReport) -> str:
     return "\n".join(out)
 
 
+def as_json(report: StatusReport) -> str:
+    """The report as JSON (see `codeimport.scripts.jsonout`)."""
+    from codeimport.scripts.jsonout import dumps
+
+    puller = None
+    if report.puller is not None:
+        host, started, completed = report.puller
+        puller = {"hostname": host, "date_started": started,
+                  "date_completed": completed}
+    return dumps({
+        "now": report.now,
+        "machines": [
+            {"hostname": h, "state": s, "heartbeat": b, "running_jobs": j}
+            for h, s, b, j in report.machines],
+        "running": [
+            {"job": i, "import": n, "machine": m, "date_started": d,
+             "heartbeat": b, "log_tail": t}
+            for i, n, m, d, b, t in report.running],
+        "pending": {"due_now": report.due_now,
+                    "due_now_requested": report.due_now_requested,
+                    "due_later": report.due_later,
+                    "next_due": report.next_due},
+        "results": [
+            {"import": n, "status": s, "date_finished": f,
+             "duration_seconds": d}
+            for n, s, f, d in report.results],
+        "puller": puller,
+    })
+
+
 def _main(argv) -> int:
     parser = ArgumentParser(
         prog=PROG,
@@ -226,6 +256,8 @@ def _main(argv) -> int:
         "--results", type=positive(int, allow_zero=True), default=10,
         metavar="N",
         help="how many latest results to show (default: %(default)s)")
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON instead of tables")
     options = parser.parse_args(argv)
     dsn = resolve_dsn(options)
     settings = load_settings(options.settings_file)
@@ -235,7 +267,7 @@ def _main(argv) -> int:
     finally:
         store.rollback()
         store.close()
-    print(render(report))
+    print(as_json(report) if options.json else render(report))
     return 0
 
 
