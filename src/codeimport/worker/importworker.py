@@ -117,12 +117,14 @@ def default_importers() -> dict[tuple[str, str], type[Importer]]:
     from codeimport.worker.gitimport import GitToGitImporter
     from codeimport.worker.sources.bzr import BzrImporter
     from codeimport.worker.sources.cvs import CVSImporter
+    from codeimport.worker.sources.hg import HgImporter
     from codeimport.worker.sources.svn import SvnImporter
 
     return {("git", "git"): GitToGitImporter,
             ("bzr-svn", "git"): SvnImporter,
             ("bzr", "git"): BzrImporter,
-            ("cvs", "git"): CVSImporter}
+            ("cvs", "git"): CVSImporter,
+            ("hg", "git"): HgImporter}
 
 
 class _Parser(argparse.ArgumentParser):
