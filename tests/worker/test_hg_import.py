@@ -25,6 +25,8 @@ from codeimport.worker.importworker import ImportContext
 from codeimport.worker.importworker import ImportRequest
 from codeimport.worker.importworker import run_import
 from codeimport.worker.policy import make_policy
+from codeimport.worker.sources.hg import HgConverter
+from codeimport.worker.sources.hg import HgImporter
 
 TARGET = "~owner/project/import"
 
@@ -278,3 +280,28 @@ def test_other_url_schemes_are_unsupported(tmp_path):
     run = run_hg_import("svn://127.0.0.1/repo", tmp_path)
     assert run.code == WorkerExitCode.FAILURE_UNSUPPORTED_FEATURE
     assert "cannot read svn URLs" in run.log
+
+
+def test_a_tree_that_differs_from_hg_archive_fails_and_publishes_nothing(
+        fixture_repo, tmp_path):
+    """The fidelity check really compares with ``hg archive``: told to
+    archive the first changeset for every ref, it fails the run."""
+    url, nodes = fixture_repo
+
+    class Misled(HgConverter):
+        def exportTrees(self, exports):
+            self._nodes = {ref: nodes["initial"] for ref in self._nodes}
+            return super().exportTrees(exports)
+
+    class MisledImporter(HgImporter):
+        converter_class = Misled
+
+    lines = []
+    code = run_import(
+        ImportRequest(TARGET, "hg", "git", url),
+        ImportContext(make_policy("anything"), str(tmp_path), lines.append),
+        {("hg", "git"): MisledImporter})
+    log = "".join(lines)
+    assert code == WorkerExitCode.FAILURE, log
+    assert "Fidelity check failed: refs/heads/master differs" in log
+    assert refs(tmp_path) == {}

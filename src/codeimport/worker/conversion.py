@@ -207,6 +207,22 @@ class Converter:
         """
         raise NotImplementedError
 
+    def exportTrees(self, exports: dict[str, str]) -> list[str]:
+        """`exportTree` for several refs: ``{ref: destination}``.
+
+        Returns the refs exported (a ref without counterpart is left
+        out).  One `exportTree` each by default; a converter whose tool
+        is slow to start exports them all in one run.
+        """
+        exported = []
+        for ref, destination in exports.items():
+            try:
+                self.exportTree(ref, destination)
+            except Unsupported:
+                continue
+            exported.append(ref)
+        return exported
+
 
 class ConvertingImporter(Importer):
     """The `Importer` that drives a `Converter` class (see module doc)."""

@@ -23,7 +23,6 @@ import subprocess
 import tempfile
 
 from codeimport.worker.conversion import ConversionError
-from codeimport.worker.conversion import Unsupported
 
 __all__ = ["FidelityMismatch", "MAX_CHECKED", "check", "tree_of_directory"]
 
@@ -98,17 +97,21 @@ def check(converter, target, changed_refs: list[str]) -> list[str]:
     """
     checked = []
     staged = target.stagedRefs()
-    for ref in _choose([r for r in changed_refs if r in staged],
-                       converter.head):
-        scratch = tempfile.mkdtemp(prefix="codeimport-fidelity-")
-        try:
-            export = os.path.join(scratch, "export")
-            os.mkdir(export)
-            try:
-                converter.exportTree(ref, export)
-            except Unsupported:
+    chosen = _choose([r for r in changed_refs if r in staged],
+                     converter.head)
+    scratches = {ref: tempfile.mkdtemp(prefix="codeimport-fidelity-")
+                 for ref in chosen}
+    try:
+        exports = {}
+        for ref, scratch in scratches.items():
+            exports[ref] = os.path.join(scratch, "export")
+            os.mkdir(exports[ref])
+        exported = set(converter.exportTrees(exports))
+        for ref in chosen:
+            if ref not in exported:
                 continue
-            theirs = tree_of_directory(target.path, export, scratch)
+            scratch = scratches[ref]
+            theirs = tree_of_directory(target.path, exports[ref], scratch)
             ours = subprocess.run(
                 ["git", f"--git-dir={target.path}", "rev-parse",
                  f"{staged[ref]}^{{tree}}"],
@@ -124,7 +127,8 @@ def check(converter, target, changed_refs: list[str]) -> list[str]:
                     "was published."
                 )
             checked.append(ref)
-        finally:
+    finally:
+        for scratch in scratches.values():
             shutil.rmtree(scratch, ignore_errors=True)
     if checked:
         converter.say("Checked against the source: " + ", ".join(checked))

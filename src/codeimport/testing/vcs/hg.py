@@ -11,6 +11,7 @@ the process that started it.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -18,7 +19,7 @@ import signal
 import subprocess
 import sys
 
-__all__ = ["HgRepo", "HgServer", "build_fixture"]
+__all__ = ["HgRepo", "HgServer", "build_fixture", "generate_history"]
 
 _PR_SET_PDEATHSIG = 1
 # Fixed dates keep fixtures, and so their imports, identical run to run.
@@ -129,6 +130,13 @@ class HgRepo:
         return self.commit(f"Added tag {name}", {".hgtags": old + line},
                            user=user, parents=[head.hex()])
 
+    @contextlib.contextmanager
+    def batch(self):
+        """Write many changesets in one transaction (much faster)."""
+        repo = self.repo.unfiltered()
+        with repo.wlock(), repo.lock(), repo.transaction(b"batch"):
+            yield self
+
     def bookmark(self, name, node=None):
         """Point bookmark `name` at `node`; None deletes it."""
         from mercurial.node import bin
@@ -186,6 +194,38 @@ def build_fixture(path) -> dict[str, str]:
                                  parents=[n["merge"]], user="carol")
     repo.close()
     return n
+
+
+def generate_history(path, revisions: int, files: int = 200) -> HgRepo:
+    """Add `revisions` changesets to the repository at `path` (made when
+    missing), as the benchmarks want them: `files` small files in 20
+    directories, 1-3 changed per changeset; on a fresh repository also a
+    named branch every 250 changesets (a fifth of the changesets land on
+    them), a tag every 400 and 4 bookmarks.  Deterministic."""
+    repo = HgRepo(path)
+    start = len(repo)
+    branches = []
+    with repo.batch():
+        for number in range(start, start + revisions):
+            changed = {
+                f"dir{(number * 7 + k) % 20}/file{(number * 13 + k) % files}"
+                f".txt": f"revision {number} change {k}\n" * (1 + k)
+                for k in range(1 + number % 3)}
+            branch = None
+            if number and number % 250 == 0:
+                branches.append(f"branch-{number}")
+                branch = branches[-1]
+            elif branches and number % 5 == 0:
+                branch = branches[number % len(branches)]
+            node = repo.commit(f"Change {number}", changed, branch=branch,
+                               user=f"Dev {number % 7} <dev{number % 7}"
+                                    "@example.org>")
+            if start == 0 and number and number % 400 == 0:
+                repo.tag(f"v{number // 400}", node)
+        if start == 0:
+            for k in range(4):
+                repo.bookmark(f"bm{k}", repo.tip())
+    return repo
 
 
 class HgServer:

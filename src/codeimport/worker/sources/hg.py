@@ -43,6 +43,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,8 +68,6 @@ STATE = "hg.json"
 SCRATCH_PREFIX = "refs/codeimport/hg-scratch/"
 BROKEN_EXIT = 3
 PULL_FAILED_EXIT = 4
-# hg settings for every command: no network wait beyond this, no pager.
-HG_CONFIG = ("--config", "http.timeout=300", "--config", "ui.paginate=no")
 # Bookmarks never take these names (they belong to named branches).
 RESERVED = ("branches/", "heads/", "bookmarks/")
 
@@ -81,12 +80,6 @@ _MISSING = re.compile(
     r"No such file or directory|certificate",
     re.IGNORECASE,
 )
-
-
-def hg_command(*args: str) -> list[str]:
-    """The Mercurial of this worker's Python (the version the worker
-    extra pins), never another one found on PATH."""
-    return [sys.executable, "-m", "mercurial", *HG_CONFIG, *args]
 
 
 # -- the mapping --------------------------------------------------------
@@ -267,17 +260,25 @@ class HgConverter(Converter):
         return Outcome(complete=converted == total, done=done)
 
     def exportTree(self, ref: str, destination: str) -> None:
-        node = self._nodes.get(ref)
-        if node is None:
+        if not self.exportTrees({ref: destination}):
             raise Unsupported(f"{ref} has no Mercurial counterpart")
-        try:
-            run_tool(hg_command(
-                "archive", "-R", self.mirror, "--config",
-                "ui.archivemeta=false", "--no-decode", "-t", "files",
-                "-r", node, "--", destination), env=self.env)
-        except ToolFailed as error:
-            raise SourceBroken(
-                f"hg archive of {ref} failed: {error.tail}") from None
+
+    def exportTrees(self, exports: dict[str, str]) -> list[str]:
+        """``hg archive`` of each ref's changeset, all in one process."""
+        pairs = []
+        for ref, destination in exports.items():
+            if ref in self._nodes:
+                pairs += [self._nodes[ref], destination]
+        if pairs:
+            try:
+                run_tool([sys.executable, "-m",
+                          "codeimport.worker.sources.hgexport", "archive",
+                          self.mirror, *pairs], env=self.env)
+            except ToolFailed as error:
+                raise SourceBroken(
+                    f"hg archive failed: {_abort_message(error.tail)}"
+                ) from None
+        return [ref for ref in exports if ref in self._nodes]
 
     # Helpers.
 
@@ -353,9 +354,13 @@ class HgConverter(Converter):
             if error.returncode == PULL_FAILED_EXIT and error.argv == producer:
                 self._pullFailed("\n".join(messages))
             if error.returncode == BROKEN_EXIT and error.argv == producer:
+                # Fetch it afresh next time: a repaired source cannot
+                # repair what the mirror already holds.
+                shutil.rmtree(self.mirror, ignore_errors=True)
                 raise SourceBroken(
-                    f"The Mercurial history of {self.request.url} cannot "
-                    f"be read: {detail}") from None
+                    f"The Mercurial repository at {self.request.url} is "
+                    f"broken: its history cannot be read ({detail})"
+                ) from None
             raise
         with open(refs_path, encoding="utf-8") as stream:
             description = json.load(stream)
