@@ -246,12 +246,29 @@ def test_chunks_continued_by_another_machine_equal_one_shot(
     assert refs(chunked) == refs(one_shot[0])
 
 
-def test_a_missing_repository_is_invalid(served, tmp_path):
-    run = run_hg_import(served.urlFor("no-such-repo"), tmp_path)
-    assert run.code == WorkerExitCode.FAILURE_INVALID
-    assert "HTTP Error 404" in run.log
+@pytest.mark.parametrize("path, reason", [
+    ("no-such-repo", "HTTP Error 404"),
+    ("", "does not appear to be an hg repository"),
+])
+def test_a_missing_repository_is_invalid(served, tmp_path, path, reason):
+    run = run_hg_import(served.urlFor(path), tmp_path)
+    assert run.code == WorkerExitCode.FAILURE_INVALID, run.log
+    assert reason in run.log
     assert "Traceback" not in run.log
     assert refs(tmp_path) == {}
+
+
+def test_a_source_replaced_by_another_history_is_broken(own_repo,
+                                                       tmp_path):
+    url, path, _ = own_repo
+    assert run_hg_import(url, tmp_path).code == WorkerExitCode.SUCCESS
+    before = refs(tmp_path)
+    shutil.rmtree(path)
+    HgRepo(path).commit("Unrelated", {"a": "b"}, date=(0, 0))
+    run = run_hg_import(url, tmp_path)
+    assert run.code == WorkerExitCode.FAILURE_REMOTE_BROKEN, run.log
+    assert "Traceback" not in run.log
+    assert refs(tmp_path) == before
 
 
 def test_an_unreachable_server_is_invalid(tmp_path, free_port):
