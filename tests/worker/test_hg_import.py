@@ -258,8 +258,8 @@ def test_a_missing_repository_is_invalid(served, tmp_path, path, reason):
     assert refs(tmp_path) == {}
 
 
-def test_a_source_replaced_by_another_history_is_broken(own_repo,
-                                                       tmp_path):
+def test_a_source_replaced_by_another_history_is_broken(
+        own_repo, tmp_path):
     url, path, _ = own_repo
     assert run_hg_import(url, tmp_path).code == WorkerExitCode.SUCCESS
     before = refs(tmp_path)
