@@ -92,10 +92,8 @@ def run(work_dir: str, revisions: int = 2000, new: int = 10) -> list[dict]:
             _checked(measure(theirs_fetch, env), 0))
     same = _same_history(store + "/bench/hg/import", reference)
     rows = [
-        _row("codeimport (own exporter on Mercurial's API)", total,
-             *results["ours"]),
-        _row("git-remote-hg 1.0.5 (git clone --mirror hg::URL)", total,
-             *results["git-remote-hg"]),
+        _row("codeimport", total, *results["ours"]),
+        _row("git-remote-hg", total, *results["git-remote-hg"]),
     ]
     rows[0]["same_history_as_reference"] = same
     rows[0]["ratio_to_reference"] = round(
