@@ -158,6 +158,26 @@ def test_incremental_new_commits_branch_and_tag_then_nothing(
     assert fresh.run() == WorkerExitCode.SUCCESS
     assert fresh.refs() == refs
 
+    # A tag removed; another moved, but left on README, which is dead
+    # on HEAD (``cvs tag -F`` without ``-a``): no commit has that mix,
+    # so the tag gets a commit of its own on top of master.
+    for f in history.files.values():
+        f.symbols.pop("v1_1", None)
+    history.tag("v1_0")
+    history.write(cvs_server.root)
+    assert target.run() == WorkerExitCode.SUCCESS, target.log
+    after = target.refs()
+    assert "refs/tags/v1_1" not in after
+    assert target.git("rev-parse", "v1_0^").strip() == (
+        refs["refs/heads/master"])
+    assert target.tree("v1_0") == {**history.snapshot("HEAD"),
+                                   "README": b"hello\n"}
+    # Moved cleanly, it points at master itself.
+    history.files["README"].symbols.pop("v1_0")
+    history.write(cvs_server.root)
+    assert target.run() == WorkerExitCode.SUCCESS, target.log
+    assert target.refs()["refs/tags/v1_0"] == refs["refs/heads/master"]
+
 
 def test_chunks_end_with_the_one_shot_result(cvs_server, tmp_path):
     history = CVSHistory("chunks")
