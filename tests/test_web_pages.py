@@ -8,6 +8,7 @@ anonymous visitors and people see imports and results; import operators
 from __future__ import annotations
 
 import pytest
+import webtest
 from webhelpers import WHO
 from webhelpers import sign_in
 
@@ -193,3 +194,26 @@ def test_sign_in_goes_back_only_to_this_site(world, app):
         "login-form"]
     form["name"], form["password"] = "alice", "alice-secret"
     assert form.submit().location.endswith(f"/imports/{world.failing.id}")
+
+
+def test_pages_forbid_framing_and_scripts(world, app):
+    page = app.get("/")
+    policy = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy
+    assert "script-src 'none'" in policy
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_an_unreachable_database_is_a_503_page(codeimport_database):
+    from codeimport.web.app import make_app
+
+    application = make_app(
+        "host=127.0.0.1 port=1 user=x connect_timeout=2",
+        Credentials({"nora": "secret"}), session_secret="s" * 40)
+    try:
+        page = webtest.TestApp(application).get("/", status=503)
+        assert page.headers["Retry-After"] == "5"
+        assert "The database does not answer" in page.text
+    finally:
+        application.close()

@@ -19,6 +19,7 @@ import logging
 from pyramid.config import Configurator
 from pyramid.csrf import SessionCSRFStoragePolicy
 from pyramid.session import SignedCookieSessionFactory
+from pyramid.tweens import MAIN
 from zope.interface.registry import Components
 from zope.security.management import endInteraction
 from zope.security.management import queryInteraction
@@ -63,7 +64,8 @@ def transaction_tween_factory(handler, registry):
     """One transaction and one security interaction per request.
 
     A GET never changes anything; a POST that answers below 400 is
-    committed; everything else is rolled back.
+    committed; everything else is rolled back.  It runs under Pyramid's
+    exception views, which then render the error page.
     """
     stores = registry.codeimport_stores
 
@@ -83,21 +85,25 @@ def transaction_tween_factory(handler, registry):
                 for each in stores:
                     each.get().commit()
             else:
-                for each in stores:
-                    each.get().rollback()
+                _rollback(stores)
             return response
         except BaseException:
-            for each in stores:
-                try:
-                    each.get().rollback()
-                except Exception:
-                    log.debug("rollback failed", exc_info=True)
+            _rollback(stores)
             raise
         finally:
             if queryInteraction() is not None:
                 endInteraction()
 
     return tween
+
+
+def _rollback(stores) -> None:
+    for each in stores:
+        try:
+            each.get().rollback()
+        except Exception:
+            # A broken connection: Storm reconnects on the next statement.
+            log.debug("rollback failed", exc_info=True)
 
 
 def make_app(dsn: str, credentials, *, session_secret: str, settings=None,
@@ -142,7 +148,10 @@ def make_app(dsn: str, credentials, *, session_secret: str, settings=None,
     config.set_security_policy(SessionIdentity())
     config.include("pyramid_jinja2")
     config.add_jinja2_renderer(".html")
-    config.add_tween("codeimport.web.app.transaction_tween_factory")
+    # Under the exception views, so that a refused call or a failed
+    # commit is rolled back first and then answered with an error page.
+    config.add_tween("codeimport.web.app.transaction_tween_factory",
+                     over=MAIN)
     config.include("codeimport.web.routes")
     config.scan("codeimport.web.views")
     return WebApplication(config.make_wsgi_app(),

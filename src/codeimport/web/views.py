@@ -14,6 +14,7 @@ import uuid
 
 from pyramid.csrf import get_csrf_token
 from pyramid.events import BeforeRender
+from pyramid.events import NewResponse
 from pyramid.events import subscriber
 from pyramid.exceptions import BadCSRFToken
 from pyramid.httpexceptions import HTTPBadRequest
@@ -26,6 +27,8 @@ from pyramid.security import remember
 from pyramid.view import exception_view_config
 from pyramid.view import notfound_view_config
 from pyramid.view import view_config
+from storm.exceptions import DisconnectionError
+from storm.exceptions import OperationalError
 from zope.security.checker import canAccess
 from zope.security.interfaces import Unauthorized
 
@@ -64,6 +67,19 @@ EVENT_LIMIT = 200
 
 def _utility(request, interface, name=""):
     return request.registry.getUtility(interface, name=name)
+
+
+@subscriber(NewResponse)
+def add_security_headers(event):
+    """No framing (the forms cannot be clicked through another site), no
+    script, no sniffing."""
+    headers = event.response.headers
+    headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'none'; frame-ancestors 'none'")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
 
 
 @subscriber(BeforeRender)
@@ -361,6 +377,15 @@ def http_error(exc, request):
 @exception_view_config(CodeImportError, renderer="error.html")
 def refused(exc, request):
     return _error(request, 409, "Not done", str(exc))
+
+
+@exception_view_config(DisconnectionError, renderer="error.html")
+@exception_view_config(OperationalError, renderer="error.html")
+def database_unavailable(exc, request):
+    log.warning("database unavailable: %s", str(exc).strip())
+    request.response.headers["Retry-After"] = "5"
+    return _error(request, 503, "Database unavailable",
+                  "The database does not answer; try again shortly.")
 
 
 @exception_view_config(Exception, renderer="error.html")
