@@ -217,3 +217,20 @@ def test_an_unreachable_database_is_a_503_page(codeimport_database):
         assert "The database does not answer" in page.text
     finally:
         application.close()
+
+
+def test_import_page_shows_the_newest_runs_and_events(world, app,
+                                                      codeimport,
+                                                      monkeypatch):
+    from codeimport.web import views
+
+    monkeypatch.setattr(views, "RESULT_LIMIT", 2)
+    monkeypatch.setattr(views, "EVENT_LIMIT", 1)
+    sign_in(app, "victor")
+    page = app.get(f"/imports/{world.failing.id}")
+    statuses = [tr.select("td")[1].text
+                for tr in page.html.select("#results tbody tr")]
+    assert statuses == ["FAILURE", "SUCCESS_NOCHANGE"]
+    assert "1 older runs are not shown" in page.text
+    assert len(page.html.select("#events tbody tr")) == 1
+    assert "1 older events are not shown" in page.text

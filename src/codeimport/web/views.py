@@ -63,6 +63,7 @@ REVIEW_ACTIONS = (
 MACHINE_ACTIONS = ("online", "offline", "quiesce")
 LIST_LIMIT = 1000
 EVENT_LIMIT = 200
+RESULT_LIMIT = 100
 
 
 def _utility(request, interface, name=""):
@@ -148,16 +149,19 @@ def _review_actions(code_import):
              request_method="GET")
 def import_view(request):
     code_import = _code_import(request)
-    events = None
+    events, more_events = None, 0
     event_set = _utility(request, ICodeImportEventSet)
     if canAccess(event_set, "getEventsForCodeImport"):
         events = list(event_set.getEventsForCodeImport(code_import))
+        more_events = max(0, len(events) - EVENT_LIMIT)
         events = events[-EVENT_LIMIT:][::-1]
     results = list(code_import.results)
     job = code_import.import_job
     now = _now(request)
     return {
-        "ci": code_import, "job": job, "results": results, "events": events,
+        "ci": code_import, "job": job, "results": results[:RESULT_LIMIT],
+        "more_results": max(0, len(results) - RESULT_LIMIT),
+        "events": events, "more_events": more_events,
         "chart": run_chart(results), "now": now, "age": format_age,
         "running": job is not None and job.state == CodeImportJobState.RUNNING,
         "can_request": (
