@@ -252,6 +252,12 @@ def write_stream(branch, known: dict, limit: int | None, out, report_path,
             if revid in converted:
                 head = revid
                 break
+        else:
+            # None of the new mainline revisions yet (the run converted
+            # only revisions merged into the first): the branch stays
+            # where the last run left it.
+            oldest = parents[mainline[-1]] if mainline else ()
+            head = oldest[0] if oldest else None
     # Converted revisions the head does not reach (a run that stopped
     # inside a merge): the converter keeps them with refs of their own.
     reached = ancestry(head, parents) if head is not None else set()
