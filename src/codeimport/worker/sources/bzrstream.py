@@ -117,9 +117,9 @@ def file_changes(old_tree, new_tree):
     """``(deleted paths, {path: (kind, executable, text key or target)})``
     turning `old_tree` into `new_tree`, by path as Git sees trees.
 
-    Renames become a delete and an add; a directory that appears at a new
-    path has all its content added again under that path, which covers
-    its children that Breezy reports as unchanged.
+    Renames become a delete and an add; a directory renamed or moved has
+    all its content added again under its new path, which covers the
+    children Breezy reports as unchanged.
     """
     deleted, added = [], {}
 
@@ -140,7 +140,9 @@ def file_changes(old_tree, new_tree):
         if not new_path or new_kind is None:
             continue
         if new_kind == "directory":
-            if moved:
+            # Only a directory that was somewhere else has children
+            # Breezy does not report (they did not change themselves).
+            if old_path is not None and old_path != new_path:
                 for child, entry in inventory.iter_entries(
                         from_dir=change.file_id):
                     add(f"{new_path}/{child}", entry, new_tree)
