@@ -257,3 +257,31 @@ def test_a_reference_to_a_local_branch_is_forbidden(served, sample, store,
     assert run_worker(store, server.url("pointer"), policy="default") == (
         WorkerExitCode.FAILURE_FORBIDDEN)
     assert "local paths are not allowed" in capsys.readouterr().out
+
+
+def test_a_worker_killed_mid_import_is_finished_by_the_next_run(
+        served, store, tmp_path):
+    import signal
+
+    from codeimport.testing.vcs.bzr import build_history
+
+    root, server = served
+    build_history(str(root / "long"), 300, files=20, merge_every=100)
+    url = server.url("long")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "codeimport.cli", "importworker",
+         "--access-policy", "anything", "--target-store", store, "--",
+         TARGET, "bzr", "git", url],
+        stdout=subprocess.PIPE, text=True, start_new_session=True)
+    for line in worker.stdout:
+        if line.startswith("r"):  # converting: a progress line
+            break
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    worker.stdout.close()
+
+    assert run_worker(store, url) == WorkerExitCode.SUCCESS
+    one_shot = str(tmp_path / "one-shot")
+    os.mkdir(one_shot)
+    assert run_worker(one_shot, url) == WorkerExitCode.SUCCESS
+    assert published(store) == published(one_shot)
