@@ -176,12 +176,14 @@ def test_sign_in_refuses_wrong_credentials(world, app, name, password):
     assert page.html.select_one("#signed-in-as") is None
 
 
-def test_credentials_of_someone_unknown_sign_nobody_in(world, app):
-    # "ghost" has credentials but no person: refused like a wrong password.
+@pytest.mark.parametrize("name", ["ghost", "admins"])
+def test_credentials_of_someone_unknown_sign_nobody_in(world, app, name):
+    # Credentials for no person (or for a team) are refused like a wrong
+    # password.
     app.app._wsgi.registry.codeimport_credentials = Credentials(
-        {"ghost": "boo"})
+        {name: "boo"})
     form = app.get("/login").forms["login-form"]
-    form["name"], form["password"] = "ghost", "boo"
+    form["name"], form["password"] = name, "boo"
     form.submit(status=403)
 
 

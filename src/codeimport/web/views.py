@@ -326,7 +326,8 @@ def login_view(request):
     person = None
     if credentials.check(name, secret):
         person = _utility(request, IPersonSet).getByName(name)
-    if person is None:
+    # A team is nobody: it cannot sign in, whatever the credentials say.
+    if person is None or person.is_team:
         request.response.status = 403
         return {"error": "Wrong name or password.", "name": name,
                 "came_from": came_from}
