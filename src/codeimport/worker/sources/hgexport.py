@@ -217,17 +217,29 @@ def _text(name: bytes) -> str:
     return name.decode("utf-8", "surrogateescape")
 
 
+_VIEW = b"codeimport-converted"
+
+
 def _upto(repo, end: int):
     """A view of `repo` without the revisions from `end` on (not yet
     converted in this chunk)."""
     from mercurial import repoview
 
-    name = b"codeimport-upto-%d" % end
-    if name not in repoview.filtertable:
-        repoview.filtertable[name] = (
-            lambda repo, visibilityexceptions=None:
-            frozenset(range(end, len(repo.unfiltered().changelog))))
-    return repo.filtered(name)
+    repoview.filtertable[_VIEW] = (
+        lambda repo, visibilityexceptions=None:
+        frozenset(range(end, len(repo.unfiltered().changelog))))
+    return repo.filtered(_VIEW)
+
+
+def _forget_view_caches(mirror: str) -> None:
+    """Mercurial caches branch heads and tags per view; ours changes
+    with every chunk, so its caches are only litter."""
+    import glob
+    import os
+
+    pattern = os.path.join(mirror, ".hg", "cache", "*-" + _VIEW.decode())
+    for path in glob.glob(pattern):
+        os.unlink(path)
 
 
 def fingerprint(mirror: str) -> str:
@@ -355,6 +367,7 @@ def main(argv: list[str]) -> int:
         Exporter(repo, out, authors, progress).export(first, end)
         out.flush()
         description = describe(repo, end)
+        _forget_view_caches(mirror)
         description["fingerprint"] = mark
         with open(refs_path, "w", encoding="utf-8") as stream:
             json.dump(description, stream)
