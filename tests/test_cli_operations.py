@@ -189,3 +189,17 @@ def test_status_json(world, run):
         "FAILURE", "SUCCESS_NOCHANGE", "SUCCESS"]
     assert report["results"][0]["duration_seconds"] == 12
     assert report["puller"] is None
+
+
+def test_text_output_shows_control_characters_escaped(world, run,
+                                                      codeimport):
+    # A hostile source's log tail must not drive the operator's terminal.
+    codeimport.utilities.workflow.updateHeartbeat(
+        world.running.import_job, "fetching\x1b]0;pwned\x07\nok\tdone")
+    codeimport.commit()
+    out = run("show", str(world.running.id)).stdout
+    assert "\x1b" not in out and "\x07" not in out
+    assert "  | fetching\\x1b]0;pwned\\x07" in out
+    assert "  | ok\tdone" in out
+    shown = json.loads(run("show", str(world.running.id), "--json").stdout)
+    assert shown["job"]["logtail"].startswith("fetching\x1b]0;pwned\x07")

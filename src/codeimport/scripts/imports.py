@@ -20,6 +20,7 @@ from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import add_database_options
 from codeimport.scripts.options import load_settings
 from codeimport.scripts.options import positive
+from codeimport.scripts.options import printable
 from codeimport.scripts.options import resolve_dsn
 from codeimport.scripts.options import run
 from codeimport.scripts.requestimport import find_code_import
@@ -105,7 +106,8 @@ def _imports(argv) -> int:
           row.consecutive_failures,
           format_age(row.now, row.date_last_successful))
          for row in rows])
-    print("\n".join(line[2:] for line in lines))
+    # Names and URLs come from users and sources: no terminal escapes.
+    print(printable("\n".join(line[2:] for line in lines)))
     return 0
 
 
@@ -243,7 +245,7 @@ def _show(argv) -> int:
             return _print_log(code_import, options.log)
         now = datetime.now(timezone.utc)
         info = describe(utilities, code_import, now)
-    print(dumps(info) if options.json else _render(info, now))
+    print(dumps(info) if options.json else printable(_render(info, now)))
     return 0
 
 
@@ -252,7 +254,8 @@ def _print_log(code_import, result_id: int) -> int:
         if result.id == result_id:
             if result.log_file is None:
                 raise CodeImportError(f"Result {result_id} has no log file.")
-            text = result.log_file.read().decode("utf-8", "replace")
+            text = printable(
+                result.log_file.read().decode("utf-8", "replace"))
             print(text, end="" if text.endswith("\n") else "\n")
             return 0
     raise CodeImportError(

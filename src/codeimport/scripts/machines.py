@@ -14,6 +14,7 @@ from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import add_database_options
 from codeimport.scripts.options import load_settings
 from codeimport.scripts.options import positive
+from codeimport.scripts.options import printable
 from codeimport.scripts.options import resolve_dsn
 from codeimport.scripts.options import run
 from codeimport.scripts.session import operator_transaction
@@ -86,7 +87,7 @@ def _main(argv) -> int:
                 out.append(f"  {e['date_created']:%Y-%m-%d %H:%M:%S} "
                            f"{e['event_type'].name}{who}"
                            + (f": {data}" if data else ""))
-    print("\n".join(out))
+    print(printable("\n".join(out)))
     return 0
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "first_line",
     "load_settings",
     "positive",
+    "printable",
     "resolve_dsn",
     "run",
     "setup_logging",
@@ -97,6 +98,20 @@ def setup_logging(name: str = "codeimport", *, verbose: bool = False,
         level = logging.DEBUG if verbose else logging.INFO
     logger.setLevel(level.upper() if isinstance(level, str) else level)
     return logger
+
+
+_CONTROL = dict.fromkeys(
+    [c for c in range(32) if c not in (9, 10)] + list(range(127, 160)))
+
+
+def printable(text) -> str:
+    """`text` safe for a terminal: control characters (a hostile source's
+    escape sequences) shown as ``\\xNN``; newlines and tabs kept."""
+    text = "" if text is None else str(text)
+    if not any(ord(c) in _CONTROL for c in text):
+        return text
+    return "".join(f"\\x{ord(c):02x}" if ord(c) in _CONTROL else c
+                   for c in text)
 
 
 def first_line(error: BaseException) -> str:
