@@ -126,6 +126,7 @@ class Writer:
         self.refs: dict[str, str] = {}
         self.deleted_refs: list[str] = []
         self.connections = [connection]
+        self._revisions_index = None
 
     def empty(self) -> bool:
         return not self.new_commits and not self.refs \
@@ -239,7 +240,14 @@ class Writer:
         jobs = queue.Queue()
         for revision, paths in sorted(wanted.items(),
                                       key=lambda item: -len(item[1])):
-            jobs.put((revision, sorted(paths)))
+            # Naming files costs the server more per file than naming
+            # the module: ask for the module when most of the files that
+            # have this revision are wanted (the rest come in handy for
+            # later blocks).
+            having = self._having().get(revision, ())
+            whole = len(paths) > 20 and 2 * len(paths) >= len(having)
+            jobs.put((revision, sorted(paths),
+                      [self.module.rstrip("/")] if whole else None))
         lock = threading.Lock()
         failures = []
         prefix = self.c._cvsroot.path.rstrip("/") + "/"
@@ -247,7 +255,7 @@ class Writer:
         def fetch(connection):
             while not failures:
                 try:
-                    revision, paths = jobs.get_nowait()
+                    revision, paths, arguments = jobs.get_nowait()
                 except queue.Empty:
                     return
                 got = set()
@@ -256,6 +264,9 @@ class Writer:
                     path = content.repository_path
                     if path.startswith(prefix):
                         path = path[len(prefix):]
+                    if (path, revision) in self.blobs or (
+                            arguments and content.revision != revision):
+                        return
                     with lock:
                         mark = self._mark()
                         self.stream.write(b"blob\nmark %s\ndata %d\n" % (
@@ -267,7 +278,8 @@ class Writer:
                     got.add(path)
 
                 try:
-                    messages = connection.checkout(revision, paths, on_file)
+                    messages = connection.checkout(
+                        revision, arguments or paths, on_file)
                 except (CVSProtocolError, CVSServerError) as error:
                     failures.append(SourceBroken(
                         f"Reading file revisions {revision} failed: "
@@ -294,6 +306,19 @@ class Writer:
             thread.join()
         if failures:
             raise failures[0]
+
+    def _having(self) -> dict[str, set[str]]:
+        """``{revision number: paths}`` of the live file revisions not
+        converted yet."""
+        if self._revisions_index is None:
+            index = defaultdict(set)
+            for path, f in self.history.files.items():
+                done = self.converted.get(path, ())
+                for number, rev in f.revisions.items():
+                    if not rev.dead and number not in done:
+                        index[f.canonical(number)].add(path)
+            self._revisions_index = index
+        return self._revisions_index
 
     def _write(self, plan: dict) -> None:
         message = _text(plan["message"]).rstrip("\n") + "\n"
