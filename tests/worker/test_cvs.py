@@ -336,3 +336,26 @@ def test_real_cvs_client_commits(tmp_path, monkeypatch):
             "refs/heads/master"]
     finally:
         shutil.rmtree(os.path.dirname(root), ignore_errors=True)
+
+
+def test_a_tag_no_commit_had_gets_its_own_exact_commit(cvs_server,
+                                                       tmp_path):
+    history = CVSHistory("mixed")
+    start = datetime.datetime(2021, 5, 1, tzinfo=datetime.timezone.utc)
+    history.commit({"a.txt": b"a1\n", "b.txt": b"b1\n"}, "u", "one", start)
+    history.commit({"a.txt": b"a2\n"}, "u", "two", start + HOUR)
+    history.commit({"b.txt": b"b2\n", "c.txt": b"c\n"}, "u", "three",
+                   start + 2 * HOUR)
+    history.commit({"a.txt": b"a3\n"}, "u", "four", start + 3 * HOUR)
+    # ``cvs tag -r 1.1 a.txt; cvs tag -r 1.2 b.txt``: a mix of times,
+    # without c.txt.
+    history.files["a.txt"].symbols["mixed"] = "1.1"
+    history.files["b.txt"].symbols["mixed"] = "1.2"
+    target = Target(tmp_path, serve(cvs_server, history), "mixed")
+    assert target.run() == WorkerExitCode.SUCCESS, target.log
+    assert target.tree("mixed") == {"a.txt": b"a1\n", "b.txt": b"b2\n"}
+    # Made on top of the commit that brought its newest file revision.
+    assert target.git("rev-parse", "mixed^").strip() == target.git(
+        "rev-parse", "master~1").strip()
+    assert target.git("log", "-1", "--format=%s", "mixed").startswith(
+        "Tag mixed: ")

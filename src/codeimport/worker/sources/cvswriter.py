@@ -169,36 +169,20 @@ class Writer:
 
     def _plan_synthetic(self, ref, parent, files, message, plans,
                         line=None) -> str:
-        parent_map = {}
-        if parent is not None:
-            for name, tip in self.lines.tips.items():
-                if tip == parent:
-                    parent_map = self.lines.maps[name]
-                    break
-            else:
-                parent_map = self._map_of(parent)
-        changes = {p: r for p, r in files.items() if parent_map.get(p) != r}
-        changes.update({p: None for p in parent_map if p not in files})
+        """A commit whose tree is exactly `files` (it starts from an
+        empty tree: its parent may be any older commit)."""
         mark = self._mark()
         times = [self.history.files[p].revisions.get(r)
                  for p, r in files.items()]
         stamp = max((t.time for t in times if t is not None), default=0)
         plans.append(dict(ref=ref, mark=mark, parent=parent,
                           author=b"cvs", time=stamp,
-                          message=message.encode(), changes=changes))
+                          message=message.encode(), changes=dict(files),
+                          deleteall=True))
         if line is not None:
             self.lines.add(line, mark, dict(files), True)
             self.new_commits.append([line, mark, dict(files), True])
         return mark
-
-    def _map_of(self, commit: str) -> dict[str, str]:
-        """The file map of an older commit, by replaying the history."""
-        replay = Lines()
-        for line, sha, changes, base in self.state["commits"]:
-            replay.add(line, sha, changes, base)
-            if sha == commit:
-                return dict(replay.maps[line])
-        return {}
 
     def _plan(self, changeset, plans: list) -> None:
         line = changeset.line
@@ -332,6 +316,8 @@ class Writer:
                b"data %d\n" % len(body), body, b"\n"]
         if plan["parent"] is not None:
             out += [b"from ", plan["parent"].encode(), b"\n"]
+        if plan.get("deleteall"):
+            out.append(b"deleteall\n")
         for path, revision in sorted(plan["changes"].items()):
             git_path = _quote(self._git_path(path))
             if revision is None:
