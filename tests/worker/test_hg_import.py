@@ -10,10 +10,12 @@ ours, id for id.
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -322,3 +324,35 @@ def test_a_tree_that_differs_from_hg_archive_fails_and_publishes_nothing(
     assert code == WorkerExitCode.FAILURE, log
     assert "Fidelity check failed: refs/heads/master differs" in log
     assert refs(tmp_path) == {}
+
+
+def test_every_connection_goes_through_the_policy_proxy(fixture_repo,
+                                                        tmp_path):
+    """With a proxy in the job's environment (the access policy's egress
+    proxy), hg goes through it even for a source on 127.0.0.1, which it
+    would otherwise reach directly; this proxy refuses everything."""
+    url, _ = fixture_repo
+    seen = []
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            self.send_error(403, "Refused by the test proxy")
+
+        def log_message(self, *args):
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        lines = []
+        context = ImportContext(
+            make_policy("anything"), str(tmp_path), lines.append,
+            network_env={"http_proxy":
+                         f"http://127.0.0.1:{proxy.server_port}"})
+        code = run_import(ImportRequest(TARGET, "hg", "git", url), context)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert code == WorkerExitCode.FAILURE_INVALID, "".join(lines)
+    assert seen and seen[0].startswith(url)

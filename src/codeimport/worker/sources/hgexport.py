@@ -37,8 +37,12 @@ import time
 
 BROKEN = 3
 PULL_FAILED = 4
-# Every hg command here: no network wait beyond this.
-HG_CONFIG = [b"--config", b"http.timeout=300"]
+# Every hg command here: no network wait beyond this; and when the
+# environment names a proxy (the access policy's egress proxy), every
+# connection goes through it, even to localhost, which hg would
+# otherwise reach directly.
+HG_CONFIG = [b"--config", b"http.timeout=300",
+             b"--config", b"http_proxy.always=true"]
 # Where commits are written while the stream runs; deleted afterwards.
 SCRATCH_PREFIX = b"refs/codeimport/hg-scratch/"
 _PROGRESS_EVERY = 0.5
