@@ -203,7 +203,8 @@ class BzrConverter(Converter):
 
     def exportTree(self, ref, destination):
         """See `Converter`: the branch's tree at the revision converted
-        last, written by Breezy (every file, ``.bzrignore`` included)."""
+        last, written by Breezy from its copy of the source's history
+        (every file, ``.bzrignore`` included)."""
         if ref != "refs/heads/master":
             raise Unsupported(f"{ref} has no Bazaar counterpart")
         sha = self.target.stagedRefs()[ref]
@@ -212,7 +213,8 @@ class BzrConverter(Converter):
         lines: list[str] = []
         try:
             run_tool(self._driver(
-                "export", "--policy", self._policyFile(), "--",
+                "export", "--policy", self._policyFile(), "--cache",
+                self.target.statePath(CACHE_DIRECTORY), "--",
                 self.request.url, revid.decode("utf-8", "surrogateescape"),
                 destination), env=self.env, on_line=lines.append)
         except ToolFailed as error:

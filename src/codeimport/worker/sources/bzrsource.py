@@ -179,9 +179,27 @@ def ancestry(head: bytes, parents: dict) -> set:
     return seen
 
 
-def export_tree(branch, revid: bytes, destination: str) -> None:
+def cached_repository(path: str | None, revid: bytes):
+    """The local copy at `path` if it holds `revid`, read-locked; or None."""
+    from breezy import errors
+    from breezy.repository import Repository
+
+    if not path:
+        return None
+    try:
+        repository = Repository.open(path)
+    except errors.BzrError:
+        return None
+    repository.lock_read()
+    if repository.has_revision(revid):
+        return repository
+    repository.unlock()
+    return None
+
+
+def export_tree(repository, revid: bytes, destination: str) -> None:
     """Write the tree of `revid` into `destination`, all files included."""
-    tree = branch.repository.revision_tree(revid)
+    tree = repository.revision_tree(revid)
     files = []
     with tree.lock_read():
         for path, entry in tree.iter_entries_by_dir():

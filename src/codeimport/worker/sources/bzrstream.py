@@ -9,7 +9,7 @@ and a timeout::
         --policy FILE --known FILE --report FILE [--cache DIR] \\
         [--limit N] [--authors FILE] -- URL
     python -m codeimport.worker.sources.bzrstream export \\
-        --policy FILE -- URL REVID DEST
+        --policy FILE [--cache DIR] -- URL REVID DEST
 
 ``stream`` writes to standard output the revisions of the branch's
 history that are not in ``--known`` (lines ``<git sha> <revision id>``),
@@ -24,7 +24,8 @@ carries ``progress DONE TOTAL`` lines, and ``error: ...`` on failure.
 
 ``export`` writes the tree of revision REVID into the empty directory
 DEST, every file included (``brz export`` leaves out ``.bzrignore`` and
-other ``.bzr*`` files, which the conversion keeps).
+other ``.bzr*`` files, which the conversion keeps), from the local copy
+of the history (``--cache``) when it has the revision.
 
 Exit status: 0, or one of the ``EXIT_*`` of
 `codeimport.worker.sources.bzrsource`: no branch at the URL (or it
@@ -44,6 +45,7 @@ from codeimport.worker.sources.bzrsource import EXIT_UNSUPPORTED
 from codeimport.worker.sources.bzrsource import NULL_REVISION
 from codeimport.worker.sources.bzrsource import StreamError
 from codeimport.worker.sources.bzrsource import ancestry
+from codeimport.worker.sources.bzrsource import cached_repository
 from codeimport.worker.sources.bzrsource import check_locations
 from codeimport.worker.sources.bzrsource import export_tree
 from codeimport.worker.sources.bzrsource import load_policy
@@ -296,6 +298,7 @@ def main(argv=None) -> int:
     stream.add_argument("--cache")
     export = commands.add_parser("export")
     export.add_argument("--policy", required=True)
+    export.add_argument("--cache")
     export.add_argument("url")
     export.add_argument("revid")
     export.add_argument("destination")
@@ -308,21 +311,28 @@ def main(argv=None) -> int:
     with breezy.initialize(setup_ui=False):
         breezy.ui.ui_factory = breezy.ui.SilentUIFactory()
         try:
+            if options.command == "export":
+                revid = options.revid.encode("utf-8", "surrogateescape")
+                # The local copy of the source, fetched by Breezy, spares
+                # reading every file over the network again.
+                repository = cached_repository(options.cache, revid)
+                if repository is None:
+                    branch = open_branch(options.url)
+                    check_locations(branch, load_policy(options.policy))
+                    repository = branch.repository
+                export_tree(repository, revid, options.destination)
+                return 0
             branch = open_branch(options.url)
             try:
                 check_locations(branch, load_policy(options.policy))
-                if options.command == "export":
-                    export_tree(branch, options.revid.encode(
-                        "utf-8", "surrogateescape"), options.destination)
-                else:
-                    authors = {}
-                    if options.authors:
-                        with open(options.authors, encoding="utf-8") as f:
-                            authors = {k: tuple(v)
-                                       for k, v in json.load(f).items()}
-                    write_stream(branch, read_known(options.known),
-                                 options.limit, sys.stdout.buffer,
-                                 options.report, authors, options.cache)
+                authors = {}
+                if options.authors:
+                    with open(options.authors, encoding="utf-8") as f:
+                        authors = {k: tuple(v)
+                                   for k, v in json.load(f).items()}
+                write_stream(branch, read_known(options.known),
+                             options.limit, sys.stdout.buffer,
+                             options.report, authors, options.cache)
             finally:
                 branch.unlock()
         except StreamError as error:
