@@ -214,12 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         "proc_name": "codeimport-serve",
         "control_socket_disable": True,
     }
-    metrics_dir = _share_metrics_between_workers()
     try:
         service = GunicornService(app_factory, service_options)
     except SystemExit:
         # gunicorn refused an option and printed why (a bad --bind ...).
         return 2
+    metrics_dir = _share_metrics_between_workers()
     try:
         service.run()
     except SystemExit as exit:
@@ -232,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         if metrics_dir is not None:
+            del os.environ[MULTIPROC_VARIABLE]
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
