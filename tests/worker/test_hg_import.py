@@ -324,6 +324,11 @@ def test_a_tree_that_differs_from_hg_archive_fails_and_publishes_nothing(
     assert code == WorkerExitCode.FAILURE, log
     assert "Fidelity check failed: refs/heads/master differs" in log
     assert refs(tmp_path) == {}
+    # The next run, with nothing new in the source, checks the refs
+    # that were left staged before it publishes them.
+    run = run_hg_import(url, tmp_path)
+    assert run.code == WorkerExitCode.SUCCESS, run.log
+    assert "Checked against the source: refs/heads/master" in run.log
 
 
 def test_every_connection_goes_through_the_policy_proxy(fixture_repo,

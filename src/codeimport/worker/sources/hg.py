@@ -1,20 +1,23 @@
-"""Mercurial imports: a local mirror pulled with ``hg pull``, converted by
-our own exporter on Mercurial's API into ``git fast-import``.
+"""Mercurial imports: a local mirror kept up to date with Mercurial itself,
+converted by our own exporter on Mercurial's API into ``git fast-import``.
 
-Each run (see `HgConverter.convert`):
+Each run (see `HgConverter.convert`) is one program,
+``python -m codeimport.worker.sources.hgexport``, piped into ``git
+fast-import``:
 
-1. ``hg pull`` brings the source's new changesets into a mirror kept in
-   the target's state directory (``codeimport/hg-mirror``), so that any
-   machine can continue the import.  The pull always takes everything:
-   the mirror then numbers changesets exactly as the server does, which
-   is what makes a chunked import equal a one-shot one (a branch's tip
-   is its highest-numbered head, as in Mercurial).  Bookmarks are
-   cleared first, so the mirror has exactly the source's bookmarks.
-2. ``python -m codeimport.worker.sources.hgexport`` writes the
-   changesets not converted yet (at most the run's limit, in revision
-   order) as a fast-import stream; ``git fast-import`` adds them to the
-   target.  Changeset ``r`` is mark ``:r+1`` in ``codeimport/hg.marks``.
-3. The branch heads, bookmarks and tags of the converted history become
+1. it brings the source's new changesets into a mirror kept in the
+   target's state directory (``codeimport/hg-mirror``), so that any
+   machine can continue the import: ``hg clone --stream`` the first
+   time, ``hg pull`` after.  It always takes everything: the mirror then
+   numbers changesets exactly as the server does, which is what makes a
+   chunked import equal a one-shot one (a branch's tip is its
+   highest-numbered head, as in Mercurial).  Bookmarks are cleared
+   first, so the mirror has exactly the source's bookmarks;
+2. it writes the changesets not converted yet (at most the run's
+   limit, in revision order) as a fast-import stream; ``git
+   fast-import`` adds them to the target.  Changeset ``r`` is mark
+   ``:r+1`` in ``codeimport/hg.marks``;
+3. the branch heads, bookmarks and tags of the converted history become
    staged refs (`plan_refs`, the mapping below); the marks and
    ``codeimport/hg.json`` are replaced only after all this succeeded.
 
@@ -233,8 +236,11 @@ class HgConverter(Converter):
         self.say(f"Pulling from {url}")
         first = state["converted"]
         unchanged_if = None
-        if state.get("complete") and self.target.refs(
-                "refs/codeimport/staging/"):
+        staged = self.target.stagedRefs()
+        if (state.get("complete") and staged
+                and staged == self.target.publishedRefs()):
+            # A run whose fidelity check failed left its refs staged,
+            # unpublished: those are checked again, never skipped.
             unchanged_if = state.get("fingerprint")
         description = self._export(first, limit or 0, unchanged_if)
         if description.get("unchanged"):
