@@ -106,14 +106,16 @@ class SvnConverter(Converter):
         done = 0
         end = source.youngest
         last = state["last"]
+        log = source.log(last + 1, end, limit or 0)
         try:
-            for rev, paths, props in source.log(last + 1, end, limit or 0):
+            for rev, paths, props in log:
                 writer.revision(rev, paths, props)
                 done += 1
                 last = rev
                 self.progress(rev, end, done=done)
             fastimport.finish()
         except BaseException:
+            log.close()
             fastimport.abort()
             with contextlib.suppress(OSError):
                 os.unlink(export)
