@@ -18,6 +18,7 @@ import threading
 import pytest
 
 from codeimport.enums import WorkerExitCode
+from codeimport.scripts import importworker
 from codeimport.scripts.importworker import main
 from codeimport.testing.vcs.svn import BINARY
 from codeimport.testing.vcs.svn import History
@@ -29,7 +30,6 @@ from codeimport.testing.vcs.svn import standard_history
 from codeimport.worker.importworker import ImportContext
 from codeimport.worker.importworker import parse_import_arguments
 from codeimport.worker.importworker import run_import
-from codeimport.worker.policy import make_policy
 from codeimport.worker.sources.svn_layout import Layout
 from codeimport.worker.sources.svn_layout import parse_mergeinfo
 from codeimport.worker.sources.svn_layout import ref_component
@@ -531,8 +531,9 @@ def test_http_goes_through_the_policys_proxy(store):
         thread = threading.Thread(target=answer, daemon=True)
         thread.start()
         lines = []
+        # The policy the worker's command builds (wherever it lives).
         context = ImportContext(
-            make_policy("default"), store, lines.append,
+            importworker.make_policy("default"), store, lines.append,
             network_env={"http_proxy": f"http://127.0.0.1:{port}"})
         request = parse_import_arguments(
             [TARGET, "bzr-svn", "git", "http://svn.example.invalid/repo"])
