@@ -359,3 +359,17 @@ def test_a_tag_no_commit_had_gets_its_own_exact_commit(cvs_server,
         "rev-parse", "master~1").strip()
     assert target.git("log", "-1", "--format=%s", "mixed").startswith(
         "Tag mixed: ")
+
+
+def test_a_server_that_allows_one_connection_is_read_over_one(tmp_path):
+    root = make_root()
+    try:
+        history = sample_history("single")
+        history.write(root)
+        with CVSServer(root, max_connections=1) as server:
+            target = Target(tmp_path, server.cvsroot(), "single")
+            assert target.run() == WorkerExitCode.SUCCESS, target.log
+            assert server.refused > 0
+        assert target.tree("master") == history.snapshot("HEAD")
+    finally:
+        remove_root(root)

@@ -90,8 +90,11 @@ def remove_root(root: str) -> None:
 class CVSServer:
     """A pserver for `root` on 127.0.0.1; ``cvsroot(...)`` names it."""
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, max_connections: int | None = None):
         self.root = root
+        # Like servers that limit clients: more connections are closed.
+        self.max_connections = max_connections
+        self.refused = 0
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self._socket.listen(16)
@@ -113,6 +116,20 @@ class CVSServer:
                 connection, _ = self._socket.accept()
             except OSError:
                 return
+            if (self.max_connections is not None
+                    and len(self._children) >= self.max_connections):
+                # A client that just hung up: its server may still be
+                # finishing.
+                try:
+                    self._children[0].wait(2)
+                except subprocess.TimeoutExpired:
+                    pass
+            self._children = [c for c in self._children if c.poll() is None]
+            if (self.max_connections is not None
+                    and len(self._children) >= self.max_connections):
+                self.refused += 1
+                connection.close()
+                continue
             with connection:
                 child = subprocess.Popen(
                     ["cvs", "-f", f"--allow-root={self.root}", "pserver"],

@@ -18,6 +18,7 @@ import re
 import threading
 from collections import defaultdict
 
+from codeimport.worker.conversion import ConversionError
 from codeimport.worker.conversion import SourceBroken
 from codeimport.worker.sources.cvsclient import CVSProtocolError
 from codeimport.worker.sources.cvsclient import CVSServerError
@@ -127,6 +128,7 @@ class Writer:
         self.deleted_refs: list[str] = []
         self.connections = [connection]
         self._revisions_index = None
+        self._connections_refused = False
 
     def empty(self) -> bool:
         return not self.new_commits and not self.refs \
@@ -278,8 +280,13 @@ class Writer:
                         + "."))
                     return
 
-        while len(self.connections) < min(FETCHERS, jobs.qsize()):
-            self.connections.append(self.c._connect(self.c._cvsroot))
+        while (not self._connections_refused
+               and len(self.connections) < min(FETCHERS, jobs.qsize())):
+            try:
+                self.connections.append(self.c._connect(self.c._cvsroot))
+            except ConversionError:
+                # Servers may limit connections per client: use fewer.
+                self._connections_refused = True
         threads = [threading.Thread(target=fetch, args=(connection,),
                                     daemon=True)
                    for connection in self.connections[1:]]
