@@ -100,6 +100,10 @@ def test_demo_passes_its_checks_and_leaves_no_process(pgroot):
     assert re.search(r"The web interface is at http://127\.0\.0\.1:\d+/ "
                      r"\(sign in as nora, password \S+\)", out), out
     assert "Press Enter" not in out
+    # The service's metrics agreed with the database (the demo checks).
+    assert re.search(r"Metrics \(http://127\.0\.0\.1:\d+/metrics, .*\): "
+                     r"results .*FAILURE_INVALID 1, .*SUCCESS_NOCHANGE 1; "
+                     r"\d+ getJobForMachine calls timed", out), out
     for hostname in ("importer-1", "importer-2"):
         assert re.search(rf"OFFLINE +{hostname} OFFLINE_REASON=STOPPED",
                          out)

@@ -13,6 +13,7 @@ wrong, and leaves no process behind.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import shutil
@@ -116,6 +117,8 @@ class Demo:
             raise DemoFailure("the XML-RPC service did not start:\n"
                               + self.daemons[0].tail())
         base = f"http://demo:{secret}@127.0.0.1:{port}"
+        self.metrics_url = (f"http://127.0.0.1:{port}/metrics",
+                            ("demo", secret))
         self.authserver_url = f"{base}/authserver"
         url = f"{base}/codeimportscheduler"
         for hostname in ("importer-1", "importer-2"):
@@ -157,9 +160,40 @@ class Demo:
                    if f"~vcs-imports/{p}/import" not in html]
         if missing:
             raise DemoFailure(f"the web interface does not list {missing}")
+        self.check_metrics()
         _say(f"\nThe web interface is at {self.web_url} (sign in as nora, "
              f"password {self.web_password}): every import, its history, "
              "chart and logs; the machines; the operators' buttons.")
+
+    def check_metrics(self) -> None:
+        """The service's metrics count the results the database holds."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        url, (user, secret) = self.metrics_url
+        request = urllib.request.Request(url)
+        token = base64.b64encode(f"{user}:{secret}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            text = reply.read().decode()
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples}
+        results = {labels[0][1]: int(v) for (name, labels), v in
+                   samples.items() if name == "codeimport_results_total"
+                   and v}
+        claims = int(samples.get(("codeimport_xmlrpc_call_seconds_count", (
+            ("method", "getJobForMachine"),)), 0))
+        self.store.rollback()
+        expected = {Status.items[status].name: count for status, count in
+                    self.store.execute(
+                        "SELECT status, count(*) FROM codeimportresult"
+                        " GROUP BY status")}
+        if results != expected:
+            raise DemoFailure(f"the metrics count {results}, not {expected}")
+        _say(f"\nMetrics ({url}, with the service's credentials): results "
+             + ", ".join(f"{k} {v}" for k, v in sorted(results.items()))
+             + f"; {claims} getJobForMachine calls timed.")
 
     def keep_running(self, forced: bool) -> None:
         """Leave everything up until the user presses Enter (on a
