@@ -199,6 +199,7 @@ def test_incremental_runs_bring_commits_branches_tags_and_closures(
     repo.commit("Close stable", branch="stable", close=True)
     repo.bookmark("feature-bm", None)
     repo.bookmark("later", nodes["unicode"])
+    repo.bookmark("ünï bm", nodes["unicode"])
     repo.close()
     run = run_hg_import(url, tmp_path)
     assert run.code == WorkerExitCode.SUCCESS, run.log
@@ -213,6 +214,7 @@ def test_incremental_runs_bring_commits_branches_tags_and_closures(
     assert f"refs/heads/heads/default/{short(nodes['feature'])}" in got
     assert git(tmp_path, "rev-parse", "later").strip() == \
         first["refs/tags/v1.0"]
+    assert got["refs/heads/ünï%20bm"] == first["refs/tags/v1.0"]
     assert "Converted 4 changesets" in run.log
     # The same as importing the whole history at once.
     assert run_hg_import(url, tmp_path / "one-shot").code == \
