@@ -373,3 +373,29 @@ def test_a_server_that_allows_one_connection_is_read_over_one(tmp_path):
         assert target.tree("master") == history.snapshot("HEAD")
     finally:
         remove_root(root)
+
+
+def test_a_run_rereads_only_the_logs_of_changed_files(cvs_server, tmp_path,
+                                                      monkeypatch):
+    history = CVSHistory("reread")
+    start = datetime.datetime(2021, 7, 1, tzinfo=datetime.timezone.utc)
+    history.commit({f"f{i}.txt": b"%d\n" % i for i in range(6)}, "u",
+                   "first", start)
+    history.tag("T1")
+    target = Target(tmp_path, serve(cvs_server, history), "reread")
+    assert target.run() == WorkerExitCode.SUCCESS
+    asked = []
+    real = cvs_source.CVSConnection.rlog
+
+    def rlog(self, paths, headers_only=False):
+        asked.append((paths, headers_only))
+        return real(self, paths, headers_only)
+
+    monkeypatch.setattr(cvs_source.CVSConnection, "rlog", rlog)
+    history.commit({"f2.txt": b"changed\n"}, "u", "second", start + HOUR)
+    history.write(cvs_server.root)
+    assert target.run() == WorkerExitCode.SUCCESS, target.log
+    assert asked == [("reread", True), (["reread/f2.txt"], False)]
+    fresh = Target(tmp_path / "fresh", target.cvsroot, "reread")
+    assert fresh.run() == WorkerExitCode.SUCCESS
+    assert fresh.refs() == target.refs()

@@ -113,9 +113,9 @@ class CVSConverter(Converter):
                 f"Cannot read CVS repository {root.display}: {error}."
             ) from None
 
-    def _rlog(self, connection, root, module) -> cvslog.History:
+    def _rlog(self, connection, root, paths, module) -> list:
         try:
-            files = cvslog.parse_rlog(connection.rlog(module), root.path)
+            files = cvslog.parse_rlog(connection.rlog(paths), root.path)
         except CVSServerError as error:
             if any("cannot find module" in m or "no such" in m.lower()
                    for m in error.messages) or not error.messages:
@@ -133,7 +133,7 @@ class CVSConverter(Converter):
             raise SourceBroken(
                 f"The history of {module!r} is not readable: {error}."
             ) from None
-        return cvslog.History(files)
+        return files
 
     # -- state --
 
@@ -149,7 +149,7 @@ class CVSConverter(Converter):
         fd, temporary = tempfile.mkstemp(dir=self.target.state_dir,
                                          prefix=".cvs-")
         with os.fdopen(fd, "w") as stream:
-            json.dump(state, stream, separators=(",", ":"))
+            stream.write(json.dumps(state, separators=(",", ":")))
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, self.target.statePath(STATE))
@@ -163,36 +163,80 @@ class CVSConverter(Converter):
         state = self._load_state()
         self._cut = state.get("cut")
         with self._connect(root) as connection:
-            digest = self._headers(connection, root, module)
-            if digest == state.get("headers"):
+            headers = self._headers(connection, root, module)
+            digest = hashlib.sha1(json.dumps(
+                headers, sort_keys=True).encode()).hexdigest()
+            if headers and digest == state.get("headers"):
                 # No file has a new revision or symbol since a run that
                 # left nothing waiting: nothing to read.
                 return Outcome(complete=True, done=0)
             outcome, waiting = self._convert(connection, root, module,
-                                             state, limit)
+                                             state, limit, headers)
         state["headers"] = (
             digest if outcome.complete and not waiting else None)
+        # Without a complete header list the cached logs cannot be
+        # matched to files next time.
+        if not headers:
+            state.pop("files", None)
         self._save_state(state)
         return outcome
 
-    def _headers(self, connection, root, module) -> str:
-        """A digest of every file's rlog header (head, symbols, number of
-        revisions): it changes with any commit or tag."""
-        digest = hashlib.sha1()
+    def _headers(self, connection, root, module) -> dict[str, str]:
+        """``{RCS file name: digest of its rlog header}`` (head, symbols,
+        number of revisions): it changes with any commit or tag."""
+        headers = {}
+        name, digest = None, None
         try:
             for line in connection.rlog(module, headers_only=True):
-                digest.update(line + b"\n")
+                if line.startswith(b"RCS file: "):
+                    if name is not None:
+                        headers[name] = digest.hexdigest()
+                    name = line[10:].decode("utf-8", "surrogateescape")
+                    digest = hashlib.sha1()
+                elif digest is not None:
+                    digest.update(line + b"\n")
         except (CVSServerError, CVSProtocolError):
             # The full rlog explains the problem.
-            return ""
-        return digest.hexdigest()
+            return {}
+        if name is not None:
+            headers[name] = digest.hexdigest()
+        return headers
 
-    def _convert(self, connection, root, module, state, limit):
+    def _files(self, connection, root, module, state, headers):
+        """Every file's log: the files whose header changed (all, the
+        first time or when most did) read again, the others from the
+        state."""
+        cached = state.get("files", {})
+        changed = [name for name, digest in headers.items()
+                   if cached.get(name, {}).get("digest") != digest]
+        if not headers or 2 * len(changed) > len(headers):
+            files = self._rlog(connection, root, [module], module)
+        else:
+            prefix = root.path.rstrip("/") + "/"
+            paths = []
+            for name in changed:
+                parts = name[len(prefix):-2].split("/")
+                if len(parts) > 1 and parts[-2] == "Attic":
+                    del parts[-2]
+                paths.append("/".join(parts))
+            files = self._rlog(connection, root, paths, module) if (
+                paths) else []
+            fresh = {f.rcs_name for f in files}
+            files += [cvslog.file_from_json(cached[name]["file"])
+                      for name in headers
+                      if name not in fresh and name in cached]
+        state["files"] = {
+            f.rcs_name: {"digest": headers.get(f.rcs_name),
+                         "file": cvslog.file_to_json(f)}
+            for f in files}
+        return cvslog.History(files)
+
+    def _convert(self, connection, root, module, state, limit, headers):
         converted = {p: set(r) for p, r in state["converted"].items()}
         lines = Lines()
         for line, commit, changes, base in state["commits"]:
             lines.add(line, commit, changes, base)
-        history = self._rlog(connection, root, module)
+        history = self._files(connection, root, module, state, headers)
         pending = [
             r for r in history.revisions
             if r.number not in converted.get(r.path, ())

@@ -349,15 +349,17 @@ class CVSConnection:
 
     # -- commands --
 
-    def rlog(self, module: str,
+    def rlog(self, paths: str | list[str],
              headers_only: bool = False) -> Iterator[bytes]:
-        """The ``rlog`` output of `module`, line by line (bytes); only
-        each file's header with `headers_only` (``rlog -h``).
+        """The ``rlog`` output of a module or of files (`paths`), line by
+        line (bytes); only each file's header with `headers_only`
+        (``rlog -h``).
 
         :raises CVSServerError: if the module does not exist.
         """
-        self._request("rlog\n",
-                      ["-h"] * headers_only + ["--", module])
+        if isinstance(paths, str):
+            paths = [paths]
+        self._request("rlog\n", ["-h"] * headers_only + ["--", *paths])
         # CVS 1.12 sends the date lines as tagged text (MT): pieces of
         # one line, ended by "MT newline".
         pending = b""

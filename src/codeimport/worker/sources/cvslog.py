@@ -98,6 +98,8 @@ class FileLog:
 
     path: str
     head: str = ""
+    # The RCS file name as rlog gives it (with Attic/ and ,v).
+    rcs_name: str = ""
     default_branch: str | None = None
     keyword: str = "kv"
     symbols: dict[str, str] = field(default_factory=dict)
@@ -117,6 +119,32 @@ class FileLog:
             if branch is not None:
                 names.setdefault(branch, name)
         return names
+
+
+def file_to_json(f: FileLog) -> dict:
+    """`f` as JSON data (bytes kept through Latin-1), for the state."""
+    return {
+        "path": f.path, "head": f.head, "rcs": f.rcs_name,
+        "branch": f.default_branch, "keyword": f.keyword,
+        "symbols": f.symbols,
+        "revisions": {
+            n: [r.time, r.author.decode("latin-1"), r.state,
+                r.message.decode("latin-1"), r.commitid]
+            for n, r in f.revisions.items()},
+    }
+
+
+def file_from_json(data: dict) -> FileLog:
+    """The `FileLog` `file_to_json` stored."""
+    f = FileLog(data["path"], head=data["head"], rcs_name=data["rcs"],
+                default_branch=data["branch"], keyword=data["keyword"],
+                symbols=dict(data["symbols"]))
+    for number, (when, author, state, message, commitid) in data[
+            "revisions"].items():
+        f.revisions[number] = Revision(
+            f.path, number, when, author.encode("latin-1"), state,
+            message.encode("latin-1"), commitid)
+    return f
 
 
 def branch_of_symbol(value: str) -> str | None:
@@ -181,7 +209,8 @@ def parse_rlog(lines, root_path: str) -> list[FileLog]:
         parts = name.split("/")
         if len(parts) > 1 and parts[-2] == "Attic":
             del parts[-2]
-        current = FileLog("/".join(parts))
+        current = FileLog("/".join(parts), rcs_name=line[10:].decode(
+            "utf-8", "surrogateescape"))
         files.append(current)
         if _parse_header(current, reader):
             _parse_revisions(current, reader.take, reader.push_back)
