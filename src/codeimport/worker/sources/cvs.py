@@ -62,6 +62,33 @@ SETTLE = cvslog.WINDOW + 300
 _MODULE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_/.+-]*$")
 
 
+def _file_to_json(f: cvslog.FileLog) -> dict:
+    """`f` as JSON data (bytes kept through Latin-1), for the state."""
+    return {
+        "path": f.path, "head": f.head, "rcs": f.rcs_name,
+        "branch": f.default_branch, "keyword": f.keyword,
+        "symbols": f.symbols,
+        "revisions": {
+            n: [r.time, r.author.decode("latin-1"), r.state,
+                r.message.decode("latin-1"), r.commitid]
+            for n, r in f.revisions.items()},
+    }
+
+
+def _file_from_json(data: dict) -> cvslog.FileLog:
+    """The `FileLog` `_file_to_json` stored."""
+    f = cvslog.FileLog(
+        data["path"], head=data["head"], rcs_name=data["rcs"],
+        default_branch=data["branch"], keyword=data["keyword"],
+        symbols=dict(data["symbols"]))
+    for number, (when, author, state, message, commitid) in data[
+            "revisions"].items():
+        f.revisions[number] = cvslog.Revision(
+            f.path, number, when, author.encode("latin-1"), state,
+            message.encode("latin-1"), commitid)
+    return f
+
+
 def _cvs_date(stamp: int) -> str:
     return datetime.datetime.fromtimestamp(
         stamp, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -222,12 +249,12 @@ class CVSConverter(Converter):
             files = self._rlog(connection, root, paths, module) if (
                 paths) else []
             fresh = {f.rcs_name for f in files}
-            files += [cvslog.file_from_json(cached[name]["file"])
+            files += [_file_from_json(cached[name]["file"])
                       for name in headers
                       if name not in fresh and name in cached]
         state["files"] = {
             f.rcs_name: {"digest": headers.get(f.rcs_name),
-                         "file": cvslog.file_to_json(f)}
+                         "file": _file_to_json(f)}
             for f in files}
         return cvslog.History(files)
 

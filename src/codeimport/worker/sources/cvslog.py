@@ -121,32 +121,6 @@ class FileLog:
         return names
 
 
-def file_to_json(f: FileLog) -> dict:
-    """`f` as JSON data (bytes kept through Latin-1), for the state."""
-    return {
-        "path": f.path, "head": f.head, "rcs": f.rcs_name,
-        "branch": f.default_branch, "keyword": f.keyword,
-        "symbols": f.symbols,
-        "revisions": {
-            n: [r.time, r.author.decode("latin-1"), r.state,
-                r.message.decode("latin-1"), r.commitid]
-            for n, r in f.revisions.items()},
-    }
-
-
-def file_from_json(data: dict) -> FileLog:
-    """The `FileLog` `file_to_json` stored."""
-    f = FileLog(data["path"], head=data["head"], rcs_name=data["rcs"],
-                default_branch=data["branch"], keyword=data["keyword"],
-                symbols=dict(data["symbols"]))
-    for number, (when, author, state, message, commitid) in data[
-            "revisions"].items():
-        f.revisions[number] = Revision(
-            f.path, number, when, author.encode("latin-1"), state,
-            message.encode("latin-1"), commitid)
-    return f
-
-
 def branch_of_symbol(value: str) -> str | None:
     """The branch number a symbol names, or None for a tag:
     ``1.2.0.4`` -> ``1.2.4``, ``1.1.1`` (a vendor branch) -> ``1.1.1``."""
