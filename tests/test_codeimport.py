@@ -102,15 +102,14 @@ def test_new_url_is_stored_without_trailing_slash(code_imports, alice):
     assert code_import.url == "http://example.com/src"
 
 
-@pytest.mark.parametrize("rcs_type", [R.BZR_SVN, R.BZR, R.CVS])
-def test_new_git_target_for_non_git_source_raises(code_imports, alice,
-                                                  rcs_type):
+@pytest.mark.parametrize("rcs_type", [R.BZR_SVN, R.BZR, R.CVS, R.HG])
+def test_new_every_source_kind_imports_into_git(code_imports, alice,
+                                                rcs_type):
     kwargs = ({"cvs_root": ":pserver:a@cvs.example.org:/c",
                "cvs_module": "m"} if rcs_type == R.CVS else {})
-    with pytest.raises(CodeImportInvalidTargetType) as info:
-        new_import(code_imports, alice, rcs_type, T.GIT, **kwargs)
-    assert str(info.value) == (
-        f"Can't import rcs_type {rcs_type.name} into a Git repository")
+    code_import = new_import(code_imports, alice, rcs_type, T.GIT, **kwargs)
+    assert code_import.rcs_type == rcs_type
+    assert code_import.target_rcs_type == T.GIT
 
 
 def test_new_with_unknown_target_type_raises(code_imports, alice):
@@ -118,7 +117,7 @@ def test_new_with_unknown_target_type_raises(code_imports, alice):
         new_import(code_imports, alice, target="SVN")
 
 
-@pytest.mark.parametrize("rcs_type", [R.SVN, R.HG])
+@pytest.mark.parametrize("rcs_type", [R.SVN])
 def test_new_with_legacy_rcs_type_raises(code_imports, alice, rcs_type):
     with pytest.raises(CodeImportValidationError) as info:
         new_import(code_imports, alice, rcs_type)

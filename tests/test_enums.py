@@ -120,7 +120,7 @@ def test_successes_lists_the_three_success_statuses_in_order():
 
 def test_non_cvs_rcs_types_are_bzr_svn_git_bzr():
     R = RevisionControlSystems
-    assert enums.NON_CVS_RCS_TYPES == (R.BZR_SVN, R.GIT, R.BZR)
+    assert enums.NON_CVS_RCS_TYPES == (R.BZR_SVN, R.GIT, R.BZR, R.HG)
 
 
 def test_target_rcs_types_are_plain_enumerated_bzr_and_git():

@@ -95,7 +95,44 @@ def test_makeWorkerArguments_bzr_svn(codeimport):
     job, args = arguments_for(codeimport, rcs_type=R.BZR_SVN,
                               url="svn://svn.example.com/trunk")
     assert args == [str(job.code_import.branch.id), "bzr-svn", "bzr",
-                    "svn://svn.example.com/trunk"]
+                    "svn://svn.example.com/trunk", "--revision-limit", "500"]
+
+
+def test_makeWorkerArguments_hg_into_git(codeimport):
+    job, args = arguments_for(codeimport, rcs_type=R.HG,
+                              target_rcs_type=T.GIT,
+                              url="https://hg.example.com/repo")
+    assert args == [job.code_import.branch.unique_name, "hg", "git",
+                    "https://hg.example.com/repo"]
+
+
+@pytest.mark.parametrize("rcs_type, limit, expected", [
+    (R.BZR_SVN, 1200, ["--revision-limit", "1200"]),
+    (R.BZR_SVN, None, []),
+    (R.HG, 40, ["--revision-limit", "40"]),
+    (R.BZR, 7, ["--revision-limit", "7"]),
+    (R.CVS, 9, ["--revision-limit", "9"]),
+])
+def test_makeWorkerArguments_revision_limit_per_kind(codeimport, rcs_type,
+                                                     limit, expected):
+    field = {R.BZR_SVN: "subversion", R.HG: "mercurial", R.BZR: "bzr",
+             R.CVS: "cvs"}[rcs_type]
+    settings = Settings(**{f"revision_limit_{field}": limit})
+    kwargs = ({"cvs_root": ":pserver:a@cvs.example.com:/c",
+               "cvs_module": "m"} if rcs_type == R.CVS
+              else {"url": "http://example.com/src"})
+    job, args = arguments_for(codeimport, settings, rcs_type=rcs_type,
+                              target_rcs_type=T.GIT, **kwargs)
+    tail = args[args.index("--revision-limit"):] if expected else []
+    assert tail == expected
+    assert ("--revision-limit" in args) == bool(expected)
+
+
+def test_makeWorkerArguments_git_has_no_revision_limit(codeimport):
+    job, args = arguments_for(codeimport, rcs_type=R.GIT,
+                              target_rcs_type=T.GIT,
+                              url="https://example.com/src.git")
+    assert "--revision-limit" not in args
 
 
 def test_makeWorkerArguments_blacklisted_hosts_in_configured_order(
@@ -119,7 +156,7 @@ def test_makeWorkerArguments_same_vcs_with_blacklist_own_host_first(
                         "--exclude-host", "a.example"]
 
 
-@pytest.mark.parametrize("rcs_type", [R.SVN, R.HG])
+@pytest.mark.parametrize("rcs_type", [R.SVN])
 def test_makeWorkerArguments_legacy_rcs_type_raises(codeimport, rcs_type):
     job = codeimport.factory.makeCodeImportJob()
     set_fields(codeimport.store, job.code_import, rcs_type=rcs_type)

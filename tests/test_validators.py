@@ -221,3 +221,38 @@ def test_settings_fromMapping_bad_integer_raises():
 def test_settings_blacklist_as_list_becomes_tuple():
     assert Settings(blacklisted_hostnames=["a", "b"]).blacklisted_hostnames \
         == ("a", "b")
+
+
+@pytest.mark.parametrize("rcs_type, limit", [
+    (R.BZR_SVN, 500), (R.GIT, None), (R.HG, None), (R.BZR, None),
+    (R.CVS, None),
+])
+def test_settings_revision_limit_defaults(rcs_type, limit):
+    # Subversion in chunks of 500 as the original; Git never in chunks.
+    assert Settings().revisionLimit(rcs_type) == limit
+
+
+def test_settings_revision_limits_from_a_settings_file_mapping():
+    settings = Settings.fromMapping({
+        "revision_limit_subversion": "none",
+        "revision_limit_mercurial": "250",
+        "revision_limit_cvs": "",
+    })
+    assert settings.revisionLimit(R.BZR_SVN) is None
+    assert settings.revisionLimit(R.HG) == 250
+    assert settings.revisionLimit(R.CVS) is None
+
+
+@pytest.mark.parametrize("value", [0, -5, True, "500"])
+def test_settings_bad_revision_limit_raises(value):
+    with pytest.raises(ConfigurationError) as info:
+        Settings(revision_limit_subversion=value)
+    assert str(info.value) == (
+        "revision_limit_subversion must be a positive integer or none, "
+        f"not {value!r}.")
+
+
+def test_settings_fromMapping_bad_revision_limit_raises():
+    with pytest.raises(ConfigurationError) as info:
+        Settings.fromMapping({"revision_limit_bzr": "lots"})
+    assert str(info.value) == "revision_limit_bzr must be an integer, not 'lots'."

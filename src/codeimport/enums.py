@@ -30,7 +30,7 @@ class RevisionControlSystems(DBEnumeratedType):
     SVN = DBItem(2, "Subversion via CSCVS", "Legacy; no longer creatable.")
     BZR_SVN = DBItem(3, "Subversion via bzr-svn", "Imported from Subversion.")
     GIT = DBItem(4, "Git", "Imported from Git.")
-    HG = DBItem(5, "Mercurial", "Legacy; no longer supported.")
+    HG = DBItem(5, "Mercurial", "Imported from Mercurial.")
     BZR = DBItem(6, "Bazaar", "Mirrored from a Bazaar branch.")
 
 
@@ -38,6 +38,7 @@ NON_CVS_RCS_TYPES = (
     RevisionControlSystems.BZR_SVN,
     RevisionControlSystems.GIT,
     RevisionControlSystems.BZR,
+    RevisionControlSystems.HG,
 )
 
 

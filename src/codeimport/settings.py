@@ -36,6 +36,15 @@ class Settings:
     mainsite_hostname: str = "code.example.test"
     #: URL schemes an import source may use ("file" only for demos).
     allowed_url_schemes: tuple = ("http", "https", "svn", "git", "bzr", "ftp")
+    #: The most revisions one run of an import converts, per source kind
+    #: (None: no limit).  A run that stops at its limit reports
+    #: SUCCESS_PARTIAL and the next chunk is due at once.  Subversion's
+    #: 500 is the original's ``svn_revisions_import_limit``; Git imports
+    #: fetch whole histories, so they have no limit.
+    revision_limit_subversion: int | None = 500
+    revision_limit_mercurial: int | None = None
+    revision_limit_bzr: int | None = None
+    revision_limit_cvs: int | None = None
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -48,6 +57,13 @@ class Settings:
                 if value <= 0:
                     raise ConfigurationError(
                         f"{field.name} must be positive, not {value!r}."
+                    )
+            elif field.type == "int | None" and value is not None:
+                if (not isinstance(value, int) or isinstance(value, bool)
+                        or value <= 0):
+                    raise ConfigurationError(
+                        f"{field.name} must be a positive integer or "
+                        f"none, not {value!r}."
                     )
         if isinstance(self.allowed_url_schemes, str):
             object.__setattr__(self, "allowed_url_schemes", tuple(
@@ -76,7 +92,10 @@ class Settings:
         for name, raw in mapping.items():
             if name not in known:
                 raise ConfigurationError(f"Unknown setting {name!r}.")
-            if known[name].type == "int":
+            if known[name].type == "int | None" and str(
+                    raw).strip().lower() in ("", "none"):
+                values[name] = None
+            elif known[name].type in ("int", "int | None"):
                 try:
                     values[name] = int(raw)
                 except (TypeError, ValueError):
@@ -103,3 +122,13 @@ class Settings:
         name = self.INTERVAL_SETTINGS.get(rcs_type)
         seconds = self.OTHER_INTERVAL if name is None else getattr(self, name)
         return timedelta(seconds=seconds)
+
+    def revisionLimit(self, rcs_type) -> int | None:
+        """The most revisions one run of a `rcs_type` import converts, or
+        None for no limit (Git)."""
+        return {
+            _RCS.BZR_SVN: self.revision_limit_subversion,
+            _RCS.HG: self.revision_limit_mercurial,
+            _RCS.BZR: self.revision_limit_bzr,
+            _RCS.CVS: self.revision_limit_cvs,
+        }.get(rcs_type)

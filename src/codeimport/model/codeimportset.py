@@ -118,12 +118,6 @@ class CodeImportSet(StoreUtility):
         if target_rcs_type not in _Target:
             raise CodeImportInvalidTargetType(
                 f"Imports cannot target {target_rcs_type!r}.")
-        if (target_rcs_type == _Target.GIT
-                and rcs_type != RevisionControlSystems.GIT):
-            raise CodeImportInvalidTargetType(
-                f"Can't import rcs_type {rcs_type.name} into a Git "
-                "repository"
-            )
         if review_status is None:
             review_status = CodeImportReviewStatus.REVIEWED
         url = self._checkSource(rcs_type, target_rcs_type, url, cvs_root,

@@ -28,6 +28,7 @@ _RCS_ARGUMENT = {
     RevisionControlSystems.CVS: "cvs",
     RevisionControlSystems.GIT: "git",
     RevisionControlSystems.BZR: "bzr",
+    RevisionControlSystems.HG: "hg",
 }
 
 
@@ -96,6 +97,9 @@ class CodeImportJob(Storm):
             arguments += ["--exclude-host", settings.mainsite_hostname]
         for hostname in settings.blacklisted_hostnames:
             arguments += ["--exclude-host", hostname]
+        limit = settings.revisionLimit(code_import.rcs_type)
+        if limit is not None:
+            arguments += ["--revision-limit", str(limit)]
         return arguments
 
 
