@@ -98,7 +98,7 @@ def test_codeimport_valid_vcs_details(db, person_id, rcs_type, url, root,
 @pytest.mark.parametrize("rcs_type, ok", [
     (4, True), (3, True), (5, True), (6, True), (2, False)])
 def test_codeimport_legacy_svn_never_targets_git(db, person_id, rcs_type,
-                                                  ok):
+                                                 ok):
     error = insert_import(db, person_id, rcs_type, "git://h.org/x",
                           target="GIT")
     assert (error is None) if ok else (

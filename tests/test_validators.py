@@ -255,4 +255,5 @@ def test_settings_bad_revision_limit_raises(value):
 def test_settings_fromMapping_bad_revision_limit_raises():
     with pytest.raises(ConfigurationError) as info:
         Settings.fromMapping({"revision_limit_bzr": "lots"})
-    assert str(info.value) == "revision_limit_bzr must be an integer, not 'lots'."
+    assert str(info.value) == (
+        "revision_limit_bzr must be an integer, not 'lots'.")

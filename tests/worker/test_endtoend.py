@@ -17,7 +17,6 @@ settings file: monitors beat every 0.2 s, dispatchers poll at least every
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import socketserver
@@ -40,7 +39,12 @@ from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineOfflineReason
 from codeimport.enums import CodeImportReviewStatus
 from codeimport.enums import TargetRevisionControlSystems
+from codeimport.testing.endtoend import Dispatcher as HarnessDispatcher
+from codeimport.testing.endtoend import kill
+from codeimport.testing.endtoend import processes_mentioning
 from codeimport.testing.server import XMLRPCTestServer
+from codeimport.testing.vcs.git import git_refs
+from codeimport.worker.target import target_path
 
 TIMEOUT = 30
 # The watchdog's limits (seconds) in these tests.
@@ -91,82 +95,13 @@ class GitServer:
         self._server.server_close()
 
 
-def processes_mentioning(text):
-    """The pids of live processes with `text` in their command line."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as stream:
-                command = stream.read().decode("utf-8", "replace")
-        except OSError:
-            continue
-        if text in command:
-            pids.append(int(entry))
-    return pids
-
-
-def kill(pids):
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-class Dispatcher:
-    """A ``codeimport dispatch`` process for one machine, with short
-    intervals; its monitors and workers carry its directory in their
-    command lines, which is how `killMachine` finds them."""
-
-    def __init__(self, url, directory, hostname, max_jobs):
-        self.hostname = hostname
-        self.directory = directory
-        self.log_dir = directory / "logs"
-        self.log_dir.mkdir(parents=True)
-        self.target_store = directory / "store"
-        env = dict(os.environ, CODEIMPORT_SCHEDULER_URL=url)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "codeimport.cli", "dispatch",
-             "--hostname", hostname, "--max-jobs", str(max_jobs),
-             "--poll-interval", "0.05", "--max-backoff", "0.2",
-             "--heartbeat-interval", "0.2", "--grace-period", "0.1",
-             "--access-policy", "anything",
-             "--target-store", str(self.target_store),
-             "--log-dir", str(self.log_dir)],
-            env=env, stdin=subprocess.DEVNULL)
-
-    def log(self):
-        path = self.log_dir / "dispatcher.log"
-        return path.read_text() if path.exists() else ""
-
-    def signal(self, signum):
-        self.proc.send_signal(signum)
-
-    def wait(self):
-        return self.proc.wait(TIMEOUT)
-
-    def stop(self):
-        """SIGTERM, and the exit status."""
-        self.signal(signal.SIGTERM)
-        return self.wait()
-
-    def monitorsAndWorkers(self):
-        mine = processes_mentioning(str(self.directory))
-        return [pid for pid in mine if pid != self.proc.pid]
-
-    def killMachine(self):
-        """SIGKILL the dispatcher and all its monitors and workers, as a
-        machine that crashes."""
-        kill([self.proc.pid] + self.monitorsAndWorkers())
-        self.proc.wait(TIMEOUT)
+class Dispatcher(HarnessDispatcher):
+    """A machine with its own target store, as the tests below want."""
 
     def targetRefs(self, code_import):
-        name = code_import.branch.unique_name.lstrip("~")
-        with Repo(str(self.target_store / name)) as repo:
-            return {ref: sha for ref, sha in repo.get_refs().items()
-                    if ref != b"HEAD"}
+        return {ref.encode(): sha.encode() for ref, sha in git_refs(
+            target_path(self.target_store,
+                        code_import.branch.unique_name)).items()}
 
 
 class Scene:
