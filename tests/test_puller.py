@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,7 +33,9 @@ from codeimport.puller.puller import INTERRUPTED
 from codeimport.puller.puller import Puller
 from codeimport.scripts import puller as puller_script
 from codeimport.scripts.daemon import StopRequested
-from codeimport.worker.gitimport import target_path
+from codeimport.scripts.importworker import main as importworker
+from codeimport.targetstore import target_path
+from codeimport.worker.target import STAGING_PREFIX
 
 IDENTITY = b"Test <test@example.com>"
 
@@ -61,7 +64,21 @@ def add_commit(path):
 
 def refs_of(path):
     with Repo(str(path)) as repo:
-        return {k: v for k, v in repo.get_refs().items() if k != b"HEAD"}
+        return {k: v for k, v in repo.get_refs().items()
+                if k.startswith((b"refs/heads/", b"refs/tags/"))}
+
+
+def run_import(store, unique_name, source):
+    """Import `source` into the target store as a worker does."""
+    code = importworker(["--access-policy", "anything", "--target-store",
+                         str(store), "--", unique_name, "git", "git",
+                         str(source)])
+    assert code in (0, 2)
+
+
+def git(path, *args):
+    return subprocess.run(["git", f"--git-dir={path}", *args], check=True,
+                          capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture
@@ -176,11 +193,13 @@ def test_puller_refuses_excluded_hosts(codeimport, pull):
 
 
 def test_puller_mirrors_imported_branches_from_the_import_store(
-        codeimport, pull, stores):
+        codeimport, pull, stores, tmp_path):
     code_import = codeimport.factory.makeCodeImport()
     branch = code_import.branch
     branch.requestMirror()
-    sha = make_repo(target_path(str(stores["imports"]), branch.unique_name))
+    source = tmp_path / "source"
+    sha = make_repo(source, branches=["stable"])
+    run_import(stores["imports"], branch.unique_name, source)
 
     ran = pull()
 
@@ -189,6 +208,44 @@ def test_puller_mirrors_imported_branches_from_the_import_store(
     assert branch.mirror_failures == 0
     # IMPORTED branches wait for the next import to request a mirror.
     assert branch.next_mirror_time is None
+    mirror = target_path(str(stores["mirrors"]), branch.unique_name)
+    assert refs_of(mirror) == refs_of(source)
+
+
+def test_puller_mirrors_exactly_what_the_import_published(
+        codeimport, pull, stores, tmp_path):
+    branch = codeimport.factory.makeCodeImport().branch
+    branch.requestMirror()
+    source = tmp_path / "source"
+    published = make_repo(source, branches=["doomed"])
+    target = target_path(str(stores["imports"]), branch.unique_name)
+    run_import(stores["imports"], branch.unique_name, source)
+    # An import now running has staged a newer commit and half-way moved
+    # a published branch; neither is in the manifest yet.
+    newer = add_commit(source)
+    git(target, "fetch", "-q", str(source),
+        f"refs/heads/master:{STAGING_PREFIX}heads/master")
+    git(target, "update-ref", "refs/heads/master", newer)
+    git(target, "update-ref", "-d", "refs/heads/doomed")
+
+    pull()
+
+    mirror = target_path(str(stores["mirrors"]), branch.unique_name)
+    assert {k.decode(): v.decode() for k, v in refs_of(mirror).items()} == {
+        "refs/heads/master": published, "refs/heads/doomed": published}
+    assert git(mirror, "for-each-ref", "refs/codeimport") == ""
+    assert git(mirror, "symbolic-ref", "HEAD") == "refs/heads/master"
+    assert branch.last_mirrored_id == published
+
+    # The next import publishes; the next pull follows it exactly.
+    git(source / ".git", "update-ref", "-d", "refs/heads/doomed")
+    run_import(stores["imports"], branch.unique_name, source)
+    branch.requestMirror()
+    pull()
+
+    assert {k.decode(): v.decode() for k, v in refs_of(mirror).items()} == {
+        "refs/heads/master": newer}
+    assert branch.last_mirrored_id == newer
 
 
 def test_puller_imported_branch_not_yet_imported_fails(codeimport, pull):
@@ -433,29 +490,34 @@ def test_Mirrorer_refuses_names_outside_the_store(stores, unique_name):
 
 
 def test_tip_revision_of_an_empty_repository(tmp_path):
-    make_repo(tmp_path / "empty", commits=0)
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "empty")],
+                   check=True)
 
     assert tip_revision(str(tmp_path / "empty")) == NO_REVISION
 
 
-def test_Mirrorer_failure_reason_is_the_last_line_without_our_paths(
-        stores, monkeypatch):
-    source = target_path(str(stores["imports"]), "~o/p/b")
+def test_Mirrorer_failure_reason_names_the_branch_not_our_disk(
+        stores, tmp_path):
+    source = tmp_path / "source"
     make_repo(source)
+    run_import(stores["imports"], "~o/p/b", source)
+    target = target_path(str(stores["imports"]), "~o/p/b")
+    # The published commit's objects are lost from the store.
+    for pack in (tmp_path / "store").glob("**/objects/pack/*"):
+        pack.unlink()
+    shutil.rmtree(os.path.join(target, "objects"))
+    os.makedirs(os.path.join(target, "objects", "pack"))
 
-    class BrokenImporter:
-        def __init__(self, request, context):
-            self.context = context
-
-        def run(self):
-            self.context.say("Fetching " + source)
-            self.context.say(f"Cannot read {source}: " + "x" * 600)
-            return 4
-
-    monkeypatch.setattr(
-        "codeimport.puller.mirror.GitToGitImporter", BrokenImporter)
     outcome = Mirrorer(str(stores["mirrors"]), str(stores["imports"])).mirror(
         "~o/p/b", "~o/p/b", "IMPORTED")
+
+    assert not outcome.succeeded
+    assert "~o/p/b" in outcome.reason
+    assert str(stores["imports"]) not in outcome.reason
+
+
+def test_Mirrorer_failure_reason_is_cut_to_500_characters():
+    outcome = Mirrorer._failed("Cannot read ~o/p/b: " + "x" * 600)
 
     assert outcome.reason.startswith("Cannot read ~o/p/b: xxx")
     assert outcome.reason.endswith("x...")

@@ -14,8 +14,8 @@ from dulwich.repo import Repo
 
 from codeimport.enums import WorkerExitCode
 from codeimport.scripts.importworker import main
-from codeimport.worker.gitimport import UnsafeTargetName
-from codeimport.worker.gitimport import target_path
+from codeimport.targetstore import UnsafeTargetName
+from codeimport.targetstore import target_path
 from codeimport.worker.importworker import ArgumentError
 from codeimport.worker.importworker import parse_import_arguments
 
@@ -38,7 +38,9 @@ def run_worker(store, *arguments, policy="anything"):
 
 def target_refs(store, name=TARGET):
     with Repo(target_path(store, name)) as repo:
-        return {k: v for k, v in repo.get_refs().items() if k != b"HEAD"}
+        # What was published; staged refs are the worker's own business.
+        return {k: v for k, v in repo.get_refs().items()
+                if k.startswith((b"refs/heads/", b"refs/tags/"))}
 
 
 def test_parse_import_arguments_git_to_git():
@@ -103,7 +105,7 @@ def test_target_path_through_symlink_out_of_store_raises(tmp_path):
 def test_import_new_source_succeeds_then_nochange(store, source_repo, capsys):
     assert run_worker(store, TARGET, "git", "git", source_repo.path) == 0
     assert target_refs(store) == source_repo.refs()
-    assert "new      refs/heads/master" in capsys.readouterr().out
+    assert "added    refs/heads/master" in capsys.readouterr().out
     with Repo(target_path(store, TARGET)) as repo:
         assert repo.bare
         assert repo.refs.read_ref(b"HEAD") == b"ref: refs/heads/master"
@@ -151,7 +153,7 @@ def test_import_missing_source_is_invalid(store, tmp_path, capsys):
     assert run_worker(store, TARGET, "git", "git", missing) == (
         WorkerExitCode.FAILURE_INVALID
     )
-    assert "NotGitRepository" in capsys.readouterr().out
+    assert f"Cannot read {missing}" in capsys.readouterr().out
 
 
 def test_import_plain_directory_is_invalid(store, tmp_path):
@@ -205,26 +207,48 @@ def test_import_anything_policy_still_refuses_excluded_host(store):
     assert code == WorkerExitCode.FAILURE_FORBIDDEN
 
 
-def test_import_redirect_to_excluded_host_is_forbidden(store):
+def test_import_redirect_is_not_followed(store, capsys):
+    """A redirect could lead to an excluded host: it is never followed
+    (git runs with http.followRedirects=false), and the log says what to
+    register instead."""
+    visited = []
+
+    class Elsewhere(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            visited.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    elsewhere = http.server.HTTPServer(("127.0.0.1", 0), Elsewhere)
+    port = elsewhere.server_address[1]
+
     class Redirect(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             self.send_response(302)
-            self.send_header("Location", "http://evil.test" + self.path)
+            self.send_header("Location",
+                             f"http://localhost:{port}{self.path}")
             self.end_headers()
 
         def log_message(self, *args):
             pass
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for each in (server, elsewhere):
+        threading.Thread(target=each.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/x.git"
         code = run_worker(store, TARGET, "git", "git", url,
-                          "--exclude-host", "evil.test", policy="default")
+                          "--exclude-host", "localhost", policy="default")
     finally:
-        server.shutdown()
-        server.server_close()
-    assert code == WorkerExitCode.FAILURE_FORBIDDEN
+        for each in (server, elsewhere):
+            each.shutdown()
+            each.server_close()
+    assert code == WorkerExitCode.FAILURE_INVALID
+    assert visited == []
+    assert "redirects are not followed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -303,7 +327,7 @@ def test_command_line_runs_worker(store, source_repo):
 def test_local_source_with_a_dangling_ref_is_remote_broken(tmp_path):
     """A ref whose object is missing must not be mirrored as a success."""
     from codeimport.enums import WorkerExitCode
-    from codeimport.worker.gitimport import target_path
+    from codeimport.targetstore import target_path
 
     source = tmp_path / "source"
     subprocess.run(["git", "init", "-q", "-b", "main", str(source)],

@@ -328,7 +328,7 @@ def test_command_line_runs_real_import(scheduler, source_repo, tmp_path):
     assert result.returncode == 0, result.stderr
     status, log = finished(scheduler)
     assert status == "SUCCESS"
-    assert "new      refs/heads/master" in log
+    assert "added    refs/heads/master" in log
     assert "finished: SUCCESS" in log_file.read_text()
     assert "s3cret" not in log_file.read_text()
     assert scheduler.fake.auth_headers[0].startswith("Basic ")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from codeimport.worker.policy import ForbiddenURL
-from codeimport.worker.policy import make_policy
-from codeimport.worker.policy import split_location
+from codeimport.access import ForbiddenURL
+from codeimport.access import make_policy
+from codeimport.access import split_location
 from codeimport.worker.retry import Backoff
 from codeimport.worker.retry import call_with_retry
 

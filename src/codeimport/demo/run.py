@@ -43,7 +43,7 @@ from codeimport.errors import CodeImportError
 from codeimport.model.result import CodeImportResult
 from codeimport.registration import build_utilities
 from codeimport.settings import Settings
-from codeimport.worker.gitimport import target_path
+from codeimport.targetstore import target_path
 
 __all__ = ["main"]
 

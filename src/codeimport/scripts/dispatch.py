@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 
+from codeimport.access import POLICY_NAMES
 from codeimport.scripts.monitor import URL_VARIABLE
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import positive
@@ -32,7 +33,6 @@ from codeimport.worker.authors import AuthorsFileError
 from codeimport.worker.authors import read_authors_file
 from codeimport.worker.dispatcher import Dispatcher
 from codeimport.worker.dispatcher import spawn_monitor
-from codeimport.worker.policy import POLICY_NAMES
 from codeimport.xmlrpc.client import SchedulerClient
 
 __all__ = ["main"]

@@ -16,6 +16,8 @@ import os
 import sys
 import traceback
 
+from codeimport.access import POLICY_NAMES
+from codeimport.access import make_policy
 from codeimport.enums import WorkerExitCode
 from codeimport.scripts.options import ArgumentParser
 from codeimport.worker.importworker import ArgumentError
@@ -23,8 +25,6 @@ from codeimport.worker.importworker import ImportContext
 from codeimport.worker.importworker import parse_import_arguments
 from codeimport.worker.importworker import run_import
 from codeimport.worker.importworker import stdout_writer
-from codeimport.worker.policy import POLICY_NAMES
-from codeimport.worker.policy import make_policy
 
 __all__ = ["main"]
 

@@ -24,11 +24,11 @@ import signal
 import sys
 from collections.abc import Callable
 
+from codeimport.access import POLICY_NAMES
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import positive
 from codeimport.scripts.options import setup_logging
 from codeimport.worker.monitor import WorkerMonitor
-from codeimport.worker.policy import POLICY_NAMES
 from codeimport.xmlrpc.client import SchedulerClient
 
 __all__ = [

@@ -13,7 +13,9 @@ does everything else, the same way for every kind:
 4. checks the fidelity of what changed (`codeimport.worker.fidelity`):
    the tree of each changed branch tip must equal the source's own
    export, or the run fails and nothing is published;
-5. publishes the staged refs in one transaction (`TargetRepository.publish`);
+5. publishes the staged refs in one transaction (`TargetRepository.publish`)
+   and ends the log with every published ref and its tip (the result
+   records what the puller will mirror);
 6. maps the outcome to the worker's exit code: SUCCESS, SUCCESS_PARTIAL
    (the limit was reached: the next chunk is due at once),
    SUCCESS_NOCHANGE, or the failure the converter's error names.
@@ -32,15 +34,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from codeimport.access import ForbiddenURL
 from codeimport.enums import WorkerExitCode
 from codeimport.errors import CodeImportError
 from codeimport.worker.authors import AuthorsFileError
 from codeimport.worker.authors import read_authors_file
 from codeimport.worker.importworker import Importer
-from codeimport.worker.policy import ForbiddenURL
 from codeimport.worker.target import STAGING_PREFIX
 from codeimport.worker.target import TargetBusy
 from codeimport.worker.target import TargetRepository
+from codeimport.worker.target import read_manifest
 from codeimport.worker.tools import ToolMissing
 from codeimport.worker.tools import tool_environment
 
@@ -295,8 +298,22 @@ class ConvertingImporter(Importer):
                 f"Stopped after {outcome.done} revisions (the limit of "
                 f"{limit} per run); the next run continues."
             )
-            return WorkerExitCode.SUCCESS_PARTIAL
-        if not changed and changes["head"] is None:
+            code = WorkerExitCode.SUCCESS_PARTIAL
+        elif not changed and changes["head"] is None:
             self.context.say("No changes.")
-            return WorkerExitCode.SUCCESS_NOCHANGE
-        return WorkerExitCode.SUCCESS
+            code = WorkerExitCode.SUCCESS_NOCHANGE
+        else:
+            code = WorkerExitCode.SUCCESS
+        self._sayPublished(target)
+        return code
+
+    def _sayPublished(self, target: TargetRepository) -> None:
+        """End the log with every published ref and its tip, so that the
+        run's result records what the puller will mirror."""
+        manifest = read_manifest(target.path) or {}
+        refs = manifest.get("refs", {})
+        self.context.say(
+            f"Published {len(refs)} ref(s), HEAD "
+            f"{manifest.get('head') or '(none)'}:")
+        for name, sha in sorted(refs.items()):
+            self.context.say(f"  {sha} {name}")

@@ -23,10 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 
+from codeimport.access import AccessPolicy
+from codeimport.access import ForbiddenURL
 from codeimport.enums import WorkerExitCode
 from codeimport.errors import CodeImportError
-from codeimport.worker.policy import AccessPolicy
-from codeimport.worker.policy import ForbiddenURL
 
 __all__ = [
     "ArgumentError",
@@ -113,14 +113,14 @@ def default_importers() -> dict[tuple[str, str], type[Importer]]:
 
     Built on each call, so that callers may extend their own copy.
     """
-    # Imported here so that parsing arguments does not load dulwich.
-    from codeimport.worker.gitimport import GitToGitImporter
+    # Imported here: parsing arguments needs none of the converters.
     from codeimport.worker.sources.bzr import BzrImporter
     from codeimport.worker.sources.cvs import CVSImporter
+    from codeimport.worker.sources.git import GitImporter
     from codeimport.worker.sources.hg import HgImporter
     from codeimport.worker.sources.svn import SvnImporter
 
-    return {("git", "git"): GitToGitImporter,
+    return {("git", "git"): GitImporter,
             ("bzr-svn", "git"): SvnImporter,
             ("bzr", "git"): BzrImporter,
             ("cvs", "git"): CVSImporter,

@@ -1,8 +1,9 @@
 """The target store: one bare Git repository per import, shared by the fleet.
 
 A target lives at ``<store>/<unique name without the leading "~">``
-(`target_path`).  Every import machine and the branch puller reach the
-same store (a shared directory), so any machine can continue any import.
+(`codeimport.targetstore.target_path`, shared with the puller).  Every
+import machine and the branch puller reach the same store (a shared
+directory), so any machine can continue any import.
 
 Inside a target:
 
@@ -31,6 +32,12 @@ import subprocess
 import tempfile
 
 from codeimport.errors import CodeImportError
+from codeimport.targetstore import MANIFEST
+from codeimport.targetstore import PUBLISHED_PREFIXES
+from codeimport.targetstore import STATE_DIRECTORY
+from codeimport.targetstore import UnsafeTargetName
+from codeimport.targetstore import read_manifest
+from codeimport.targetstore import target_path
 
 __all__ = [
     "MANIFEST",
@@ -44,63 +51,17 @@ __all__ = [
 ]
 
 STAGING_PREFIX = "refs/codeimport/staging/"
-PUBLISHED_PREFIXES = ("refs/heads/", "refs/tags/")
-STATE_DIRECTORY = "codeimport"
-MANIFEST = "published.json"
-
-
-class UnsafeTargetName(CodeImportError, ValueError):
-    """A target name would put the repository outside the target store."""
-
-    def __init__(self, unique_name: str):
-        super().__init__(
-            f"Refusing target {unique_name!r}: it does not name a "
-            "directory inside the target store."
-        )
-        self.unique_name = unique_name
 
 
 class TargetBusy(CodeImportError):
     """Another worker is writing this target right now."""
 
 
-def target_path(store: str, unique_name: str) -> str:
-    """Return where the repository for `unique_name` lives in `store`.
-
-    :raises UnsafeTargetName: for an empty name, a name with empty, "."
-        or ".." components, backslashes or NULs, or one that reaches
-        outside the store through a symbolic link.
-    """
-    name = unique_name[1:] if unique_name.startswith("~") else unique_name
-    parts = name.split("/")
-    if not name or any(
-        part in ("", ".", "..") or "\\" in part or "\0" in part
-        for part in parts
-    ):
-        raise UnsafeTargetName(unique_name)
-    root = os.path.realpath(store)
-    path = os.path.join(root, *parts)
-    if os.path.commonpath([root, os.path.realpath(path)]) != root:
-        raise UnsafeTargetName(unique_name)
-    return path
-
-
-def read_manifest(path: str) -> dict | None:
-    """The last publication of the target at `path`, or None if none.
-
-    ``{"refs": {name: sha}, "head": name or None}``.
-    """
-    try:
-        with open(os.path.join(path, STATE_DIRECTORY, MANIFEST)) as stream:
-            return json.load(stream)
-    except FileNotFoundError:
-        return None
-
-
 def _git(path: str, *args: str, input: bytes | None = None) -> bytes:
     """Run git on the target itself (trusted: we made it)."""
     return subprocess.run(
-        ["git", f"--git-dir={path}", *args],
+        ["git", f"--git-dir={path}", "-c", "core.hooksPath=/dev/null",
+         *args],
         input=input,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -155,6 +116,10 @@ class TargetRepository:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+    def git(self, *args: str) -> str:
+        """Run git on this target (trusted: we made it); its output."""
+        return _git(self.path, *args).decode("utf-8", "surrogateescape")
 
     def statePath(self, name: str) -> str:
         """The path of state file `name`, kept with the target."""

@@ -53,9 +53,11 @@ def _env() -> dict[str, str]:
 
 
 def git(*args: str, input: bytes | None = None, cwd=None) -> str:
-    """Run git with no user or system configuration; return stdout."""
+    """Run git with no user or system configuration and no hooks (a test
+    may plant some to prove the importer runs none); return stdout."""
     return subprocess.run(
-        ["git", *map(str, args)], input=input, cwd=cwd, env=_env(),
+        ["git", "-c", "core.hooksPath=/dev/null", *map(str, args)],
+        input=input, cwd=cwd, env=_env(),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True,
     ).stdout.decode("utf-8", "surrogateescape")
 
