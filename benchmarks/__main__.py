@@ -23,6 +23,7 @@ from benchmarks import baseline
 from benchmarks import claims
 from benchmarks import depth
 from benchmarks import floor
+from benchmarks import imports
 from benchmarks import running
 from benchmarks import xmlrpc
 from benchmarks.db import BenchDatabase
@@ -36,7 +37,11 @@ DEFAULT_JSON = os.path.join(HERE, "results", "latest.json")
 DEFAULT_MARKDOWN = os.path.join(HERE, "RESULTS.md")
 #: A full run also refreshes the copy of the table in the README.
 README = os.path.join(os.path.dirname(HERE), "README.md")
-SECTIONS = ("baseline", "claims", "floor", "xmlrpc", "depth", "running")
+SECTIONS = ("baseline", "claims", "floor", "xmlrpc", "depth", "running",
+            "imports")
+#: Where the imports table goes in RESULTS.md and the README.
+IMPORTS_MARKERS = ("<!-- BEGIN IMPORTS RESULTS (written by python -m "
+                   "benchmarks) -->", "<!-- END IMPORTS RESULTS -->")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +67,8 @@ class Config:
     watchdog_samples: int = 10
     heartbeat_processes: int = 4
     heartbeat_time_limit: float = 30.0
+    import_revisions: int = 2_000
+    import_new: int = 10
 
 
 FULL = Config()
@@ -69,7 +76,7 @@ QUICK = dataclasses.replace(
     FULL, baseline_seconds=1.5, claim_jobs=2_000, claim_time_limit=2.0,
     rpc_jobs=2_000, rpc_time_limit=3.0, depths=(1_000, 100_000),
     depth_samples=200, warmup=20, reclaim_samples=10, watchdog_samples=3,
-    heartbeat_time_limit=2.0)
+    heartbeat_time_limit=2.0, import_revisions=200)
 
 
 def _commit():
@@ -164,25 +171,39 @@ def main(argv=None):
         step("xmlrpc", xmlrpc.run, sections.get("baseline", empty_baseline))
         step("depth", depth.run)
         step("running", running.run)
+        step("imports", imports.run)
     finally:
         db.close()
     meta["machine"]["load_after"] = _load()
     meta["duration_seconds"] = round(time.monotonic() - started, 1)
+    imports_section = sections.pop("imports", None)
     results = {"meta": meta, "config": dataclasses.asdict(config),
                "sections": sections,
                "targets": evaluate_targets(sections)}
-    text = render(results)
+    text = render(results) if sections else ""
     print(text)
+    imports_text = None
+    if imports_section is not None:
+        sections["imports"] = imports_section
+        imports_text = imports.render(imports_section)
+        print(imports_text)
     write_json(results, options.json)
     print(f"figures written to {options.json}", file=sys.stderr)
     markdown = options.markdown or (None if options.quick else
                                     DEFAULT_MARKDOWN)
     if markdown and not options.no_markdown:
-        write_markdown(text, markdown)
-        print(f"table written to {markdown}", file=sys.stderr)
-        if not options.quick and not options.markdown:
-            if write_markdown(text, README, append=False):
-                print(f"table written to {README}", file=sys.stderr)
+        tables = []
+        if text:
+            tables.append((text, None))
+        if imports_text:
+            tables.append((imports_text, IMPORTS_MARKERS))
+        for table, markers in tables:
+            write_markdown(table, markdown, markers=markers)
+            print(f"table written to {markdown}", file=sys.stderr)
+            if not options.quick and not options.markdown:
+                if write_markdown(table, README, append=False,
+                                  markers=markers):
+                    print(f"table written to {README}", file=sys.stderr)
     broken = [target for target in results["targets"]
               if target["target"].startswith("zero duplicate")
               and not target["met"]]

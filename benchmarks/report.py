@@ -219,24 +219,28 @@ hand.
 """
 
 
-def write_markdown(text, path, append=True):
+def write_markdown(text, path, append=True, markers=None):
     """Put `text` between the markers of `path`, keeping the rest.
+
+    :param markers: the (begin, end) marker pair; the latest-results
+        pair by default.
 
     A file without the markers gets them at its end when `append` is
     true and is left alone otherwise.  Return whether `path` was written.
     """
+    begin, end = markers or (BEGIN, END)
     try:
         with open(path, encoding="utf-8") as stream:
             current = stream.read()
     except FileNotFoundError:
         current = _TEMPLATE
-    if BEGIN not in current or END not in current:
+    if begin not in current or end not in current:
         if not append:
             return False
-        current = current.rstrip("\n") + "\n\n" + BEGIN + "\n" + END + "\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+        current = current.rstrip("\n") + "\n\n" + begin + "\n" + end + "\n"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
     updated = pattern.sub(
-        lambda match: f"{BEGIN}\n{text.rstrip()}\n{END}", current, count=1)
+        lambda match: f"{begin}\n{text.rstrip()}\n{end}", current, count=1)
     with open(path, "w", encoding="utf-8") as stream:
         stream.write(updated)
     return True

@@ -97,6 +97,11 @@ class GitConverter(Converter):
         before = self.target.stagedRefs()
         self.say(f"Fetching {url}")
         head, advertised = self._list(url)
+        if advertised == before:
+            # Already staged (and so already fetched and checked).
+            if head is not None and head in before:
+                self.head = head
+            return Outcome(complete=True, done=0)
         try:
             safegit.fetch(self.target.path, url, REFSPECS, self.policy,
                           self.env, on_line=_ProgressFilter(self.say))
