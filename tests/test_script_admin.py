@@ -129,6 +129,87 @@ def test_add_import_with_bad_input_changes_nothing(
     assert count_rows(codeimport, "person") == persons
 
 
+@pytest.mark.parametrize("option, url, rcs_type", [
+    ("--svn-url", "svn://svn.example.org/repos/proj", "BZR_SVN"),
+    ("--svn-url", "https://svn.example.org/repos/proj", "BZR_SVN"),
+    ("--hg-url", "https://hg.example.org/proj", "HG"),
+    ("--bzr-url", "bzr://bzr.example.org/proj", "BZR"),
+    ("--git-url", "git://git.example.org/proj.git", "GIT"),
+])
+def test_add_import_registers_each_kind_into_git(codeimport, run, alice,
+                                                 option, url, rcs_type):
+    ran = run(addimport.main, "--owner", "alice", "--project", "p",
+              "--name", "n", option, url)
+
+    assert (ran.returncode, ran.stdout) == (0, "~alice/p/n\n"), ran.stderr
+    branch = codeimport.utilities.branches.getByUniqueName("~alice/p/n")
+    code_import = codeimport.utilities.code_imports.getByBranch(branch)
+    assert code_import.rcs_type == RevisionControlSystems.items[rcs_type]
+    assert code_import.url == url
+    assert code_import.target_rcs_type == TargetRevisionControlSystems.GIT
+    # The worker receives the kind's own contract name.
+    kind = code_import.import_job.makeWorkerArguments()[1]
+    assert kind == {"BZR_SVN": "bzr-svn", "HG": "hg", "BZR": "bzr",
+                    "GIT": "git"}[rcs_type]
+
+
+def test_add_import_registers_a_cvs_module(codeimport, run, alice):
+    ran = run(addimport.main, "--owner", "alice", "--project", "p",
+              "--name", "n", "--cvs-root",
+              ":pserver:anonymous@cvs.example.org:2401/cvsroot",
+              "--cvs-module", "proj")
+
+    assert ran.returncode == 0, ran.stderr
+    branch = codeimport.utilities.branches.getByUniqueName("~alice/p/n")
+    code_import = codeimport.utilities.code_imports.getByBranch(branch)
+    assert code_import.rcs_type == RevisionControlSystems.CVS
+    assert (code_import.cvs_root, code_import.cvs_module) == (
+        ":pserver:anonymous@cvs.example.org:2401/cvsroot", "proj")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--svn-url", "git://svn.example.org/x"],
+     "Subversion imports cannot read git URLs; use svn, http, https."),
+    (["--hg-url", "svn://hg.example.org/x"],
+     "Mercurial imports cannot read svn URLs; use http, https."),
+    (["--bzr-url", "git://bzr.example.org/x"],
+     "Bazaar imports cannot read git URLs; use bzr, http, https."),
+    (["--git-url", "svn://git.example.org/x"],
+     "Git imports cannot read svn URLs; use http, https, git."),
+    (["--svn-url", "file:///srv/svn/x"],
+     "The URL scheme 'file' is not allowed"),
+    (["--git-url", URL, "--svn-url", "svn://svn.example.org/x"],
+     "argument --svn-url: not allowed with argument --git-url"),
+    ([], "one of the arguments --git-url --svn-url --hg-url --bzr-url "
+     "--cvs-root is required"),
+    (["--cvs-root", ":pserver:a@cvs.example.org:/c"],
+     "--cvs-root needs --cvs-module"),
+    (["--git-url", URL, "--cvs-module", "m"],
+     "--cvs-module goes with --cvs-root only"),
+    (["--cvs-root", ":local:/srv/cvs", "--cvs-module", "m"],
+     "Local CVS roots are not allowed."),
+])
+def test_add_import_refuses_what_no_worker_can_import(
+        codeimport, run, alice, args, message):
+    ran = run(addimport.main, "--owner", "alice", "--project", "p",
+              "--name", "n", *args)
+
+    one_line_error(ran, message)
+    assert count_rows(codeimport, "branch") == 0
+
+
+def test_add_import_of_local_sources_when_the_settings_allow_file(
+        codeimport, run, alice, tmp_path):
+    settings = tmp_path / "settings.ini"
+    settings.write_text("[codeimport]\nallowed_url_schemes = "
+                        "http,https,svn,git,bzr,file\n")
+    ran = run(addimport.main, "--owner", "alice", "--project", "p",
+              "--name", "n", "--svn-url", "file:///srv/svn/repo",
+              "--settings-file", str(settings))
+
+    assert ran.returncode == 0, ran.stderr
+
+
 def test_add_import_of_a_url_already_imported_is_refused(codeimport, run):
     codeimport.factory.makeCodeImport(
         url=URL, target_rcs_type=TargetRevisionControlSystems.GIT)

@@ -352,3 +352,37 @@ def test_local_source_with_a_dangling_ref_is_remote_broken(tmp_path):
     assert "refs/heads/ghost" in completed.stdout
     path = target_path(str(store), "~owner/project/name")
     assert not os.path.exists(os.path.join(path, "refs", "heads", "ghost"))
+
+
+@pytest.mark.parametrize("rcs, url, allowed", [
+    ("hg", "svn://example.com/x", False),
+    ("hg", "https://example.com/x", True),
+    ("bzr-svn", "git://example.com/x", False),
+    ("bzr-svn", "svn://example.com/x", True),
+    ("bzr", "bzr://example.com/x", True),
+    ("bzr", "svn://example.com/x", False),
+])
+def test_the_worker_applies_the_registration_rule_of_each_kind(
+        store, rcs, url, allowed, capsys):
+    from codeimport.access import make_policy
+    from codeimport.worker.importworker import ImportContext
+    from codeimport.worker.importworker import Importer
+    from codeimport.worker.importworker import run_import
+
+    ran = []
+
+    class Recording(Importer):
+        def run(self):
+            ran.append(self.request.url)
+            return WorkerExitCode.SUCCESS
+
+    request = parse_import_arguments([TARGET, rcs, "git", url])
+    context = ImportContext(policy=make_policy("default"),
+                            target_store=store, write=print)
+    code = run_import(request, context, {(rcs, "git"): Recording})
+
+    if allowed:
+        assert (code, ran) == (WorkerExitCode.SUCCESS, [url])
+    else:
+        assert (code, ran) == (WorkerExitCode.FAILURE_UNSUPPORTED_FEATURE, [])
+        assert "imports cannot read" in capsys.readouterr().out

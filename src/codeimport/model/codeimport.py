@@ -30,7 +30,7 @@ from codeimport.model.context import context_of
 from codeimport.model.job import CodeImportJob
 from codeimport.model.rules import consecutive_failures
 from codeimport.notification import CodeImportModified
-from codeimport.validators import normalise_url
+from codeimport.validators import check_registered_url
 from codeimport.validators import validate_cvs_module
 from codeimport.validators import validate_cvs_root
 
@@ -133,7 +133,8 @@ class CodeImport(Storm):
                 raise CodeImportValidationError(
                     f"Not a review status: {value!r}")
         elif name == "url" and value is not None:
-            value = normalise_url(value, settings.allowed_url_schemes)
+            value = check_registered_url(self.rcs_type, value,
+                                         settings.allowed_url_schemes)
         elif name == "cvs_root" and value is not None:
             validate_cvs_root(value)
         elif name == "cvs_module" and value is not None:

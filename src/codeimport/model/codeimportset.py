@@ -21,7 +21,7 @@ from codeimport.model.codeimport import CodeImport
 from codeimport.model.codeimport import source_sanity
 from codeimport.model.context import StoreUtility
 from codeimport.notification import CodeImportCreated
-from codeimport.validators import normalise_url
+from codeimport.validators import check_registered_url
 from codeimport.validators import validate_cvs_module
 from codeimport.validators import validate_cvs_root
 
@@ -90,7 +90,8 @@ class CodeImportSet(StoreUtility):
                     f"imported branch {existing.branch.unique_name}."
                 )
             return None
-        url = normalise_url(url, self._settings.allowed_url_schemes)
+        url = check_registered_url(rcs_type, url,
+                                   self._settings.allowed_url_schemes)
         host = urlsplit(url).hostname or ""
         mainsite = self._settings.mainsite_hostname
         if (rcs_type, target_rcs_type) in _SAME_VCS and (

@@ -10,7 +10,6 @@ from storm.store import Store
 from zope.interface import implementer
 
 from codeimport.enums import CodeImportJobState
-from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.errors import CodeImportValidationError
 from codeimport.interfaces.job import ICodeImportJob
@@ -20,16 +19,11 @@ from codeimport.model.columns import UTCDateTime
 from codeimport.model.context import StoreUtility
 from codeimport.model.context import context_of
 from codeimport.model.rules import stale_job_condition
+from codeimport.validators import RCS_KINDS
 
 __all__ = ["CodeImportJob", "CodeImportJobSet"]
 
-_RCS_ARGUMENT = {
-    RevisionControlSystems.BZR_SVN: "bzr-svn",
-    RevisionControlSystems.CVS: "cvs",
-    RevisionControlSystems.GIT: "git",
-    RevisionControlSystems.BZR: "bzr",
-    RevisionControlSystems.HG: "hg",
-}
+_RCS_ARGUMENT = RCS_KINDS
 
 
 @implementer(ICodeImportJob)

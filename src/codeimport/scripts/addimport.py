@@ -1,8 +1,13 @@
-"""`codeimport add-import`: register a Git code import.
+"""`codeimport add-import`: register a code import of any source kind.
 
-The import is created REVIEWED, so its first job is due at once.  Runs
-as database role ``webapp``, the only role that may create branches,
-imports (and, with ``--create-owner``, people).
+Exactly one source: ``--git-url``, ``--svn-url``, ``--hg-url``,
+``--bzr-url``, or ``--cvs-root ROOT --cvs-module MODULE``.  The URL is
+checked by the same rule the import worker applies
+(`codeimport.validators.check_source_url`), so nothing is registered
+that no worker could import.  The import is created REVIEWED, so its
+first job is due at once.  Runs as database role ``webapp``, the only
+role that may create branches, imports (and, with ``--create-owner``,
+people).
 """
 
 from __future__ import annotations
@@ -21,14 +26,21 @@ from codeimport.scripts.session import operator_transaction
 __all__ = ["main"]
 
 PROG = "codeimport add-import"
+_RCS = RevisionControlSystems
+# (option, name for people, source type); CVS has --cvs-root instead.
+_URL_OPTIONS = (("--git-url", "Git"), ("--svn-url", "Subversion"),
+                ("--hg-url", "Mercurial"), ("--bzr-url", "Bazaar"))
+_URL_TYPES = {"git_url": _RCS.GIT, "svn_url": _RCS.BZR_SVN,
+              "hg_url": _RCS.HG, "bzr_url": _RCS.BZR}
 ROLE = "webapp"
 
 
 def _make_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog=PROG,
-        description="Register an import of the Git repository at URL into "
-        "the target ~OWNER/PROJECT/NAME and print that unique name.  The "
+        description="Register an import of one source (Git, Subversion, "
+        "Mercurial, Bazaar or CVS) into the target ~OWNER/PROJECT/NAME "
+        "and print that unique name.  The "
         "import is approved (REVIEWED) and its first job is due now.  "
         "Runs as database role webapp (it creates a branch, an import "
         "and its job).")
@@ -38,9 +50,16 @@ def _make_parser() -> ArgumentParser:
     parser.add_argument("--project", required=True, metavar="P")
     parser.add_argument("--name", required=True, metavar="N",
                         help="the target branch's name")
-    parser.add_argument("--git-url", required=True, metavar="URL",
-                        help="the source repository; its scheme must be "
-                        "in the allowed_url_schemes setting")
+    source = parser.add_mutually_exclusive_group(required=True)
+    for option, label in _URL_OPTIONS:
+        source.add_argument(option, metavar="URL",
+                            help=f"a {label} source (see README: Source "
+                            "kinds for the URLs each kind accepts)")
+    source.add_argument("--cvs-root", metavar="ROOT",
+                        help="a CVS source's CVSROOT (:pserver:user@host"
+                        "[:port]/path); needs --cvs-module")
+    parser.add_argument("--cvs-module", metavar="MODULE",
+                        help="the CVS module to import (with --cvs-root)")
     parser.add_argument("--target", choices=("git", "bzr"), default="git",
                         help="the target kind (default: %(default)s)")
     parser.add_argument("--registrant", metavar="NAME",
@@ -51,8 +70,26 @@ def _make_parser() -> ArgumentParser:
     return parser
 
 
+def _source(parser, options) -> dict:
+    """The source type and details the options give."""
+    if options.cvs_root is not None:
+        if not options.cvs_module:
+            parser.error("--cvs-root needs --cvs-module")
+        return {"rcs_type": _RCS.CVS, "cvs_root": options.cvs_root,
+                "cvs_module": options.cvs_module}
+    if options.cvs_module is not None:
+        parser.error("--cvs-module goes with --cvs-root only")
+    for name, rcs_type in _URL_TYPES.items():
+        url = getattr(options, name)
+        if url is not None:
+            return {"rcs_type": rcs_type, "url": url}
+    parser.error("give one source option")  # argparse requires one
+
+
 def _main(argv) -> int:
-    options = _make_parser().parse_args(argv)
+    parser = _make_parser()
+    options = parser.parse_args(argv)
+    source = _source(parser, options)
     dsn = resolve_dsn(options)
     settings = load_settings(options.settings_file)
     target = TargetRevisionControlSystems.items[options.target.upper()]
@@ -70,8 +107,7 @@ def _main(argv) -> int:
                 utilities, options.registrant, "registrant")
         code_import = utilities.code_imports.new(
             registrant, options.project, options.name,
-            RevisionControlSystems.GIT, target, url=options.git_url,
-            owner=owner)
+            source.pop("rcs_type"), target, owner=owner, **source)
         unique_name = code_import.branch.unique_name
     print(unique_name)
     return 0

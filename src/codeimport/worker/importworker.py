@@ -27,6 +27,9 @@ from codeimport.access import AccessPolicy
 from codeimport.access import ForbiddenURL
 from codeimport.enums import WorkerExitCode
 from codeimport.errors import CodeImportError
+from codeimport.errors import CodeImportValidationError
+from codeimport.validators import SOURCE_KINDS
+from codeimport.validators import check_source_url
 
 __all__ = [
     "ArgumentError",
@@ -193,7 +196,9 @@ def run_import(
     """Run the importer for `request` and return its exit code.
 
     An (rcs, target_rcs) pair with no importer gives
-    FAILURE_UNSUPPORTED_FEATURE; a source the policy refuses gives
+    FAILURE_UNSUPPORTED_FEATURE, and so does a URL the kind cannot be
+    read from (`codeimport.validators.check_source_url`, the rule
+    registration applies too); a source the policy refuses gives
     FAILURE_FORBIDDEN before the importer starts.
     """
     if importers is None:
@@ -212,6 +217,14 @@ def run_import(
         except ForbiddenURL as error:
             context.say(str(error))
             return WorkerExitCode.FAILURE_FORBIDDEN
+    if request.rcs in SOURCE_KINDS:
+        # The same rule registration applies (`validators.SOURCE_KINDS`).
+        try:
+            check_source_url(request.rcs, request.url,
+                             local=context.policy.allow_local)
+        except CodeImportValidationError as error:
+            context.say(str(error))
+            return WorkerExitCode.FAILURE_UNSUPPORTED_FEATURE
     return factory(request, context).run()
 
 
