@@ -14,7 +14,12 @@ gate opens again (or the client is killed)::
     url = daemon.url("project")        # git://127.0.0.1:PORT/project
     daemon.gate.clear()                # fetches from now on hang ...
     daemon.gate.set()                  # ... until this
+    daemon.stall(after=1)              # one more connection, then hang
     daemon.close()
+
+An import makes two connections (it lists the source, then fetches), so
+``stall(after=1)`` holds an import *in the middle of its fetch*;
+`GitDaemon.waiting` says how many connections are being held.
 
 `make_history` writes a history of `commits` commits in one
 ``git fast-import`` run (2,000 commits take well under a second), with
@@ -206,6 +211,7 @@ class GitDaemon:
         self.gate.set()
         self.connections = 0
         self.waiting = 0
+        self._free = 0
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._listener = None
@@ -220,6 +226,13 @@ class GitDaemon:
         self.port = listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
         return self
+
+    def stall(self, after: int = 0) -> None:
+        """Serve `after` more connections, then hold every later one
+        until the gate opens again (``gate.set()``)."""
+        with self._lock:
+            self._free = after
+            self.gate.clear()
 
     def path(self, name: str) -> str:
         """Where the repository served as `name` lives."""
@@ -245,14 +258,19 @@ class GitDaemon:
     def _serve(self, connection: socket.socket) -> None:
         with connection:
             with self._lock:
-                self.waiting += 1
+                free = not self.gate.is_set() and self._free > 0
+                if free:
+                    self._free -= 1
+                else:
+                    self.waiting += 1
             try:
-                while not self.gate.wait(0.2):
+                while not free and not self.gate.wait(0.2):
                     if self._closed.is_set():
                         return
             finally:
-                with self._lock:
-                    self.waiting -= 1
+                if not free:
+                    with self._lock:
+                        self.waiting -= 1
             if self._closed.is_set():
                 return
             connection.setblocking(True)
