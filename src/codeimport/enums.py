@@ -7,6 +7,8 @@ from lazr.enum import DBItem
 from lazr.enum import EnumeratedType
 from lazr.enum import Item
 
+from codeimport.exitcodes import WorkerExitCode  # noqa: F401 (re-exported)
+
 __all__ = [
     "BranchType",
     "CodeImportEventDataType",
@@ -179,16 +181,3 @@ class BranchType(DBEnumeratedType):
     MIRRORED = DBItem(2, "Mirrored", "Pulled from a remote location.")
     IMPORTED = DBItem(3, "Imported", "Written by a code import.")
     REMOTE = DBItem(4, "Remote", "Registered only; never pulled.")
-
-
-class WorkerExitCode:
-    """Exit codes of the import worker, and the result each stands for."""
-
-    SUCCESS = 0
-    FAILURE = 1
-    SUCCESS_NOCHANGE = 2
-    SUCCESS_PARTIAL = 3
-    FAILURE_INVALID = 4
-    FAILURE_UNSUPPORTED_FEATURE = 5
-    FAILURE_FORBIDDEN = 6
-    FAILURE_REMOTE_BROKEN = 7

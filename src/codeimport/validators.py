@@ -1,27 +1,24 @@
 """Checks on import source details (URLs, CVSROOTs, CVS modules).
 
-`SOURCE_KINDS` says, once for each kind of source, which URLs a worker
-can import it from; registration (`codeimport.model`) and the import
-worker (`codeimport.worker.importworker.run_import`) both apply it with
-`check_source_url`, so no import is registered that no worker could run.
+Registration checks a source URL with `check_registered_url`, which
+applies `codeimport.sourcekinds` (the one rule per kind the import worker
+applies too), so no import is registered that no worker could run.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from codeimport.enums import RevisionControlSystems
 from codeimport.errors import CodeImportValidationError
+from codeimport.sourcekinds import SOURCE_KINDS
+from codeimport.sourcekinds import check_source_url
 
 __all__ = [
     "DEFAULT_URL_SCHEMES",
     "RCS_KINDS",
-    "SOURCE_KINDS",
-    "SourceKind",
     "check_registered_url",
-    "check_source_url",
     "normalise_url",
     "validate_cvs_module",
     "validate_cvs_root",
@@ -118,37 +115,6 @@ def normalise_url(url: str, schemes=DEFAULT_URL_SCHEMES) -> str:
     return url.strip().rstrip("/")
 
 
-@dataclass(frozen=True)
-class SourceKind:
-    """What one kind of source may be read from: the one rule both
-    registration and the import worker apply (`check_source_url`).
-
-    :ivar name: the kind's name in the worker argument contract.
-    :ivar label: its name for people.
-    :ivar schemes: URL schemes a worker can import it from.
-    :ivar local_schemes: schemes allowed only where local sources are
-        (the worker's ``anything`` policy; registration when the
-        ``allowed_url_schemes`` setting includes ``file``).
-    """
-
-    name: str
-    label: str
-    schemes: tuple[str, ...]
-    local_schemes: tuple[str, ...] = ("file",)
-
-
-#: The URL-addressed source kinds, by worker contract name.  CVS sources
-#: are a CVSROOT and a module (`validate_cvs_root`, `validate_cvs_module`).
-SOURCE_KINDS = {
-    kind.name: kind for kind in (
-        SourceKind("git", "Git", ("http", "https", "git"), ("file", "ssh")),
-        SourceKind("bzr-svn", "Subversion", ("svn", "http", "https")),
-        SourceKind("hg", "Mercurial", ("http", "https")),
-        SourceKind("bzr", "Bazaar", ("bzr", "http", "https")),
-    )
-}
-
-
 #: Each creatable source type's name in the worker argument contract.
 RCS_KINDS = {
     RevisionControlSystems.BZR_SVN: "bzr-svn",
@@ -171,28 +137,3 @@ def check_registered_url(rcs_type, url: str, allowed_schemes) -> str:
     if kind in SOURCE_KINDS:
         check_source_url(kind, url, local="file" in allowed_schemes)
     return url
-
-
-def check_source_url(kind: str, url: str, local: bool) -> str:
-    """Refuse `url` unless a worker can import a `kind` source from it;
-    return its scheme (``file`` for a local path).
-
-    :param kind: a `SOURCE_KINDS` name.
-    :param local: whether local sources (``file:`` URLs, paths) may be
-        read here.
-    :raises CodeImportValidationError: naming what the kind accepts.
-    """
-    from codeimport.access import split_location
-
-    source = SOURCE_KINDS[kind]
-    try:
-        scheme, _ = split_location(url)
-    except ValueError as error:
-        raise CodeImportValidationError(f"Invalid URL {url!r}: {error}")
-    allowed = source.schemes + (source.local_schemes if local else ())
-    if scheme not in allowed:
-        raise CodeImportValidationError(
-            f"{source.label} imports cannot read {scheme} URLs; use "
-            f"{', '.join(allowed)}."
-        )
-    return scheme

@@ -3,7 +3,7 @@
 Exactly one source: ``--git-url``, ``--svn-url``, ``--hg-url``,
 ``--bzr-url``, or ``--cvs-root ROOT --cvs-module MODULE``.  The URL is
 checked by the same rule the import worker applies
-(`codeimport.validators.check_source_url`), so nothing is registered
+(`codeimport.sourcekinds.check_source_url`), so nothing is registered
 that no worker could import.  The import is created REVIEWED, so its
 first job is due at once.  Runs as database role ``webapp``, the only
 role that may create branches, imports (and, with ``--create-owner``,

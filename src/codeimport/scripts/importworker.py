@@ -18,7 +18,7 @@ import traceback
 
 from codeimport.access import POLICY_NAMES
 from codeimport.access import make_policy
-from codeimport.enums import WorkerExitCode
+from codeimport.exitcodes import WorkerExitCode
 from codeimport.scripts.options import ArgumentParser
 from codeimport.worker.importworker import ArgumentError
 from codeimport.worker.importworker import ImportContext

@@ -16,10 +16,13 @@ import configparser
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from codeimport.errors import CodeImportError
 from codeimport.errors import ConfigurationError
-from codeimport.settings import Settings
+
+if TYPE_CHECKING:
+    from codeimport.settings import Settings
 
 __all__ = [
     "ArgumentParser",
@@ -145,6 +148,10 @@ def load_settings(path: str | None) -> Settings:
 
     :raises ConfigurationError: for an unreadable file or a bad setting.
     """
+    # Imported here: the import worker uses this module, and starts
+    # faster without the enumerations Settings load.
+    from codeimport.settings import Settings
+
     if path is None:
         return Settings()
     parser = configparser.ConfigParser(interpolation=None)

@@ -35,8 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from codeimport.access import ForbiddenURL
-from codeimport.enums import WorkerExitCode
 from codeimport.errors import CodeImportError
+from codeimport.exitcodes import WorkerExitCode
 from codeimport.worker.authors import AuthorsFileError
 from codeimport.worker.authors import read_authors_file
 from codeimport.worker.importworker import Importer

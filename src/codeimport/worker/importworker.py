@@ -25,11 +25,11 @@ from dataclasses import field
 
 from codeimport.access import AccessPolicy
 from codeimport.access import ForbiddenURL
-from codeimport.enums import WorkerExitCode
 from codeimport.errors import CodeImportError
 from codeimport.errors import CodeImportValidationError
-from codeimport.validators import SOURCE_KINDS
-from codeimport.validators import check_source_url
+from codeimport.exitcodes import WorkerExitCode
+from codeimport.sourcekinds import SOURCE_KINDS
+from codeimport.sourcekinds import check_source_url
 
 __all__ = [
     "ArgumentError",
@@ -197,7 +197,7 @@ def run_import(
 
     An (rcs, target_rcs) pair with no importer gives
     FAILURE_UNSUPPORTED_FEATURE, and so does a URL the kind cannot be
-    read from (`codeimport.validators.check_source_url`, the rule
+    read from (`codeimport.sourcekinds.check_source_url`, the rule
     registration applies too); a source the policy refuses gives
     FAILURE_FORBIDDEN before the importer starts.
     """
@@ -218,7 +218,7 @@ def run_import(
             context.say(str(error))
             return WorkerExitCode.FAILURE_FORBIDDEN
     if request.rcs in SOURCE_KINDS:
-        # The same rule registration applies (`validators.SOURCE_KINDS`).
+        # The same rule registration applies (`codeimport.sourcekinds`).
         try:
             check_source_url(request.rcs, request.url,
                              local=context.policy.allow_local)
