@@ -1,14 +1,18 @@
 """`make demo`: the whole system on one machine, as real processes.
 
 A PostgreSQL database (embedded unless $CODEIMPORT_DSN names a server),
-four source Git repositories made on the fly (one broken), the XML-RPC
-service, two import machines (dispatchers), the watchdog and the web
-interface.  Round one imports everything; round two adds a commit to one
-source and requests two imports (SUCCESS versus SUCCESS_NOCHANGE).  It
-ends by printing the web interface's address, and keeps everything
-running until Enter is pressed when stdin is a terminal (or until
-interrupted, with --keep-running).  Exits non-zero if anything went
-wrong, and leaves no process behind.
+four source Git repositories made on the fly (one broken), one source of
+every other kind this checkout imports, each behind its real server
+(`codeimport.demo.kinds`: git daemon, svnserve ...), the XML-RPC
+service, two import machines (dispatchers) sharing one target store, the
+watchdog and the web interface.  Round one imports everything and checks
+each target against its source; round two adds a commit to one source
+and requests two imports (SUCCESS versus SUCCESS_NOCHANGE); then the
+branch puller mirrors what the imports published.  It ends by printing
+the web interface's address, and keeps everything running until Enter is
+pressed when stdin is a terminal (or until interrupted, with
+--keep-running).  Exits non-zero if anything went wrong, and leaves no
+process behind.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import urllib.request
 import warnings
 
 from codeimport import database
+from codeimport.demo.kinds import foreign_sources
 from codeimport.demo.processes import Daemon
 from codeimport.demo.processes import free_port
 from codeimport.demo.processes import wait_for_http
@@ -71,12 +76,13 @@ class Demo:
         self.dsn = dsn
         self.daemons = []
         self.store = database.make_store(dsn)
-        self.settings = Settings(allowed_url_schemes=("file", "git",
-                                                      "http", "https"))
+        self.settings = Settings(allowed_url_schemes=(
+            "file", "git", "http", "https", "svn", "bzr"))
         self.u = build_utilities(lambda: self.store, self.settings)
         self.feed = EventFeed(self.store, sys.stdout)
         self.sources = {}
         self.imports = {}
+        self.foreign = {}
         self.target_store = os.path.join(work, "imports")
         os.makedirs(self.target_store)
         self.logs = os.path.join(work, "logs")
@@ -102,6 +108,14 @@ class Demo:
                 RevisionControlSystems.GIT, TargetRevisionControlSystems.GIT,
                 url=url, owner=team)
             self.imports[project] = code_import.id
+        for source in foreign_sources(self.work):
+            self.foreign[source.project] = source
+            code_import = self.u.code_imports.new(
+                self.requester, source.project, "import", source.rcs_type,
+                TargetRevisionControlSystems.GIT, url=source.url,
+                cvs_root=source.cvs_root, cvs_module=source.cvs_module,
+                owner=team)
+            self.imports[source.project] = code_import.id
         self.store.commit()
 
     def start(self) -> str:
@@ -249,7 +263,14 @@ class Demo:
             target = target_path(self.target_store,
                                  f"~vcs-imports/{project}/import")
             match = "-"
-            if result.status in (Status.SUCCESS, Status.SUCCESS_NOCHANGE):
+            if result.status not in (Status.SUCCESS,
+                                     Status.SUCCESS_NOCHANGE):
+                pass
+            elif project in self.foreign:
+                match = self.foreign[project].check(target)
+                if match != "matches source":
+                    problems.append(f"{project}: {match}")
+            else:
                 same = refs_of(target) == refs_of(self.sources[project])
                 match = "refs match source" if same else "REFS DIFFER"
                 if not same:
@@ -312,6 +333,8 @@ class Demo:
         _say("\nStopping the machines, the watchdog and the service ...")
         for daemon in reversed(self.daemons):
             daemon.stop()
+        for source in self.foreign.values():
+            source.close()
         self.store.rollback()
         self.feed.poll()
         states = {m.hostname: m.state for m in self.u.machines.getAll()}
@@ -325,14 +348,18 @@ def _run(work: str, dsn: str, keep_running: bool = False) -> None:
     demo = Demo(work, dsn)
     try:
         demo.register()
-        _say(f"Registered {len(SOURCES)} imports (delta's source is broken)."
+        kinds = "".join(f", {source.label} ({source.project})"
+                        for source in demo.foreign.values())
+        _say(f"Registered {len(demo.imports)} imports: Git from local "
+             f"repositories (delta's source is broken){kinds}."
              "\nStarting the service, two import machines and the "
              "watchdog; the audit trail as it happens:\n")
         demo.start()
-        first = demo.wait_for(SOURCES, {})
+        first = demo.wait_for(demo.imports, {})
         demo.check_round("Round 1: every import ran once", first, {
             "alpha": Status.SUCCESS, "beta": Status.SUCCESS,
-            "gamma": Status.SUCCESS, "delta": Status.FAILURE_INVALID})
+            "gamma": Status.SUCCESS, "delta": Status.FAILURE_INVALID,
+            **{project: Status.SUCCESS for project in demo.foreign}})
         _say("\nRound 2: a new commit in alpha; alpha and beta are "
              "requested by nora.\n")
         before = demo.last_result_ids()
