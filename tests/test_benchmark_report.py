@@ -44,3 +44,36 @@ def test_the_readme_and_results_carry_the_markers_and_the_same_table():
         assert text.count(BEGIN) == 1 and text.count(END) == 1, name
         tables.append(text[text.index(BEGIN):text.index(END)])
     assert tables[0] == tables[1]
+
+
+def test_the_imports_table_has_its_own_block(tmp_path):
+    from benchmarks.__main__ import IMPORTS_MARKERS
+
+    begin, end = IMPORTS_MARKERS
+    path = _write(tmp_path / "r.md",
+                  f"{BEGIN}\nscheduler\n{END}\n\n{begin}\nold\n{end}\n")
+    assert write_markdown("| imports |", path, markers=IMPORTS_MARKERS)
+    assert open(path, encoding="utf-8").read() == (
+        f"{BEGIN}\nscheduler\n{END}\n\n{begin}\n| imports |\n{end}\n")
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as stream:
+        readme = stream.read()
+    assert begin in readme and end in readme
+
+
+def test_the_imports_table_compares_with_the_fastest_reference():
+    from benchmarks.imports import render
+
+    row = {"kind": "svn", "full_s": 2.0, "incremental_s": 0.3,
+           "nochange_s": 0.2, "peak_rss_mb": 50.0}
+    text = render({"revisions": 2000, "new": 10, "failed": {
+        "cvs": "RuntimeError: boom"}, "rows": [
+        {**row, "tool": "codeimport", "full_rev_per_s": 900.0},
+        {**row, "tool": "git svn", "full_rev_per_s": 10.0},
+        {**row, "tool": "svn-all-fast-export", "full_rev_per_s": 1000.0,
+         "nochange_s": 1.5},
+    ]})
+    assert "| svn | codeimport | 2.00 s | 900 | 0.90× |" in text
+    assert "| svn | git svn | 2.00 s | 10 | 0.01× |" in text
+    assert "| svn: ≥ 0.8× the fastest reference | 0.90× | yes |" in text
+    assert "| svn: nothing new under 1 s | 0.20 s | yes |" in text
+    assert "| cvs | failed: RuntimeError: boom |" in text
