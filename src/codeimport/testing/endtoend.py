@@ -65,6 +65,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from codeimport import database
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.registration import build_utilities
@@ -236,7 +237,9 @@ class ImportHarness:
         values["allowed_url_schemes"] = tuple(schemes) + (
             () if "file" in schemes else ("file",))
         self.settings = Settings(**values)
-        store = codeimport.store
+        # Registration has settings of its own (``file`` URLs allowed),
+        # so it gets a database store of its own.
+        store = self._store = database.make_store(codeimport.dsn)
         self.utilities = build_utilities(lambda: store, self.settings)
         self._own_server = None
         if server is None or settings:
@@ -252,9 +255,9 @@ class ImportHarness:
                 codeimport.dsn, extra_args=["--settings-file", path]).start()
             self._own_server = server
         self.server = server
-        self.requester = codeimport.factory.makePerson(
-            name=f"e2e-{os.getpid()}-{id(self) % 100000}")
-        codeimport.commit()
+        self.requester = self.utilities.persons.new(
+            f"e2e-{os.getpid()}-{id(self) % 100000}")
+        store.commit()
         self._dispatchers: list[Dispatcher] = []
 
     def register(self, kind: str, url: str | None = None, *,
@@ -263,13 +266,16 @@ class ImportHarness:
         """Register a REVIEWED import of `kind` into Git (due at once);
         return the `CodeImport`."""
         factory = self.codeimport.factory
+        self._store.rollback()
         code_import = self.utilities.code_imports.new(
             self.requester, name or factory.getUniqueString("project"),
             factory.getUniqueString("import"), KINDS[kind],
             TargetRevisionControlSystems.GIT, url=url, cvs_root=cvs_root,
             cvs_module=cvs_module)
-        self.codeimport.commit()
-        return code_import
+        import_id = code_import.id
+        self._store.commit()
+        self.codeimport.abort()
+        return self.codeimport.utilities.code_imports.get(import_id)
 
     def targetPath(self, code_import) -> str:
         """The bare target repository of `code_import` in the store."""
@@ -284,12 +290,12 @@ class ImportHarness:
 
     def request(self, code_import) -> None:
         """Make the import's job due now (after an earlier run)."""
-        self.codeimport.abort()
-        job = code_import.import_job
+        self._store.rollback()
+        job = self.utilities.code_imports.get(code_import.id).import_job
         if job is not None and job.requesting_user is None and (
                 job.date_due is None or not job.isOverdue()):
             self.utilities.workflow.requestJob(job, self.requester)
-        self.codeimport.commit()
+        self._store.commit()
 
     def dispatcher(self, hostname: str | None = None, **kwargs) -> Dispatcher:
         """Start a `Dispatcher` writing into this harness's store."""
@@ -331,4 +337,6 @@ class ImportHarness:
             dispatcher.close()
         if self._own_server is not None:
             self._own_server.close()
+        self._store.rollback()
+        self._store.close()
         self.codeimport.abort()
