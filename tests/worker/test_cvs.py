@@ -20,7 +20,7 @@ from codeimport.testing.vcs.cvs import remove_root
 from codeimport.testing.vcs.cvs import sample_history
 from codeimport.worker.importworker import ImportContext
 from codeimport.worker.importworker import ImportRequest
-from codeimport.worker.policy import make_policy
+from codeimport.access import make_policy
 from codeimport.worker.sources import cvs as cvs_source
 from codeimport.worker.sources.cvs import CVSImporter
 

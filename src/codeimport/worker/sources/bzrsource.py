@@ -51,7 +51,7 @@ def check_locations(branch, policy) -> None:
 
 
 def load_policy(path: str):
-    from codeimport.worker.policy import AccessPolicy
+    from codeimport.access import AccessPolicy
 
     with open(path, encoding="utf-8") as stream:
         data = json.load(stream)
