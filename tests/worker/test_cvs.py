@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 
+from codeimport.access import make_policy
 from codeimport.enums import WorkerExitCode
 from codeimport.testing.vcs.cvs import CVSHistory
 from codeimport.testing.vcs.cvs import CVSServer
@@ -20,7 +21,6 @@ from codeimport.testing.vcs.cvs import remove_root
 from codeimport.testing.vcs.cvs import sample_history
 from codeimport.worker.importworker import ImportContext
 from codeimport.worker.importworker import ImportRequest
-from codeimport.access import make_policy
 from codeimport.worker.sources import cvs as cvs_source
 from codeimport.worker.sources.cvs import CVSImporter
 
