@@ -127,10 +127,65 @@ def _svn_source(work: str) -> DemoSource:
         closers=[server.stop])
 
 
+def _bzr_source(work: str) -> DemoSource:
+    import sys
+
+    from codeimport.testing.vcs.bzr import BzrServer
+    from codeimport.testing.vcs.bzr import SampleBranch
+
+    root = os.path.join(work, "bzr")
+    os.makedirs(root)
+    SampleBranch.example(root, "trunk")
+    server = BzrServer(root)
+    home = os.path.join(work, "bzr-home")
+    os.makedirs(home)
+
+    def export(destination):
+        brz = os.path.join(os.path.dirname(sys.executable), "brz")
+        subprocess.run(
+            [brz, "export", "--", destination, os.path.join(root, "trunk")],
+            check=True, capture_output=True,
+            env={**os.environ, "HOME": home,
+                 "BRZ_PLUGIN_PATH": "-site:-user"})
+
+    return DemoSource(
+        "bazaar", "Bazaar over bzr://", RevisionControlSystems.BZR,
+        url=server.url("trunk"), export=export, closers=[server.close])
+
+
+def _cvs_source(work: str) -> DemoSource:
+    from codeimport.testing.vcs.cvs import CVSServer
+    from codeimport.testing.vcs.cvs import make_root
+    from codeimport.testing.vcs.cvs import remove_root
+    from codeimport.testing.vcs.cvs import sample_history
+
+    root = make_root()
+    sample_history("demo").write(root)
+    server = CVSServer(root)
+
+    def export(destination):
+        scratch = tempfile.mkdtemp(prefix="codeimport-demo-cvs-")
+        try:
+            subprocess.run(
+                ["cvs", "-f", "-Q", "-d", root, "export", "-ko", "-r",
+                 "HEAD", "-d", "tree", "--", "demo"],
+                check=True, capture_output=True, cwd=scratch)
+            shutil.move(os.path.join(scratch, "tree"), destination)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    return DemoSource(
+        "cvs", "CVS over pserver", RevisionControlSystems.CVS,
+        cvs_root=server.cvsroot(), cvs_module="demo", export=export,
+        closers=[lambda: remove_root(root), server.stop])
+
+
 # (worker kind, test server module, builder), in the order shown.
 _KINDS = (
     ("git", "codeimport.testing.vcs.git", _git_source),
     ("bzr-svn", "codeimport.testing.vcs.svn", _svn_source),
+    ("bzr", "codeimport.testing.vcs.bzr", _bzr_source),
+    ("cvs", "codeimport.testing.vcs.cvs", _cvs_source),
 )
 
 
