@@ -72,7 +72,10 @@ class ICodeImportJob(Interface):
         target_id is the branch id for a Bazaar target and its unique
         name for a Git target.  Options are ``--cvs-module M`` for CVS,
         ``--exclude-host <our host>`` for same-VCS imports, then one
-        ``--exclude-host`` per blacklisted host name, in order.
+        ``--exclude-host`` per blacklisted host name, in order, then
+        ``--revision-limit N`` when the settings limit the kind's runs
+        (`Settings.revisionLimit`: Subversion 500 by default).  rcs is
+        ``git``, ``bzr-svn``, ``hg``, ``bzr`` or ``cvs``.
         """
 
 
