@@ -19,6 +19,7 @@ import threading
 
 import pytest
 
+from codeimport.access import make_policy
 from codeimport.enums import WorkerExitCode
 from codeimport.testing.vcs.hg import HgRepo
 from codeimport.testing.vcs.hg import HgServer
@@ -26,7 +27,6 @@ from codeimport.testing.vcs.hg import build_fixture
 from codeimport.worker.importworker import ImportContext
 from codeimport.worker.importworker import ImportRequest
 from codeimport.worker.importworker import run_import
-from codeimport.worker.policy import make_policy
 from codeimport.worker.sources.hg import HgConverter
 from codeimport.worker.sources.hg import HgImporter
 

@@ -180,10 +180,38 @@ def _cvs_source(work: str) -> DemoSource:
         closers=[lambda: remove_root(root), server.stop])
 
 
+def _hg_source(work: str) -> DemoSource:
+    import sys
+
+    from codeimport.testing.vcs.hg import HgServer
+    from codeimport.testing.vcs.hg import build_fixture
+
+    root = os.path.join(work, "hg")
+    os.makedirs(root)
+    path = os.path.join(root, "project")
+    build_fixture(path)
+    server = HgServer(root)
+
+    def export(destination):
+        # The tip of default, as `hg update default` picks it: master.
+        subprocess.run(
+            [sys.executable, "-m", "mercurial", "archive", "-R", path,
+             "--config", "ui.archivemeta=false", "--no-decode", "-t",
+             "files", "-r", "default", "--", destination],
+            check=True, capture_output=True,
+            env={**os.environ, "HGRCPATH": "", "HGPLAIN": "1"})
+
+    return DemoSource(
+        "mercurial", "Mercurial over hg serve", RevisionControlSystems.HG,
+        url=server.urlFor("project"), export=export,
+        closers=[server.stop])
+
+
 # (worker kind, test server module, builder), in the order shown.
 _KINDS = (
     ("git", "codeimport.testing.vcs.git", _git_source),
     ("bzr-svn", "codeimport.testing.vcs.svn", _svn_source),
+    ("hg", "codeimport.testing.vcs.hg", _hg_source),
     ("bzr", "codeimport.testing.vcs.bzr", _bzr_source),
     ("cvs", "codeimport.testing.vcs.cvs", _cvs_source),
 )

@@ -52,7 +52,7 @@ from codeimport.targetstore import target_path
 
 __all__ = ["main"]
 
-ROUND_TIMEOUT = 60.0
+ROUND_TIMEOUT = 120.0
 SOURCES = {
     # project: (commits, branches, tags); None = broken
     "alpha": (3, ("stable",), ("v1.0",)),

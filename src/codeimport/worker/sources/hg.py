@@ -51,13 +51,13 @@ import subprocess
 import sys
 import tempfile
 
+from codeimport.access import split_location
 from codeimport.worker.conversion import Converter
 from codeimport.worker.conversion import ConvertingImporter
 from codeimport.worker.conversion import Outcome
 from codeimport.worker.conversion import SourceBroken
 from codeimport.worker.conversion import SourceInvalid
 from codeimport.worker.conversion import Unsupported
-from codeimport.worker.policy import split_location
 from codeimport.worker.tools import ToolFailed
 from codeimport.worker.tools import run_pipeline
 from codeimport.worker.tools import run_tool
