@@ -64,6 +64,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from codeimport import database
 from codeimport.enums import RevisionControlSystems
@@ -141,18 +142,18 @@ class Dispatcher:
 
     :param url: the scheduler URL, with credentials.
     :param directory: this machine's directory (logs; the target store
-        too unless `target_store` is given).
+        too unless `target_store` is given).  `directory`, `log_dir` and
+        `target_store` are `pathlib.Path` objects.
     """
 
     def __init__(self, url, directory, hostname, max_jobs=2,
                  target_store=None, access_policy="anything",
                  heartbeat_interval=0.2):
         self.hostname = hostname
-        self.directory = directory = os.fspath(directory)
-        self.log_dir = os.path.join(directory, "logs")
-        os.makedirs(self.log_dir, exist_ok=True)
-        self.target_store = os.fspath(
-            target_store or os.path.join(directory, "store"))
+        self.directory = directory = Path(directory)
+        self.log_dir = directory / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.target_store = Path(target_store or directory / "store")
         env = dict(os.environ, CODEIMPORT_SCHEDULER_URL=url)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "codeimport.cli", "dispatch",
@@ -161,16 +162,15 @@ class Dispatcher:
              "--heartbeat-interval", str(heartbeat_interval),
              "--grace-period", "0.1",
              "--access-policy", access_policy,
-             "--target-store", self.target_store,
-             "--log-dir", self.log_dir],
+             "--target-store", str(self.target_store),
+             "--log-dir", str(self.log_dir)],
             env=env, stdin=subprocess.DEVNULL)
 
     def log(self) -> str:
-        path = os.path.join(self.log_dir, "dispatcher.log")
-        if not os.path.exists(path):
+        path = self.log_dir / "dispatcher.log"
+        if not path.exists():
             return ""
-        with open(path, encoding="utf-8", errors="replace") as stream:
-            return stream.read()
+        return path.read_text(encoding="utf-8", errors="replace")
 
     def signal(self, signum) -> None:
         self.proc.send_signal(signum)
@@ -185,7 +185,7 @@ class Dispatcher:
         return self.wait()
 
     def monitorsAndWorkers(self) -> list[int]:
-        mine = processes_mentioning(self.log_dir)
+        mine = processes_mentioning(str(self.log_dir))
         return [pid for pid in mine if pid != self.proc.pid]
 
     def killMachine(self) -> None:
