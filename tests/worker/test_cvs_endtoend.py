@@ -98,7 +98,8 @@ def test_dispatch_imports_a_cvs_module_then_its_new_commits(
         def refs():
             return subprocess.run(
                 ["git", f"--git-dir={target}", "for-each-ref",
-                 "--format=%(refname)"], capture_output=True, text=True,
+                 "--format=%(refname)", "refs/heads", "refs/tags"],
+                capture_output=True, text=True,
                 check=True).stdout.split()
 
         assert refs() == [
