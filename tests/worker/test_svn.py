@@ -17,7 +17,6 @@ import threading
 
 import pytest
 
-from codeimport.access import make_policy
 from codeimport.enums import WorkerExitCode
 from codeimport.scripts import importworker
 from codeimport.scripts.importworker import main
