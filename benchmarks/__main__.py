@@ -177,6 +177,10 @@ def main(argv=None):
     meta["machine"]["load_after"] = _load()
     meta["duration_seconds"] = round(time.monotonic() - started, 1)
     imports_section = sections.pop("imports", None)
+    if imports_section is not None:
+        # Kept before anything can fail: the section takes long.
+        write_json({"imports": imports_section},
+                   options.json.replace(".json", "-imports.json"))
     results = {"meta": meta, "config": dataclasses.asdict(config),
                "sections": sections,
                "targets": evaluate_targets(sections)}

@@ -127,6 +127,14 @@ def _ratios(rows):
     return best
 
 
+def _s(seconds) -> str:
+    return "–" if seconds is None else f"{seconds:.2f} s"
+
+
+def _mb(megabytes) -> str:
+    return "–" if megabytes is None else f"{megabytes:.0f} MB"
+
+
 def render(section: dict) -> str:
     """The section as a markdown table with its targets."""
     rows = section.get("rows", [])
@@ -142,11 +150,12 @@ def render(section: dict) -> str:
     for row in rows:
         rate = row.get("full_rev_per_s") or 0
         reference = best.get(row["kind"])
-        ratio = f"{rate / reference:.2f}×" if reference else "–"
+        ratio = f"{rate / reference:.2f}×" if reference and rate else "–"
         lines.append(
-            f"| {row['kind']} | {row['tool']} | {row['full_s']:.2f} s | "
-            f"{rate:,.0f} | {ratio} | {row['incremental_s']:.2f} s | "
-            f"{row['nochange_s']:.2f} s | {row['peak_rss_mb']:.0f} MB |")
+            f"| {row['kind']} | {row['tool']} | {_s(row.get('full_s'))} | "
+            f"{rate:,.0f} | {ratio} | {_s(row.get('incremental_s'))} | "
+            f"{_s(row.get('nochange_s'))} | "
+            f"{_mb(row.get('peak_rss_mb'))} |")
     for kind, error in sorted(section.get("failed", {}).items()):
         lines.append(f"| {kind} | failed: {error[:120]} | | | | | | |")
     targets = []
@@ -158,12 +167,12 @@ def render(section: dict) -> str:
             ratio = (row.get("full_rev_per_s") or 0) / reference
             targets.append((f"{row['kind']}: ≥ 0.8× the fastest reference",
                             f"{ratio:.2f}×", ratio >= 0.8))
+        nochange = row.get("nochange_s")
         targets.append((f"{row['kind']}: nothing new under 1 s",
-                        f"{row['nochange_s']:.2f} s",
-                        row["nochange_s"] < 1.0))
+                        _s(nochange), nochange is not None and nochange < 1))
+        memory = row.get("peak_rss_mb")
         targets.append((f"{row['kind']}: memory under 300 MB",
-                        f"{row['peak_rss_mb']:.0f} MB",
-                        row["peak_rss_mb"] < 300))
+                        _mb(memory), memory is not None and memory < 300))
     if targets:
         lines += ["", "| Target | Measured | Met |", "|---|---|---|"]
         lines += [f"| {name} | {value} | {'yes' if met else '**no**'} |"

@@ -40,7 +40,8 @@ def test_the_worker_imports_in_chunks_then_reports_nothing_new(
     assert "changesets 7/12" in runs[0].stdout
     assert "updated  refs/heads/master" in runs[1].stdout
     assert "added    refs/tags/v1.1" in runs[1].stdout
-    assert runs[2].stdout.strip().endswith("No changes.")
+    # The log ends with the published tips, after the verdict.
+    assert "\nNo changes.\nPublished 7 ref(s)" in runs[2].stdout
 
 
 def test_the_worker_reports_a_missing_source_as_invalid(server, tmp_path):
