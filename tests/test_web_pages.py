@@ -236,3 +236,16 @@ def test_import_page_shows_the_newest_runs_and_events(world, app,
     assert "1 older runs are not shown" in page.text
     assert len(page.html.select("#events tbody tr")) == 1
     assert "1 older events are not shown" in page.text
+
+
+def test_an_error_page_leaves_no_transaction_open(world, app, codeimport):
+    # A refused request is rolled back before its error page is drawn;
+    # the page must not start another transaction that the next request
+    # would inherit (with a stale "now").
+    sign_in(app, "alice")
+    app.get("/machines/importer-1", status=403)
+    busy = codeimport.store.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+        " current_database() AND state = 'idle in transaction'"
+        " AND application_name LIKE 'codeimport-web%'").get_one()[0]
+    assert busy == 0

@@ -70,6 +70,9 @@ def transaction_tween_factory(handler, registry):
     stores = registry.codeimport_stores
 
     def tween(request):
+        # Start from a fresh transaction, whatever an earlier request on
+        # this thread left behind: its CURRENT_TIMESTAMP is "now".
+        _rollback(stores)
         person = None
         name = request.authenticated_userid
         if name is not None:
@@ -79,6 +82,9 @@ def transaction_tween_factory(handler, registry):
         else:
             login_person(person)
         request.person = person
+        # Error pages are rendered after the rollback: they show this
+        # string, never a database object that would reload itself.
+        request.person_name = None if person is None else person.name
         try:
             response = handler(request)
             if request.method == "POST" and response.status_code < 400:

@@ -91,7 +91,7 @@ def add_helpers(event):
     event["when"] = format_time
     event["duration"] = lambda d: "-" if d is None else format_duration(d)
     event["outcome"] = outcome
-    event["person"] = getattr(request, "person", None)
+    event["person"] = getattr(request, "person_name", None)
     event["csrf_token"] = get_csrf_token(request) if request else ""
     event["flashes"] = request.session.pop_flash() if request else []
 
