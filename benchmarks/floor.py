@@ -28,9 +28,9 @@ def _worker(index, argument, barrier):
 
     from codeimport.database import make_store
     from codeimport.enums import CodeImportResultStatus
-    from codeimport.model.queue import claim_statement
-    from codeimport.model.queue import finish_statement
-    from codeimport.model.queue import poll_statement
+    from codeimport.model.statements import claim_statement
+    from codeimport.model.statements import finish_statement
+    from codeimport.model.statements import poll_statement
     from codeimport.prepared import prepared_forms
     from codeimport.registration import build_utilities
     from codeimport.settings import Settings

@@ -45,6 +45,12 @@ def test_start_refuses_a_machine_that_is_not_online(codeimport, queue):
         queue.start(job.id, machine.id)
 
 
+def test_start_refuses_a_machine_that_does_not_exist(codeimport, queue):
+    job = codeimport.factory.makeCodeImportJob()
+    with pytest.raises(InvalidMachineState, match="There is no machine 0."):
+        queue.start(job.id, 0)
+
+
 def test_start_refuses_a_running_job(codeimport, queue, running):
     machine = codeimport.factory.makeCodeImportMachine(set_online=True)
     with pytest.raises(InvalidJobState, match="is RUNNING"):

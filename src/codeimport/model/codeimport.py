@@ -8,20 +8,13 @@ from storm.locals import Storm
 from storm.locals import TimeDelta
 from storm.locals import Unicode
 from storm.store import Store
-from zope.event import notify
 from zope.interface import implementer
 
 from codeimport.enums import NON_CVS_RCS_TYPES
-from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportReviewStatus
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
-from codeimport.errors import CodeImportAlreadyRequested
-from codeimport.errors import CodeImportAlreadyRunning
-from codeimport.errors import CodeImportNotInReviewedState
 from codeimport.errors import CodeImportValidationError
-from codeimport.errors import InvalidJobState
-from codeimport.errors import InvalidReviewStatus
 from codeimport.interfaces.codeimport import ICodeImport
 from codeimport.model.columns import DBEnum
 from codeimport.model.columns import NameEnum
@@ -29,12 +22,8 @@ from codeimport.model.columns import UTCDateTime
 from codeimport.model.context import context_of
 from codeimport.model.job import CodeImportJob
 from codeimport.model.rules import consecutive_failures
-from codeimport.notification import CodeImportModified
-from codeimport.validators import check_registered_url
-from codeimport.validators import validate_cvs_module
-from codeimport.validators import validate_cvs_root
 
-__all__ = ["CodeImport"]
+__all__ = ["CodeImport", "UPDATABLE", "lock_import", "source_sanity"]
 
 _Review = CodeImportReviewStatus
 _RCS = RevisionControlSystems
@@ -126,81 +115,9 @@ class CodeImport(Storm):
             return f"{self.cvs_root} {self.cvs_module}"
         return self.url
 
-    def _checkedValue(self, name, value):
-        settings = context_of(self).settings
-        if name == "review_status":
-            if value not in CodeImportReviewStatus:
-                raise CodeImportValidationError(
-                    f"Not a review status: {value!r}")
-        elif name == "url" and value is not None:
-            value = check_registered_url(self.rcs_type, value,
-                                         settings.allowed_url_schemes)
-        elif name == "cvs_root" and value is not None:
-            validate_cvs_root(value)
-        elif name == "cvs_module" and value is not None:
-            validate_cvs_module(value)
-        elif name == "rcs_type" and value not in RevisionControlSystems:
-            raise CodeImportValidationError(f"Not a source type: {value!r}")
-        return value
-
     def updateFromData(self, data, user):
         """See `ICodeImport`."""
-        unknown = set(data) - UPDATABLE
-        if unknown:
-            raise CodeImportValidationError(
-                f"Cannot update {', '.join(sorted(unknown))}."
-            )
-        helpers = context_of(self)
-        values = {
-            name: self._checkedValue(name, value)
-            for name, value in data.items()
-        }
-        self._lockRow()
-        token = helpers.events.beginModify(self)
-        for name, value in values.items():
-            setattr(self, name, value)
-        self._checkSourceDetails()
-        if "review_status" in values:
-            job = self.import_job
-            if values["review_status"] == _Review.REVIEWED:
-                if job is None:
-                    helpers.workflow.newJob(self)
-            elif job is not None and job.state == CodeImportJobState.PENDING:
-                try:
-                    helpers.workflow.deletePendingJob(self)
-                except InvalidJobState:
-                    # A machine claimed the job meanwhile; a RUNNING job
-                    # outlives a status change (BEHAVIOUR §5.5).
-                    pass
-        event = helpers.events.newModify(self, user, token)
-        if event is not None:
-            notify(CodeImportModified(self, event))
-        return event
-
-    def _lockRow(self):
-        """Lock this import's row and reload it.
-
-        A finish or reclaim of its job locks the row first too (see
-        `CodeImportJobWorkflow._lock`): whichever comes second waits,
-        and then sees what the first committed, so a status change and
-        a job's end never both miss each other.
-        """
-        store = Store.of(self)
-        store.execute("SELECT 1 FROM codeimport WHERE id = ?"
-                      " FOR NO KEY UPDATE", (self.id,))
-        store.invalidate(self)
-
-    def _checkSourceDetails(self):
-        if self.rcs_type == _RCS.CVS:
-            ok = self.cvs_root and self.cvs_module and self.url is None
-        else:
-            ok = (self.url is not None and self.cvs_root is None
-                  and self.cvs_module is None)
-        if not ok:
-            raise CodeImportValidationError(
-                f"The source details do not suit a {self.rcs_type.name} "
-                "import."
-            )
+        return context_of(self).code_imports.updateFromData(self, data, user)
 
     def updateURL(self, new_url, user):
         """See `ICodeImport`."""
@@ -210,35 +127,18 @@ class CodeImport(Storm):
 
     def requestImport(self, requester, error_if_already_requested=False):
         """See `ICodeImport`."""
-        job = self.import_job
-        if job is None:
-            raise CodeImportNotInReviewedState(self.review_status)
-        if job.state != CodeImportJobState.PENDING:
-            raise CodeImportAlreadyRunning()
-        if job.requesting_user is not None:
-            if error_if_already_requested:
-                raise CodeImportAlreadyRequested(
-                    "This code import has already been requested to run.",
-                    job.requesting_user,
-                )
-            return None
-        context_of(self).workflow.requestJob(job, requester)
-        return None
+        context_of(self).code_imports.requestImport(
+            self, requester, error_if_already_requested)
 
     def tryFailingImportAgain(self, user):
         """See `ICodeImport`."""
-        if self.review_status != _Review.FAILING:
-            raise InvalidReviewStatus(
-                f"review_status is {self.review_status.name} not FAILING"
-            )
-        self.updateFromData({"review_status": _Review.REVIEWED}, user)
-        context_of(self).workflow.requestJob(self.import_job, user)
+        context_of(self).code_imports.tryFailingImportAgain(self, user)
 
     def destroySelf(self):
         """Delete the import and its job; results and events cascade."""
         store = Store.of(self)
         # The import's row first, as every writer of both rows does.
-        self._lockRow()
+        lock_import(self)
         job = self.import_job
         if job is not None:
             store.remove(job)
@@ -264,3 +164,17 @@ def source_sanity(rcs_type, url, cvs_root, cvs_module):
             "Don't know how to sanity check source details for unknown "
             f"rcs_type {rcs_type.name}"
         )
+
+
+def lock_import(code_import):
+    """Lock the import's row and reload it.
+
+    A finish or reclaim of its job locks the row first too (the job
+    queue's statements): whichever comes second waits, and then sees
+    what the first committed, so a status change and a job's end never
+    both miss each other.
+    """
+    store = Store.of(code_import)
+    store.execute("SELECT 1 FROM codeimport WHERE id = ?"
+                  " FOR NO KEY UPDATE", (code_import.id,))
+    store.invalidate(code_import)

@@ -9,18 +9,27 @@ from zope.interface import implementer
 from zope.security.proxy import removeSecurityProxy
 
 from codeimport.enums import BranchType
+from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportReviewStatus
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.errors import BranchCreatorNotMemberOfOwnerTeam
+from codeimport.errors import CodeImportAlreadyRequested
+from codeimport.errors import CodeImportAlreadyRunning
 from codeimport.errors import CodeImportInvalidTargetType
+from codeimport.errors import CodeImportNotInReviewedState
 from codeimport.errors import CodeImportValidationError
+from codeimport.errors import InvalidJobState
+from codeimport.errors import InvalidReviewStatus
 from codeimport.errors import NoSuchCodeImport
 from codeimport.interfaces.codeimport import ICodeImportSet
+from codeimport.model.codeimport import UPDATABLE
 from codeimport.model.codeimport import CodeImport
+from codeimport.model.codeimport import lock_import
 from codeimport.model.codeimport import source_sanity
 from codeimport.model.context import StoreUtility
 from codeimport.notification import CodeImportCreated
+from codeimport.notification import CodeImportModified
 from codeimport.validators import check_registered_url
 from codeimport.validators import validate_cvs_module
 from codeimport.validators import validate_cvs_root
@@ -28,6 +37,7 @@ from codeimport.validators import validate_cvs_root
 __all__ = ["CodeImportSet"]
 
 _Target = TargetRevisionControlSystems
+_Review = CodeImportReviewStatus
 _SAME_VCS = {
     (RevisionControlSystems.GIT, _Target.GIT),
     (RevisionControlSystems.BZR, _Target.BZR),
@@ -143,3 +153,95 @@ class CodeImportSet(StoreUtility):
     def delete(self, code_import):
         """See `ICodeImportSet`."""
         removeSecurityProxy(code_import).destroySelf()
+
+    # -- the changes of one import (its record delegates here) -----------
+
+    def _checkedValue(self, code_import, name, value):
+        if name == "review_status":
+            if value not in CodeImportReviewStatus:
+                raise CodeImportValidationError(
+                    f"Not a review status: {value!r}")
+        elif name == "url" and value is not None:
+            value = check_registered_url(code_import.rcs_type, value,
+                                         self._settings.allowed_url_schemes)
+        elif name == "cvs_root" and value is not None:
+            validate_cvs_root(value)
+        elif name == "cvs_module" and value is not None:
+            validate_cvs_module(value)
+        elif name == "rcs_type" and value not in RevisionControlSystems:
+            raise CodeImportValidationError(f"Not a source type: {value!r}")
+        return value
+
+    def updateFromData(self, code_import, data, user):
+        """`ICodeImport.updateFromData` of `code_import`."""
+        unknown = set(data) - UPDATABLE
+        if unknown:
+            raise CodeImportValidationError(
+                f"Cannot update {', '.join(sorted(unknown))}."
+            )
+        values = {
+            name: self._checkedValue(code_import, name, value)
+            for name, value in data.items()
+        }
+        lock_import(code_import)
+        events, workflow = self._context.events, self._context.workflow
+        token = events.beginModify(code_import)
+        for name, value in values.items():
+            setattr(code_import, name, value)
+        _check_source_details(code_import)
+        if "review_status" in values:
+            job = code_import.import_job
+            if values["review_status"] == _Review.REVIEWED:
+                if job is None:
+                    workflow.newJob(code_import)
+            elif job is not None and job.state == CodeImportJobState.PENDING:
+                try:
+                    workflow.deletePendingJob(code_import)
+                except InvalidJobState:
+                    # A machine claimed the job meanwhile; a RUNNING job
+                    # outlives a status change.
+                    pass
+        event = events.newModify(code_import, user, token)
+        if event is not None:
+            notify(CodeImportModified(code_import, event))
+        return event
+
+    def requestImport(self, code_import, requester,
+                      error_if_already_requested=False):
+        """`ICodeImport.requestImport` of `code_import`."""
+        job = code_import.import_job
+        if job is None:
+            raise CodeImportNotInReviewedState(code_import.review_status)
+        if job.state != CodeImportJobState.PENDING:
+            raise CodeImportAlreadyRunning()
+        if job.requesting_user is not None:
+            if error_if_already_requested:
+                raise CodeImportAlreadyRequested(
+                    "This code import has already been requested to run.",
+                    job.requesting_user,
+                )
+            return
+        self._context.workflow.requestJob(job, requester)
+
+    def tryFailingImportAgain(self, code_import, user):
+        """`ICodeImport.tryFailingImportAgain` of `code_import`."""
+        if code_import.review_status != _Review.FAILING:
+            raise InvalidReviewStatus(
+                f"review_status is {code_import.review_status.name} not "
+                "FAILING")
+        self.updateFromData(code_import, {"review_status": _Review.REVIEWED},
+                            user)
+        self._context.workflow.requestJob(code_import.import_job, user)
+
+
+def _check_source_details(code_import):
+    if code_import.rcs_type == RevisionControlSystems.CVS:
+        ok = (code_import.cvs_root and code_import.cvs_module
+              and code_import.url is None)
+    else:
+        ok = (code_import.url is not None and code_import.cvs_root is None
+              and code_import.cvs_module is None)
+    if not ok:
+        raise CodeImportValidationError(
+            f"The source details do not suit a {code_import.rcs_type.name} "
+            "import.")

@@ -67,53 +67,17 @@ class CodeImportMachine(Storm):
                       Desc(CodeImportEvent.id))
         )
 
-    def _lockedState(self):
-        """Lock this row and return its committed state.
-
-        A controller and the watchdog may change a machine at once; the
-        row lock makes the second one see the first one's change.
-        """
-        store = Store.of(self)
-        row = store.execute(
-            "SELECT state FROM codeimportmachine WHERE id = ? FOR UPDATE",
-            (self.id,),
-        ).get_one()
-        store.invalidate(self)
-        return _State.items[row[0]]
-
-    def _refuse(self, state):
-        raise InvalidMachineState(
-            f"State of machine {self.hostname} was {state.name}."
-        )
-
     def setOnline(self, user=None, message=None):
         """See `ICodeImportMachine`."""
-        state = self._lockedState()
-        if state not in (_State.OFFLINE, _State.QUIESCING):
-            self._refuse(state)
-        self.state = _State.ONLINE
-        context_of(self).events.newOnline(self, user, message)
+        context_of(self).machines.setOnline(self, user, message)
 
     def setOffline(self, reason, user=None, message=None):
         """See `ICodeImportMachine`."""
-        if reason not in CodeImportMachineOfflineReason:
-            raise CodeImportValidationError(
-                "reason must be a CodeImportMachineOfflineReason value, "
-                f"but was: {reason!r}"
-            )
-        state = self._lockedState()
-        if state not in (_State.ONLINE, _State.QUIESCING):
-            self._refuse(state)
-        self.state = _State.OFFLINE
-        context_of(self).events.newOffline(self, reason, user, message)
+        context_of(self).machines.setOffline(self, reason, user, message)
 
     def setQuiescing(self, user=None, message=None):
         """See `ICodeImportMachine`."""
-        state = self._lockedState()
-        if state != _State.ONLINE:
-            self._refuse(state)
-        self.state = _State.QUIESCING
-        context_of(self).events.newQuiesce(self, user, message)
+        context_of(self).machines.setQuiescing(self, user, message)
 
     @property
     def offline_reason(self):
@@ -139,29 +103,7 @@ class CodeImportMachine(Storm):
 
     def shouldLookForJob(self, worker_limit):
         """See `ICodeImportMachine`."""
-        store = Store.of(self)
-        # Touch the heartbeat of a live machine; this also locks its row,
-        # so concurrent callers for one machine take turns.
-        row = store.execute(
-            "UPDATE codeimportmachine SET heartbeat = CURRENT_TIMESTAMP"
-            " WHERE id = ? AND state <> ? RETURNING state",
-            (self.id, _State.OFFLINE.value),
-        ).get_one()
-        store.invalidate(self)
-        if row is None:
-            return False
-        state = _State.items[row[0]]
-        # Asked in a second statement, after the lock is ours: under
-        # READ COMMITTED it sees the jobs that a caller we waited for
-        # has just claimed.
-        queue = context_of(self).queue
-        if state == _State.QUIESCING:
-            if queue.underWorkerLimit(self.id, 1):
-                self.setOffline(CodeImportMachineOfflineReason.QUIESCED)
-            return False
-        if state == _State.ONLINE:
-            return queue.underWorkerLimit(self.id, worker_limit)
-        raise AssertionError(f"Unknown machine state {state!r}??")
+        return context_of(self).machines.shouldLookForJob(self, worker_limit)
 
 
 @implementer(ICodeImportMachineSet)
@@ -215,3 +157,81 @@ class CodeImportMachineSet(StoreUtility):
             machine.setOnline()
             return machine, True
         return machine, False
+
+    # -- the transitions of a machine (its records delegate here) --------
+
+    def _lockedState(self, machine):
+        """Lock `machine`'s row and return its committed state.
+
+        A controller and the watchdog may change a machine at once; the
+        row lock makes the second one see the first one's change.
+        """
+        store = self._store
+        row = store.execute(
+            "SELECT state FROM codeimportmachine WHERE id = ? FOR UPDATE",
+            (machine.id,),
+        ).get_one()
+        store.invalidate(machine)
+        return _State.items[row[0]]
+
+    def _refuse(self, machine, state):
+        raise InvalidMachineState(
+            f"State of machine {machine.hostname} was {state.name}."
+        )
+
+    def setOnline(self, machine, user=None, message=None):
+        """`ICodeImportMachine.setOnline` of `machine`."""
+        state = self._lockedState(machine)
+        if state not in (_State.OFFLINE, _State.QUIESCING):
+            self._refuse(machine, state)
+        machine.state = _State.ONLINE
+        self._context.events.newOnline(machine, user, message)
+
+    def setOffline(self, machine, reason, user=None, message=None):
+        """`ICodeImportMachine.setOffline` of `machine`."""
+        if reason not in CodeImportMachineOfflineReason:
+            raise CodeImportValidationError(
+                "reason must be a CodeImportMachineOfflineReason value, "
+                f"but was: {reason!r}"
+            )
+        state = self._lockedState(machine)
+        if state not in (_State.ONLINE, _State.QUIESCING):
+            self._refuse(machine, state)
+        machine.state = _State.OFFLINE
+        self._context.events.newOffline(machine, reason, user,
+                                        message)
+
+    def setQuiescing(self, machine, user=None, message=None):
+        """`ICodeImportMachine.setQuiescing` of `machine`."""
+        state = self._lockedState(machine)
+        if state != _State.ONLINE:
+            self._refuse(machine, state)
+        machine.state = _State.QUIESCING
+        self._context.events.newQuiesce(machine, user, message)
+
+    def shouldLookForJob(self, machine, worker_limit):
+        """`ICodeImportMachine.shouldLookForJob` of `machine`."""
+        store = self._store
+        # Touch the heartbeat of a live machine; this also locks its row,
+        # so concurrent callers for one machine take turns.
+        row = store.execute(
+            "UPDATE codeimportmachine SET heartbeat = CURRENT_TIMESTAMP"
+            " WHERE id = ? AND state <> ? RETURNING state",
+            (machine.id, _State.OFFLINE.value),
+        ).get_one()
+        store.invalidate(machine)
+        if row is None:
+            return False
+        state = _State.items[row[0]]
+        # Asked in a second statement, after the lock is ours: under
+        # READ COMMITTED it sees the jobs that a caller we waited for
+        # has just claimed.
+        queue = self._context.queue
+        if state == _State.QUIESCING:
+            if queue.underWorkerLimit(machine.id, 1):
+                self.setOffline(machine,
+                                CodeImportMachineOfflineReason.QUIESCED)
+            return False
+        if state == _State.ONLINE:
+            return queue.underWorkerLimit(machine.id, worker_limit)
+        raise AssertionError(f"Unknown machine state {state!r}??")

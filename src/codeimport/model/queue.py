@@ -9,17 +9,15 @@ one (`Refusal`), and the refusal becomes the domain error.  What stays
 in Python is what differs in kind: marking an import FAILING, with the
 MODIFY event's before/after snapshot (`CodeImportJobWorkflow`).
 
-The statements bypass the ORM; `codeimport.model._storm` builds objects
-from the rows they return and drops stale copies of the rows they
-changed.
+The statements (`codeimport.model.statements`) bypass the ORM;
+`codeimport.model._storm` builds objects from the rows they return and
+drops stale copies of the rows they changed.
 """
 
 from __future__ import annotations
 
 import enum
 
-from codeimport.enums import CodeImportEventDataType
-from codeimport.enums import CodeImportEventType
 from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
@@ -30,6 +28,7 @@ from codeimport.errors import InvalidJobState
 from codeimport.errors import InvalidMachineState
 from codeimport.errors import NoSuchCodeImportJob
 from codeimport.model import rules
+from codeimport.model import statements
 from codeimport.model._storm import column_list
 from codeimport.model._storm import forget_cached
 from codeimport.model._storm import invalidate_cached
@@ -40,15 +39,11 @@ from codeimport.model.context import StoreUtility
 from codeimport.model.job import CodeImportJob
 from codeimport.model.machine import CodeImportMachine
 from codeimport.model.result import CodeImportResult
-from codeimport.prepared import prepared
 
 __all__ = [
     "CodeImportJobQueue",
     "FailureLimitReached",
     "Refusal",
-    "claim_statement",
-    "finish_statement",
-    "poll_statement",
 ]
 
 _State = CodeImportJobState
@@ -71,6 +66,11 @@ class Refusal(enum.Enum):
     NOT_STALE = "the job sent a heartbeat meanwhile"
 
 
+#: What each column of `statements.WHY_NOT_ENDED` stands for.
+_END_REFUSALS = (Refusal.NOT_RUNNING, Refusal.UNMIRRORABLE,
+                 Refusal.FAILURE_LIMIT, Refusal.NOT_STALE)
+
+
 class FailureLimitReached(Exception):
     """Ending job `job_id` reaches its import's failure limit: the
     import must become FAILING first (the workflow's part)."""
@@ -83,224 +83,6 @@ class FailureLimitReached(Exception):
 
 class NotStale(Exception):
     """The job to reclaim is no longer stale."""
-
-
-# -- the guards, each one SQL expression over j (the job), c (its import),
-# b (the import's branch) and m (the machine), used by the statements
-# and, on refusal, by the classification that names the one that failed.
-
-_GUARD_PENDING = f"j.state = {_State.PENDING.value}"
-_GUARD_RUNNING = f"j.state = {rules.RUNNING}"
-_GUARD_ONLINE = f"m.state = {_ONLINE}"
-_GUARD_MIRRORABLE = (
-    f"(NOT $requests_mirror OR b.branch_type NOT IN ({rules.NEVER_MIRRORED}))")
-_GUARD_BELOW_LIMIT = (
-    "($limit_handled OR $is_success"
-    f" OR {rules.consecutive_failures('j.code_import')} + 1 < $limit)")
-_GUARD_STALE = (
-    f"(NOT $only_stale OR {rules.stale_job_condition('j', '$heartbeat')})")
-
-
-def _prepare(statement):
-    text, layout = rules.positional(statement)
-    return prepared(text), layout
-
-
-# -- poll and claim ------------------------------------------------------
-
-# Whether any job is stale is asked as "is the oldest heartbeat too
-# old": min() over the partial heartbeat index reads one index entry
-# whatever the threshold, whereas an EXISTS over "heartbeat < threshold"
-# leaves a generic plan free to guess that many rows match.
-_POLL = _prepare(
-    "UPDATE codeimportmachine SET heartbeat = CURRENT_TIMESTAMP"
-    f" WHERE hostname = $hostname AND state = {_ONLINE}"
-    " RETURNING id, COALESCE((SELECT min(heartbeat) FROM codeimportjob"
-    f"  WHERE state = {rules.RUNNING})"
-    "  < CURRENT_TIMESTAMP - $heartbeat * interval '1 second', false)")
-
-
-def _start(candidate):
-    """Start the job `candidate` selects on machine $machine, with its
-    START event, returning the job's row."""
-    return (
-        f"WITH candidate AS ({candidate}),"
-        " claimed AS ("
-        f"  UPDATE codeimportjob SET state = {rules.RUNNING},"
-        "  machine = $machine, date_started = CURRENT_TIMESTAMP,"
-        "  heartbeat = CURRENT_TIMESTAMP, logtail = ''"
-        "  FROM candidate WHERE codeimportjob.id = candidate.id"
-        f"  RETURNING {column_list(CodeImportJob, 'codeimportjob')}),"
-        " event AS ("
-        "  INSERT INTO codeimportevent"
-        "  (entry_type, code_import, machine, date_created)"
-        f"  SELECT {CodeImportEventType.START.value}, code_import, $machine,"
-        "  CURRENT_TIMESTAMP FROM claimed)"
-        f" SELECT {_JOB_COLUMNS} FROM claimed")
-
-
-# The next due job in (requested first, date_due, id) order along the
-# partial index, skipping rows other claimers hold locked.
-_CLAIM = _prepare(_start(
-    "SELECT j.id FROM codeimportjob j"
-    f" WHERE j.state = {_State.PENDING.value}"
-    " AND j.date_due <= CURRENT_TIMESTAMP"
-    f" AND ($unlimited OR {rules.under_worker_limit('$machine', '$limit')})"
-    " ORDER BY (j.requesting_user IS NULL), j.date_due, j.id"
-    " LIMIT 1 FOR UPDATE OF j SKIP LOCKED"))
-
-# One given job, on one given machine.
-_START = _prepare(_start(
-    "SELECT j.id FROM codeimportjob j, codeimportmachine m"
-    f" WHERE j.id = $job AND m.id = $machine AND {_GUARD_PENDING}"
-    f" AND {_GUARD_ONLINE} FOR UPDATE OF j"))
-
-_WHY_NOT_STARTED = rules.positional(
-    f"SELECT {_GUARD_PENDING}, (SELECT {_GUARD_ONLINE}"
-    "  FROM codeimportmachine m WHERE m.id = $machine)"
-    " FROM codeimportjob j WHERE j.id = $job")
-
-_UNDER_LIMIT = rules.positional(
-    f"SELECT {rules.under_worker_limit('$machine', '$limit')}")
-
-
-# -- heartbeat -----------------------------------------------------------
-
-_HEARTBEAT = _prepare(
-    "UPDATE codeimportjob j SET heartbeat = CURRENT_TIMESTAMP,"
-    f" logtail = $logtail WHERE j.id = $job AND {_GUARD_RUNNING}"
-    " RETURNING j.id")
-
-_WHY_NO_HEARTBEAT = rules.positional(
-    f"SELECT {_GUARD_RUNNING} FROM codeimportjob j WHERE j.id = $job")
-
-
-# -- finish, reclaim, hand-back --------------------------------------------
-
-# One statement ends a RUNNING job, whether it finished (a FINISH event)
-# or was reclaimed (a RECLAIMED result, a RECLAIM event naming the job):
-#
-# * ``c`` locks the import's row first, as every writer of an import and
-#   its job does; a locking read that had to wait returns the row as
-#   committed meanwhile, so what follows decides on a review status an
-#   `updateFromData` just wrote;
-# * ``job`` deletes the job row if every guard holds (a finish racing a
-#   reclaim waits for the row lock, then finds the row gone);
-# * ``result`` writes the result from the deleted row's values;
-# * ``next_job`` schedules a REVIEWED import below its failure limit:
-#   the effective interval after the newest run's start, times 0 after a
-#   partial success or a reclaim, 1 after a success, 2**(failures - 1)
-#   after a failure (failures counting this one);
-# * ``import_row``, ``mirror`` and ``event``: date_last_successful, a
-#   mirror request after SUCCESS (never pushing back an earlier one),
-#   and the event.
-#
-# All sub-statements see one snapshot, so the failure count counts the
-# results before this one.
-_END = _prepare(
-    "WITH c AS ("
-    "  SELECT id, branch, review_status, update_interval, rcs_type"
-    "  FROM codeimport WHERE id = ("
-    "   SELECT code_import FROM codeimportjob WHERE id = $job)"
-    "  FOR NO KEY UPDATE),"
-    " job AS ("
-    "  DELETE FROM codeimportjob j USING c, branch b"
-    "  WHERE j.id = $job AND c.id = j.code_import AND b.id = c.branch"
-    f"  AND {_GUARD_RUNNING} AND {_GUARD_MIRRORABLE}"
-    f"  AND {_GUARD_BELOW_LIMIT} AND {_GUARD_STALE}"
-    "  RETURNING j.id, j.code_import, j.machine, j.requesting_user,"
-    "  j.logtail, j.date_started, c.branch, c.review_status,"
-    f"  {rules.consecutive_failures('j.code_import')} AS failures,"
-    f"  {rules.effective_interval('c')} AS base,"
-    f"  COALESCE({rules.latest_start('j.code_import', True)},"
-    "   j.date_started) AS start),"
-    " result AS ("
-    "  INSERT INTO codeimportresult (code_import, machine,"
-    "  requesting_user, log_excerpt, log_file, status, date_job_started,"
-    "  date_created)"
-    "  SELECT code_import, machine, requesting_user, logtail, $log_file,"
-    "  $status, date_started, CURRENT_TIMESTAMP FROM job"
-    f"  RETURNING {column_list(CodeImportResult)}),"
-    " next_job AS ("
-    "  INSERT INTO codeimportjob (code_import, date_due, state)"
-    "  SELECT code_import, " + rules.due_after(
-        "start", "base * CASE WHEN $due_now THEN 0 WHEN $is_success THEN 1"
-        " ELSE power(2, failures) END") + f", {rules.PENDING} FROM job"
-    f"  WHERE review_status = {_REVIEWED}"
-    "  AND ($is_success OR failures + 1 < $limit)),"
-    " import_row AS ("
-    "  UPDATE codeimport SET date_last_successful = CURRENT_TIMESTAMP"
-    "  FROM job WHERE $marks_success AND codeimport.id = job.code_import),"
-    " mirror AS ("
-    "  UPDATE branch SET next_mirror_time = CURRENT_TIMESTAMP"
-    "  FROM job WHERE $requests_mirror AND branch.id = job.branch"
-    "  AND (branch.next_mirror_time IS NULL"
-    "   OR branch.next_mirror_time > CURRENT_TIMESTAMP)),"
-    " event AS ("
-    "  INSERT INTO codeimportevent"
-    "  (entry_type, code_import, machine, date_created)"
-    "  SELECT $event, code_import, machine, CURRENT_TIMESTAMP FROM job"
-    "  RETURNING id),"
-    " event_data AS ("
-    "  INSERT INTO codeimporteventdata (event, data_type, data_value)"
-    f"  SELECT event.id, {CodeImportEventDataType.RECLAIMED_JOB_ID.value},"
-    "  job.id::text FROM event, job WHERE $reclaimed)"
-    " SELECT job.code_import, job.branch, job.machine,"
-    f" {column_list(CodeImportResult, 'result')} FROM job, result")
-
-_WHY_NOT_ENDED = rules.positional(
-    f"SELECT {_GUARD_RUNNING}, {_GUARD_MIRRORABLE}, {_GUARD_BELOW_LIMIT},"
-    f" {_GUARD_STALE}, j.code_import"
-    " FROM codeimportjob j JOIN codeimport c ON c.id = j.code_import"
-    " JOIN branch b ON b.id = c.branch WHERE j.id = $job FOR UPDATE OF j")
-_END_REFUSALS = (Refusal.NOT_RUNNING, Refusal.UNMIRRORABLE,
-                 Refusal.FAILURE_LIMIT, Refusal.NOT_STALE)
-
-
-def _end_values(settings, job_id, status, log_file_id, reclaimed=False,
-                only_stale=False, limit_handled=False):
-    is_success = status in _Status.successes
-    return dict(
-        rules.default_interval_values(settings),
-        job=job_id, status=status.value, log_file=log_file_id,
-        is_success=is_success,
-        due_now=reclaimed or status == _Status.SUCCESS_PARTIAL,
-        marks_success=status in (_Status.SUCCESS, _Status.SUCCESS_NOCHANGE),
-        requests_mirror=status == _Status.SUCCESS,
-        limit=settings.consecutive_failure_limit,
-        limit_handled=limit_handled,
-        only_stale=only_stale,
-        heartbeat=settings.maximum_heartbeat_interval,
-        reclaimed=reclaimed,
-        event=(CodeImportEventType.RECLAIM if reclaimed
-               else CodeImportEventType.FINISH).value,
-    )
-
-
-def poll_statement(hostname, maximum_heartbeat_interval):
-    """The statement with which an ONLINE machine polls, as
-    ``(statement, parameters)``: it touches the machine's heartbeat and
-    says whether any job is stale."""
-    statement, layout = _POLL
-    return statement, layout(
-        {"hostname": hostname, "heartbeat": maximum_heartbeat_interval})
-
-
-def claim_statement(machine_id, worker_limit=None):
-    """`CodeImportJobQueue.claim`'s statement as ``(statement,
-    parameters)``."""
-    statement, layout = _CLAIM
-    return statement, layout({"machine": machine_id,
-                              "unlimited": worker_limit is None,
-                              "limit": worker_limit or 0})
-
-
-def finish_statement(settings, job_id, status, log_file_id):
-    """`CodeImportJobQueue.finish`'s statement as ``(statement,
-    parameters)``."""
-    statement, layout = _END
-    return statement, layout(
-        _end_values(settings, job_id, status, log_file_id))
 
 
 def _check_id(job_id):
@@ -353,7 +135,7 @@ class CodeImportJobQueue(StoreUtility):
         :return: None if there is no such ONLINE machine, else
             ``(machine_id, whether any job is stale)``.
         """
-        row = self._store.execute(*poll_statement(
+        row = self._store.execute(*statements.poll_statement(
             hostname, self._settings.maximum_heartbeat_interval)).get_one()
         if row is None:
             return None
@@ -368,15 +150,16 @@ class CodeImportJobQueue(StoreUtility):
             fewer jobs.  The caller must hold the machine's row lock (a
             `poll` takes it).
         """
-        loaded = run_returning(self._store, CodeImportJob,
-                               *claim_statement(machine_id, worker_limit))
+        loaded = run_returning(
+            self._store, CodeImportJob,
+            *statements.claim_statement(machine_id, worker_limit))
         return None if loaded is None else loaded[1]
 
     def underWorkerLimit(self, machine_id, worker_limit):
         """Whether machine `machine_id` runs fewer than `worker_limit`
         jobs (the claim's own rule)."""
-        return self._run(_UNDER_LIMIT, {"machine": machine_id,
-                                        "limit": worker_limit}).get_one()[0]
+        return self._run(statements.UNDER_LIMIT, {
+            "machine": machine_id, "limit": worker_limit}).get_one()[0]
 
     def start(self, job_id, machine_id):
         """Start PENDING job `job_id` on ONLINE machine `machine_id`.
@@ -387,17 +170,20 @@ class CodeImportJobQueue(StoreUtility):
         _check_id(job_id)
         values = {"job": job_id, "machine": machine_id}
         for _ in range(2):
-            loaded = run_returning(self._store, CodeImportJob,
-                                   *_with(_START, values))
+            loaded = run_returning(
+                self._store, CodeImportJob,
+                *statements.with_values(statements.START, values))
             if loaded is not None:
                 return loaded[1]
             refusal, _ = self._classify(
-                _WHY_NOT_STARTED, values,
+                statements.WHY_NOT_STARTED, values,
                 (Refusal.NOT_PENDING, Refusal.MACHINE_NOT_ONLINE))
             if refusal is Refusal.MACHINE_NOT_ONLINE:
+                invalidate_cached(self._store, CodeImportMachine, machine_id)
                 machine = self._store.get(CodeImportMachine, machine_id)
                 raise InvalidMachineState(
-                    f"The machine {machine.hostname} is "
+                    f"There is no machine {machine_id}." if machine is None
+                    else f"The machine {machine.hostname} is "
                     f"{machine.state.name}.")
             if refusal is not None:
                 raise self._error(refusal, job_id)
@@ -413,10 +199,10 @@ class CodeImportJobQueue(StoreUtility):
             raise CodeImportValidationError("logtail must be a string.")
         values = {"job": job_id, "logtail": logtail.replace("\x00", "")}
         for _ in range(2):
-            if self._run(_HEARTBEAT, values).get_one() is not None:
+            if self._run(statements.HEARTBEAT, values).get_one() is not None:
                 invalidate_cached(self._store, CodeImportJob, job_id)
                 return
-            refusal, _ = self._classify(_WHY_NO_HEARTBEAT, values,
+            refusal, _ = self._classify(statements.WHY_NO_HEARTBEAT, values,
                                         (Refusal.NOT_RUNNING,))
             if refusal is not None:
                 raise self._error(refusal, job_id)
@@ -425,7 +211,7 @@ class CodeImportJobQueue(StoreUtility):
     def end(self, job_id, status, log_file_id=None, *, reclaimed=False,
             only_stale=False, limit_handled=False):
         """End RUNNING job `job_id` with a result of `status` (see
-        `_END`): a finish, or with `reclaimed` a reclaim.
+        `statements.END`): a finish, or with `reclaimed` a reclaim.
 
         :param only_stale: end it only if it is stale (the watchdog).
         :param limit_handled: the caller has made the import FAILING.
@@ -437,19 +223,21 @@ class CodeImportJobQueue(StoreUtility):
             for the other refusals.
         """
         _check_id(job_id)
-        values = _end_values(self._settings, job_id, status, log_file_id,
-                             reclaimed, only_stale, limit_handled)
+        values = statements.end_values(
+            self._settings, job_id, status, log_file_id, reclaimed,
+            only_stale, limit_handled)
         store = self._store
         for _ in range(2):
-            loaded = run_returning(store, CodeImportResult,
-                                   *_with(_END, values), skip=3)
+            loaded = run_returning(
+                store, CodeImportResult,
+                *statements.with_values(statements.END, values), skip=3)
             if loaded is not None:
                 (code_import_id, branch_id, machine_id), result = loaded
                 forget_cached(store, CodeImportJob, job_id)
                 invalidate_cached(store, CodeImport, code_import_id)
                 invalidate_cached(store, Branch, branch_id)
                 return code_import_id, machine_id, result
-            refusal, row = self._classify(_WHY_NOT_ENDED, values,
+            refusal, row = self._classify(statements.WHY_NOT_ENDED, values,
                                           _END_REFUSALS)
             if refusal is Refusal.FAILURE_LIMIT:
                 raise FailureLimitReached(job_id, row[-1])
@@ -473,22 +261,9 @@ class CodeImportJobQueue(StoreUtility):
         """Add import `code_import_id`'s next PENDING job, due `seconds`
         (by default the effective interval) after its newest run
         started, or now if it never ran; return it."""
+        values = dict(rules.default_interval_values(self._settings),
+                      code_import=code_import_id, seconds=seconds)
         loaded = run_returning(
-            self._store, CodeImportJob, *_with(_SCHEDULE, dict(
-                rules.default_interval_values(self._settings),
-                code_import=code_import_id, seconds=seconds)))
+            self._store, CodeImportJob,
+            *statements.with_values(statements.SCHEDULE, values))
         return loaded[1]
-
-
-def _with(statement_and_layout, values):
-    statement, layout = statement_and_layout
-    return statement, layout(values)
-
-
-_SCHEDULE = _prepare(
-    "INSERT INTO codeimportjob (code_import, date_due, state)"
-    " SELECT c.id, COALESCE(" + rules.due_after(
-        rules.latest_start("c.id"),
-        f"COALESCE($seconds::float8, {rules.effective_interval('c')})")
-    + f", CURRENT_TIMESTAMP), {rules.PENDING} FROM codeimport c"
-    f" WHERE c.id = $code_import RETURNING {_JOB_COLUMNS}")
