@@ -14,14 +14,19 @@ system:
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[worker,test]'
+	$(PY) -m pip install --quiet -e '.[server,worker,embedded,test]'
 	touch $@
 
 demo: system $(VENV)/.installed
 	$(PY) -m codeimport.demo $(DEMO_ARGS)
 
+# Branch coverage of the model and the XML-RPC packages, reported and
+# held at 95 %.
+COVERAGE := --cov=codeimport.model --cov=codeimport.xmlrpc --cov-branch \
+	--cov-report=term:skip-covered --cov-fail-under=95
+
 test: system $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest $(COVERAGE)
 
 bench: system $(VENV)/.installed
 	$(PY) -m benchmarks

@@ -2,7 +2,7 @@
 
 The server is chosen exactly as the tests choose it:
 ``CODEIMPORT_BENCH_DSN`` or ``CODEIMPORT_TEST_DSN`` if set, else the local
-server, else the embedded one (`codeimport.database.find_server`).  The
+server, else the embedded one (`codeimport.postgres.find_server`).  The
 benchmarks always work in their own database, ``codeimport_bench_<pid>``,
 created on that server and dropped at the end, so a configured DSN is
 only used to reach the server, never written to.
@@ -20,6 +20,7 @@ import os
 import psycopg2
 
 from codeimport import database
+from codeimport.testing import postgres
 
 __all__ = ["BenchDatabase"]
 
@@ -65,9 +66,9 @@ class BenchDatabase:
     def __init__(self):
         configured = (os.environ.get("CODEIMPORT_BENCH_DSN")
                       or os.environ.get("CODEIMPORT_TEST_DSN"))
-        self.server = database.find_server(configured or None)
+        self.server = postgres.find_server(configured or None)
         self.name = f"codeimport_bench_{os.getpid()}"
-        self.dsn = database.create_database(self.server, self.name)
+        self.dsn = postgres.create_database(self.server, self.name)
         database.install(self.dsn)
         self._next = 1
 
@@ -106,7 +107,7 @@ class BenchDatabase:
                 "settings": settings}
 
     def close(self):
-        database.drop_database(self.server, self.name)
+        postgres.drop_database(self.server, self.name)
         self.server.close()
 
     # -- data ------------------------------------------------------------

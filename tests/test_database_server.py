@@ -23,6 +23,7 @@ from codeimport.errors import ConfigurationError
 from codeimport.registration import build_utilities
 from codeimport.security import ADMINS
 from codeimport.security import VCS_IMPORTS
+from codeimport.testing import postgres
 from codeimport.testing.factory import ObjectFactory
 
 
@@ -56,7 +57,7 @@ def no_embedded(monkeypatch):
     def refuse():
         raise AssertionError("the embedded server was started")
 
-    monkeypatch.setattr(database, "_embedded_server", refuse)
+    monkeypatch.setattr(postgres, "_embedded_server", refuse)
 
 
 def claim_a_job(dsn: str) -> None:
@@ -88,18 +89,18 @@ def claim_a_job(dsn: str) -> None:
 # pgserver asks platformdirs for a runtime directory when imported.
 @pytest.mark.filterwarnings("ignore:XDG_RUNTIME_DIR")
 def test_embedded_server_installs_claims_and_stops(pgdata):
-    server = database.find_server(allow_local=False)
+    server = postgres.find_server(allow_local=False)
     try:
         assert server.origin == "embedded"
         assert (pgdata / "PG_VERSION").exists()
         pid_file = pgdata / "postmaster.pid"
         postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
-        dsn = database.create_database(server, "codeimport_embedded")
+        dsn = postgres.create_database(server, "codeimport_embedded")
         patches = database.install(dsn)
         assert patches[0] == "0000-baseline"
         assert database.install(dsn) == []
         claim_a_job(dsn)
-        database.drop_database(server, "codeimport_embedded")
+        postgres.drop_database(server, "codeimport_embedded")
     finally:
         server.close()
     assert not pid_file.exists()
@@ -115,8 +116,8 @@ def test_embedded_server_installs_claims_and_stops(pgdata):
 
 def test_configured_server_comes_first(monkeypatch, codeimport_database,
                                        no_embedded):
-    monkeypatch.setattr(database, "_LOCAL_CANDIDATES", ())
-    server = database.find_server(codeimport_database.dsn)
+    monkeypatch.setattr(postgres, "_LOCAL_CANDIDATES", ())
+    server = postgres.find_server(codeimport_database.dsn)
     assert (server.dsn, server.origin) == (codeimport_database.dsn,
                                            "configured")
 
@@ -124,10 +125,10 @@ def test_configured_server_comes_first(monkeypatch, codeimport_database,
 def test_configured_server_that_does_not_answer_is_an_error(
         monkeypatch, codeimport_database, dead_dsn, no_embedded):
     # A local server answers, yet nothing falls back to it.
-    monkeypatch.setattr(database, "_LOCAL_CANDIDATES",
+    monkeypatch.setattr(postgres, "_LOCAL_CANDIDATES",
                         (codeimport_database.dsn,))
     with pytest.raises(ConfigurationError) as info:
-        database.find_server(dead_dsn)
+        postgres.find_server(dead_dsn)
     message = str(info.value)
     assert message.startswith("Cannot connect to the configured database ")
     assert "password=***" in message
@@ -137,10 +138,10 @@ def test_configured_server_that_does_not_answer_is_an_error(
 
 def test_local_servers_come_next_in_order(monkeypatch, codeimport_database,
                                           dead_dsn, no_embedded):
-    monkeypatch.setattr(database, "_LOCAL_CANDIDATES",
+    monkeypatch.setattr(postgres, "_LOCAL_CANDIDATES",
                         (dead_dsn, codeimport_database.dsn))
     for configured in (None, ""):
-        server = database.find_server(configured)
+        server = postgres.find_server(configured)
         assert (server.dsn, server.origin) == (codeimport_database.dsn,
                                                "local")
 
@@ -149,10 +150,10 @@ def test_local_servers_come_next_in_order(monkeypatch, codeimport_database,
 def test_embedded_server_comes_last(monkeypatch, codeimport_database,
                                     dead_dsn, allow_local):
     candidates = (dead_dsn,) if allow_local else (codeimport_database.dsn,)
-    monkeypatch.setattr(database, "_LOCAL_CANDIDATES", candidates)
-    embedded = database.Server("embedded-dsn", "embedded")
-    monkeypatch.setattr(database, "_embedded_server", lambda: embedded)
-    assert database.find_server(allow_local=allow_local) is embedded
+    monkeypatch.setattr(postgres, "_LOCAL_CANDIDATES", candidates)
+    embedded = postgres.Server("embedded-dsn", "embedded")
+    monkeypatch.setattr(postgres, "_embedded_server", lambda: embedded)
+    assert postgres.find_server(allow_local=allow_local) is embedded
 
 
 def test_redact_dsn():

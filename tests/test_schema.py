@@ -16,6 +16,7 @@ from codeimport.enums import BranchType
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
 from codeimport.enums import CodeImportReviewStatus
+from codeimport.testing import postgres
 
 ERROR = Exception  # Storm re-raises the driver's errors as its own types
 
@@ -411,9 +412,9 @@ def test_webapp_role_manages_imports(codeimport):
 @pytest.fixture
 def empty_database(codeimport):
     name = f"codeimport_install_{uuid.uuid4().hex[:8]}"
-    dsn = database.create_database(codeimport.server, name)
+    dsn = postgres.create_database(codeimport.server, name)
     yield dsn
-    database.drop_database(codeimport.server, name)
+    postgres.drop_database(codeimport.server, name)
 
 
 def test_install_applies_baseline_once_and_records_it(empty_database):

@@ -49,6 +49,7 @@ from codeimport.model.result import CodeImportResult
 from codeimport.registration import build_utilities
 from codeimport.settings import Settings
 from codeimport.targetstore import target_path
+from codeimport.testing import postgres
 
 __all__ = ["main"]
 
@@ -388,7 +389,7 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     try:
-        server = database.find_server(os.environ.get("CODEIMPORT_DSN"),
+        server = postgres.find_server(os.environ.get("CODEIMPORT_DSN"),
                                       allow_local=False)
     except CodeImportError as error:
         print(f"demo: {error}", file=sys.stderr)
@@ -399,7 +400,7 @@ def main(argv=None) -> int:
          f" files in {work}")
     started = time.monotonic()
     try:
-        dsn = database.create_database(server, name)
+        dsn = postgres.create_database(server, name)
         database.install(dsn)
         _run(work, dsn, keep_running)
     except DemoFailure as error:
@@ -407,7 +408,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 1
     finally:
-        database.drop_database(server, name)
+        postgres.drop_database(server, name)
         server.close()
     shutil.rmtree(work, ignore_errors=True)
     _say(f"\nDemo finished in {time.monotonic() - started:.0f} s: "

@@ -23,6 +23,7 @@ from codeimport.security import login_anonymous
 from codeimport.security import login_person
 from codeimport.security import login_system
 from codeimport.settings import Settings
+from codeimport.testing import postgres
 from codeimport.testing.events import NewEvents
 from codeimport.testing.factory import ObjectFactory
 
@@ -43,13 +44,13 @@ class TestDatabase:
     def __init__(self):
         configured = os.environ.get("CODEIMPORT_TEST_DSN")
         if configured:
-            self.server = database.find_server(configured)
+            self.server = postgres.find_server(configured)
             self.dsn = configured
             self._name = None
         else:
-            self.server = database.find_server()
+            self.server = postgres.find_server()
             self._name = f"codeimport_test_{os.getpid()}"
-            self.dsn = database.create_database(self.server, self._name)
+            self.dsn = postgres.create_database(self.server, self._name)
         database.install(self.dsn)
 
     def reset(self) -> None:
@@ -66,7 +67,7 @@ class TestDatabase:
 
     def close(self) -> None:
         if self._name is not None:
-            database.drop_database(self.server, self._name)
+            postgres.drop_database(self.server, self._name)
         self.server.close()
 
 
