@@ -28,11 +28,13 @@ def setup_cfg():
 
 def test_the_library_needs_no_program_of_its_own(setup_cfg):
     core = requirements(setup_cfg["options"]["install_requires"])
-    assert not core & {"gunicorn", "dulwich", "pgserver", "pytest",
-                       "pyramid", "prometheus_client"}
+    servers = {"gunicorn", "waitress"}
+    assert not core & (servers | {"dulwich", "pgserver", "pytest",
+                                  "pyramid", "prometheus_client"})
     extras = setup_cfg["options.extras_require"]
-    assert {"gunicorn", "pyramid", "prometheus_client"} <= requirements(
-        extras["server"])
+    server = requirements(extras["server"])
+    assert server & servers
+    assert {"pyramid", "prometheus_client"} <= server
     assert "dulwich" in requirements(extras["worker"])
     assert "pgserver" in requirements(extras["embedded"])
     assert {"pgserver", "pytest", "pytest-cov"} <= requirements(
