@@ -188,7 +188,7 @@ def _high_water_marks(pids):
 
 
 def _client(index, argument, barrier):
-    from codeimport.xmlrpc.client import SchedulerClient
+    from codeimport.wire.client import SchedulerClient
 
     url, time_limit = argument
     hostname = f"bench-rpc-{index}"

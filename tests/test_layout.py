@@ -333,3 +333,23 @@ def test_the_storm_check_finds_private_names():
                  "result._raw_cursor.description", "self._dsn = dsn"):
         assert STORM_PRIVATE.search(line), line
     assert not STORM_PRIVATE.search("self._store.execute()")
+
+
+# -- fault numbers live in the wire's table only ------------------------------
+
+FAULT_NUMBER = re.compile(
+    r"fault_?[cC]ode\s*[!=]=\s*\d|faultCode\s*[!=]=\s*\d|Fault\(\s*\d")
+
+
+def test_no_fault_number_outside_the_fault_table():
+    offenders = [f"{relative(p)}:{number}" for p in source_files()
+                 if relative(p) != "wire/faults.py"
+                 for number, line in code_lines(p)
+                 if FAULT_NUMBER.search(line)]
+    assert offenders == []
+
+
+def test_the_fault_number_check_finds_one():
+    for line in ("if fault.fault_code != 909:", "faultCode == 360",
+                 "raise xmlrpc.client.Fault(909, 'x')"):
+        assert FAULT_NUMBER.search(line), line

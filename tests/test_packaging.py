@@ -68,3 +68,15 @@ def test_an_import_machine_loads_no_database():
                       "codeimport.scripts.monitor") \
         & {"storm", "psycopg2", "zope.security", "gunicorn", "pgserver",
            "pyramid", "prometheus_client"}
+
+
+def test_the_wire_package_stands_alone():
+    heavy = loaded("codeimport.wire.client", "codeimport.wire.faults",
+                   "codeimport.wire.interfaces", "codeimport.wire.remote")
+    assert heavy == set()
+    code = ("import sys, codeimport.wire.client; print(sorted(m for m in "
+            "sys.modules if m.startswith('codeimport.xmlrpc')"
+            " or m.startswith('codeimport.model')))")
+    done = subprocess.run([sys.executable, "-c", code], check=True,
+                          capture_output=True, text=True)
+    assert done.stdout.strip() == "[]"

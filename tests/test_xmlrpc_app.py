@@ -12,7 +12,7 @@ import pytest
 from zope.interface import Interface
 
 from codeimport.enums import CodeImportMachineState
-from codeimport.xmlrpc import faults
+from codeimport.wire import faults
 from codeimport.xmlrpc.app import Endpoint
 from codeimport.xmlrpc.app import XMLRPCApplication
 from codeimport.xmlrpc.app import make_app

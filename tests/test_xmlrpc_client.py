@@ -10,15 +10,13 @@ import pytest
 
 from codeimport import errors
 from codeimport.enums import BranchType
-from codeimport.xmlrpc import faults
-from codeimport.xmlrpc.client import BranchStatusClient
-from codeimport.xmlrpc.client import RemoteFault
-from codeimport.xmlrpc.client import SchedulerClient
-from codeimport.xmlrpc.client import UnknownRemoteMethod
-from codeimport.xmlrpc.remote import fault_errors
-from codeimport.xmlrpc.remote import remote_error_class
-from codeimport.xmlrpc.remote import row_codes
-from codeimport.xmlrpc.scheduler import DOMAIN_FAULTS
+from codeimport.wire import faults
+from codeimport.wire.client import BranchStatusClient
+from codeimport.wire.client import RemoteFault
+from codeimport.wire.client import SchedulerClient
+from codeimport.wire.client import UnknownRemoteMethod
+from codeimport.wire.remote import fault_errors
+from codeimport.wire.remote import remote_error_class
 
 
 @pytest.fixture
@@ -48,9 +46,9 @@ def branch_id(codeimport, branch_type):
     return branch.id
 
 
-# The reverse table
+# The fault table, both ways
 
-def test_fault_errors_reverses_DOMAIN_FAULTS():
+def test_fault_errors_reads_the_table_from_code_to_error():
     mapping = fault_errors()
     assert mapping.items() >= {
         270: errors.NoSuchBranch,
@@ -59,41 +57,48 @@ def test_fault_errors_reverses_DOMAIN_FAULTS():
         902: errors.InvalidJobState,
         903: errors.UnknownBranchType,
         906: errors.BranchTypeError,
+        907: errors.NoSuchCodeImportMachine,
+        908: errors.UnknownOfflineReason,
         909: errors.InvalidMachineState,
     }.items()
     # Two unrelated errors share 904: the client cannot tell which.
     assert 904 not in mapping
 
 
-@pytest.mark.parametrize("error_class", list(DOMAIN_FAULTS),
+DOMAIN_ERRORS = [error for fault_class in faults.FAULT_CLASSES.values()
+                 for error in fault_class.domain_errors]
+
+
+@pytest.mark.parametrize("error_class", DOMAIN_ERRORS,
                          ids=lambda error_class: error_class.__name__)
-def test_every_DOMAIN_FAULTS_row_is_understood(error_class):
+def test_every_row_is_understood_both_ways(error_class):
     # Each row's fault maps back to its error or to a base of it, unless
     # an unrelated error shares the code.
-    codes = row_codes()
-    assert codes[error_class] in faults.FAULT_CLASSES
-    mapped = fault_errors().get(codes[error_class])
+    code = next(code for code, fault_class in faults.FAULT_CLASSES.items()
+                if error_class in fault_class.domain_errors)
+    mapped = faults.error_for(code)
     if mapped is None:
-        sharing = [other for other, code in codes.items()
-                   if code == codes[error_class]]
+        sharing = faults.FAULT_CLASSES[code].domain_errors
         assert not any(all(issubclass(other, base) for other in sharing)
                        for base in sharing)
     else:
         assert issubclass(error_class, mapped)
 
 
-def test_fault_errors_picks_up_a_new_row(monkeypatch):
-    assert 910 not in fault_errors()
-    monkeypatch.setitem(DOMAIN_FAULTS, errors.NoSuchPerson,
-                        lambda error: faults.MalformedRequest(message=error))
-    assert fault_errors()[910] is errors.NoSuchPerson
+def test_fault_for_follows_the_error_mro_and_fills_the_template():
+    fault = faults.fault_for(errors.NoSuchCodeImportJob(7))
+    assert (fault.faultCode, fault.faultString) == (360, "Job 7 not found.")
+    fault = faults.fault_for(errors.InvalidJobState("Job 5 is PENDING."))
+    assert (fault.faultCode, fault.faultString) == (902, "Job 5 is PENDING.")
+    assert faults.fault_for(errors.CodeImportError("a bug")) is None
 
 
-def test_fault_errors_maps_a_shared_code_to_the_common_base(monkeypatch):
-    monkeypatch.setitem(
-        DOMAIN_FAULTS, errors.CodeImportAlreadyRunning,
-        lambda error: faults.InvalidJobStateFault(message=str(error)))
+def test_a_shared_code_maps_to_the_common_base(monkeypatch):
+    monkeypatch.setattr(
+        faults.InvalidJobStateFault, "domain_errors",
+        (errors.InvalidJobState, errors.CodeImportAlreadyRunning))
     assert fault_errors()[902] is errors.InvalidJobState
+    assert faults.error_for(12345) is None
 
 
 def test_remote_error_class_is_both_fault_and_domain_error():

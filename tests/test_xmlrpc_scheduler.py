@@ -17,7 +17,7 @@ from codeimport.errors import InvalidJobState
 from codeimport.errors import InvalidMachineState
 from codeimport.errors import NoSuchCodeImportJob
 from codeimport.settings import Settings
-from codeimport.xmlrpc import faults
+from codeimport.wire import faults
 from codeimport.xmlrpc.scheduler import CodeImportSchedulerAPI
 from codeimport.xmlrpc.scheduler import _idempotently
 from codeimport.xmlrpc.scheduler import log_file_name

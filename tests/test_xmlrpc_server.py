@@ -17,7 +17,7 @@ from codeimport.enums import CodeImportResultStatus
 from codeimport.errors import NoSuchCodeImportJob
 from codeimport.scripts import serve
 from codeimport.testing.server import XMLRPCTestServer
-from codeimport.xmlrpc.client import SchedulerClient
+from codeimport.wire.client import SchedulerClient
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ import pytest
 
 from codeimport.errors import NoSuchBranch
 from codeimport.errors import NoSuchCodeImportJob
-from codeimport.xmlrpc.client import BranchStatusClient
-from codeimport.xmlrpc.client import RemoteFault
-from codeimport.xmlrpc.client import RemoteHTTPError
-from codeimport.xmlrpc.client import SchedulerClient
-from codeimport.xmlrpc.client import UnknownRemoteMethod
-from codeimport.xmlrpc.client import redact_url
+from codeimport.wire.client import BranchStatusClient
+from codeimport.wire.client import RemoteFault
+from codeimport.wire.client import RemoteHTTPError
+from codeimport.wire.client import SchedulerClient
+from codeimport.wire.client import UnknownRemoteMethod
+from codeimport.wire.client import redact_url
 
 
 def test_scheduler_calls_use_wire_names_and_basic_auth(scheduler):

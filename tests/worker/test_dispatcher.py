@@ -8,15 +8,17 @@ import signal
 import subprocess
 import sys
 import threading
+import xmlrpc.client
 
 import pytest
 from worker_fakes import SchedulerServer
 from worker_fakes import wait_for
 
 from codeimport.scripts.dispatch import main
+from codeimport.wire.client import UnknownRemoteMethod
+from codeimport.wire.faults import InvalidMachineStateFault
+from codeimport.wire.remote import remote_fault
 from codeimport.worker.dispatcher import Dispatcher
-from codeimport.xmlrpc.client import RemoteFault
-from codeimport.xmlrpc.client import UnknownRemoteMethod
 
 HOST = "importer-1"
 
@@ -85,7 +87,9 @@ class FakeClient:
     def setMachineQuiescing(self, hostname):
         if self.machine_methods and self.state == "OFFLINE":
             self.calls.append(("setMachineQuiescing", hostname))
-            raise RemoteFault("setMachineQuiescing", 909, "OFFLINE")
+            # As the client raises the scheduler's answer.
+            raise remote_fault("setMachineQuiescing", xmlrpc.client.Fault(
+                InvalidMachineStateFault.error_code, "OFFLINE"))
         return self._machine("setMachineQuiescing", hostname,
                              state="QUIESCING")
 

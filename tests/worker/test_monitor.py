@@ -14,10 +14,10 @@ from worker_fakes import wait_for
 
 from codeimport.errors import NoSuchCodeImportJob
 from codeimport.scripts.monitor import main
+from codeimport.wire.client import SchedulerClient
 from codeimport.worker.monitor import WorkerMonitor
 from codeimport.worker.monitor import status_for_exit_code
 from codeimport.worker.monitor import update_tail
-from codeimport.xmlrpc.client import SchedulerClient
 
 JOB = 7
 IMPORT_DATA = {

@@ -23,11 +23,11 @@ from codeimport.interfaces.person import IPerson
 from codeimport.interfaces.person import IPersonSet
 from codeimport.interfaces.result import ICodeImportResult
 from codeimport.interfaces.result import ICodeImportResultSet
-from codeimport.interfaces.scheduler import IBranchStatusAPI
-from codeimport.interfaces.scheduler import ICodeImportScheduler
 from codeimport.interfaces.scriptactivity import IScriptActivity
 from codeimport.interfaces.scriptactivity import IScriptActivitySet
 from codeimport.interfaces.watchdog import ICodeImportWatchdog
+from codeimport.wire.interfaces import IBranchStatusAPI
+from codeimport.wire.interfaces import ICodeImportScheduler
 
 __all__ = [
     "IBranch",

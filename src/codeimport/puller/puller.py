@@ -1,7 +1,7 @@
 """`Puller`: take due branches from the authserver and mirror them.
 
 The puller talks to the database only through the authserver's XML-RPC
-methods (`codeimport.xmlrpc.client.BranchStatusClient`):
+methods (`codeimport.wire.client.BranchStatusClient`):
 
 1. ``acquireBranchToPull`` hands out the branch most overdue for a mirror
    and has already recorded the attempt (``startMirroring``);
@@ -25,8 +25,8 @@ from datetime import datetime
 from datetime import timezone
 
 from codeimport.errors import NoSuchBranch
-from codeimport.xmlrpc.client import RemoteFault
-from codeimport.xmlrpc.client import redact_url
+from codeimport.wire.client import RemoteFault
+from codeimport.wire.client import redact_url
 
 __all__ = ["INTERRUPTED", "PullReport", "Puller", "SCRIPT_NAME"]
 

@@ -29,11 +29,11 @@ from codeimport.scripts.monitor import URL_VARIABLE
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import positive
 from codeimport.scripts.options import setup_logging
+from codeimport.wire.client import SchedulerClient
 from codeimport.worker.authors import AuthorsFileError
 from codeimport.worker.authors import read_authors_file
 from codeimport.worker.dispatcher import Dispatcher
 from codeimport.worker.dispatcher import spawn_monitor
-from codeimport.xmlrpc.client import SchedulerClient
 
 __all__ = ["main"]
 

@@ -28,8 +28,8 @@ from codeimport.access import POLICY_NAMES
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import positive
 from codeimport.scripts.options import setup_logging
+from codeimport.wire.client import SchedulerClient
 from codeimport.worker.monitor import WorkerMonitor
-from codeimport.xmlrpc.client import SchedulerClient
 
 __all__ = [
     "default_worker_command",

@@ -22,8 +22,8 @@ from codeimport.scripts.options import first_line
 from codeimport.scripts.options import positive
 from codeimport.scripts.options import run
 from codeimport.scripts.options import setup_logging
-from codeimport.xmlrpc.client import DEFAULT_TIMEOUT
-from codeimport.xmlrpc.client import BranchStatusClient
+from codeimport.wire.client import DEFAULT_TIMEOUT
+from codeimport.wire.client import BranchStatusClient
 
 __all__ = ["main"]
 

@@ -53,17 +53,15 @@ import time
 from collections.abc import Callable
 
 from codeimport.errors import CodeImportError
+from codeimport.errors import InvalidMachineState
+from codeimport.wire.client import RemoteFault
+from codeimport.wire.client import UnknownRemoteMethod
 from codeimport.worker.retry import Backoff
 from codeimport.worker.waker import Waker
-from codeimport.xmlrpc.client import RemoteFault
-from codeimport.xmlrpc.client import UnknownRemoteMethod
 
 __all__ = ["Dispatcher", "spawn_monitor"]
 
 log = logging.getLogger("codeimport.dispatcher")
-
-# The fault a machine transition its state does not allow answers.
-_INVALID_MACHINE_STATE = 909
 
 
 def spawn_monitor(
@@ -359,12 +357,12 @@ class Dispatcher:
             log.info("The scheduler has no setMachineQuiescing; carrying "
                      "on.")
             return
-        except RemoteFault as fault:
-            if fault.fault_code != _INVALID_MACHINE_STATE:
-                log.warning("setMachineQuiescing failed: %s", fault)
-                return
+        except InvalidMachineState:
             # Not ONLINE (an operator took it offline): nothing to say.
             self._announced_quiesce = True
+            return
+        except RemoteFault as fault:
+            log.warning("setMachineQuiescing failed: %s", fault)
             return
         except (OSError, CodeImportError) as error:
             log.warning("setMachineQuiescing failed: %s", error)

@@ -31,10 +31,10 @@ from typing import IO
 from codeimport.enums import CodeImportResultStatus
 from codeimport.errors import CodeImportError
 from codeimport.errors import NoSuchCodeImportJob
+from codeimport.wire.client import UnknownRemoteMethod
 from codeimport.worker.child import WorkerProcess
 from codeimport.worker.retry import call_with_retry
 from codeimport.worker.waker import Waker
-from codeimport.xmlrpc.client import UnknownRemoteMethod
 
 __all__ = [
     "EXIT_CODE_STATUSES",
@@ -96,7 +96,7 @@ class WorkerMonitor:
     """Runs and reports one code-import job.
 
     :param job_id: the job to run.
-    :param client: a `codeimport.xmlrpc.client.SchedulerClient` (or a
+    :param client: a `codeimport.wire.client.SchedulerClient` (or a
         stand-in with the same five job methods).
     :param worker_command: builds the worker's argv from the job's
         argument list.

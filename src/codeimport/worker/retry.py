@@ -47,7 +47,7 @@ def call_with_retry(
     """Call `func` until it does not raise `OSError`, for a bounded time.
 
     Only `OSError` (refused or reset connections, timeouts and
-    `codeimport.xmlrpc.client.RemoteUnavailable`) is retried; any other
+    `codeimport.wire.client.RemoteUnavailable`) is retried; any other
     error is the answer and propagates at once.
 
     :param give_up_after: seconds after which the last `OSError` is

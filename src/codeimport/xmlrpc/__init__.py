@@ -1,7 +1,9 @@
-"""XML-RPC: the services' APIs, WSGI application, faults and clients.
+"""XML-RPC: the service (the WSGI application, the scheduler and
+authserver views, transactions).
 
-Nothing is imported here, so that import machines can use
-`codeimport.xmlrpc.client` without loading the server side.
+The wire protocol the clients share (interfaces, faults, clients) is
+`codeimport.wire`.  ``xmlrpc.client`` and ``xmlrpc.faults`` remain as
+old paths of the wire modules.
 """
 
 __all__: list[str] = []

@@ -15,7 +15,7 @@ Every other request needs HTTP Basic credentials (`Credentials`) and gets
 path is 404, a method other than POST 405, a body without a length 411,
 one over the size limit 413, one that stalls 408 and one cut short 400.
 Everything after that is answered in XML-RPC: the method's result, or a
-fault (`codeimport.xmlrpc.faults`).  Each call is one database
+fault (`codeimport.wire.faults`).  Each call is one database
 transaction, committed before the answer is sent (`run_in_transaction`);
 when the database stays unavailable the answer is 503, which clients
 may retry.  A bug answers fault 999 with a reference to the traceback
@@ -30,13 +30,13 @@ import time
 import uuid
 import xmlrpc.client
 
-from codeimport.interfaces.scheduler import IBranchStatusAPI
-from codeimport.interfaces.scheduler import ICodeImportScheduler
 from codeimport.metrics import CONTENT_TYPE
 from codeimport.metrics import DatabaseCollector
 from codeimport.metrics import ServiceMetrics
 from codeimport.metrics import render
-from codeimport.xmlrpc import faults
+from codeimport.wire import faults
+from codeimport.wire.interfaces import IBranchStatusAPI
+from codeimport.wire.interfaces import ICodeImportScheduler
 from codeimport.xmlrpc.authserver import BranchStatusAPI
 from codeimport.xmlrpc.request import HTTPError
 from codeimport.xmlrpc.request import dump_fault

@@ -15,7 +15,7 @@ import xmlrpc.client
 from datetime import datetime
 from datetime import timezone
 
-from codeimport.xmlrpc.faults import InvalidArguments
+from codeimport.wire.faults import InvalidArguments
 
 __all__ = [
     "enum_item",

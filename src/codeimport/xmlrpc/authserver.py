@@ -2,7 +2,7 @@
 
 Like `codeimport.xmlrpc.scheduler.CodeImportSchedulerAPI`, it only
 decodes arguments, calls the unproxied utilities and translates domain
-errors with `DOMAIN_FAULTS` (decision D12 keeps the seed's historic
+errors with the wire's fault table (decision D12 keeps the seed's historic
 startMirroring / mirrorComplete next to acquireBranchToPull).
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 from zope.interface import implementer
 
 from codeimport.enums import BranchType
-from codeimport.interfaces.scheduler import IBranchStatusAPI
+from codeimport.wire import faults
+from codeimport.wire.interfaces import IBranchStatusAPI
 from codeimport.xmlrpc import arguments
-from codeimport.xmlrpc import faults
 from codeimport.xmlrpc.scheduler import translate_errors
 
 __all__ = ["BranchStatusAPI"]

@@ -13,7 +13,7 @@ import socket
 import xml.parsers.expat
 import xmlrpc.client
 
-from codeimport.xmlrpc import faults
+from codeimport.wire import faults
 
 __all__ = ["HTTPError", "dump_fault", "dump_result", "parse_call",
            "read_body"]

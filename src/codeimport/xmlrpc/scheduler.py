@@ -1,8 +1,9 @@
 """`CodeImportSchedulerAPI`: the code import scheduler's XML-RPC methods.
 
 The class decodes arguments, calls the unproxied utilities and turns
-domain errors into faults through `DOMAIN_FAULTS`, the one table that
-maps them (the branch status API uses it too).  It knows nothing of
+domain errors into faults with `translate_errors`, which reads the
+wire's one fault table (`codeimport.wire.faults`; the branch status API
+uses it too).  It knows nothing of
 HTTP or transactions: `codeimport.xmlrpc.app` serves it, and any other
 XML-RPC server may mount it, provided it commits after a call returns
 and rolls back after a fault.
@@ -19,59 +20,30 @@ from codeimport import errors
 from codeimport.enums import CodeImportMachineOfflineReason
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
-from codeimport.interfaces.scheduler import ICodeImportScheduler
+from codeimport.wire import faults
+from codeimport.wire.interfaces import ICodeImportScheduler
 from codeimport.xmlrpc import arguments
-from codeimport.xmlrpc import faults
 
 __all__ = [
     "CodeImportSchedulerAPI",
-    "DOMAIN_FAULTS",
     "log_file_name",
     "target_url",
     "translate_errors",
 ]
-
-# Domain error class -> the fault answered for it.  A subclass is looked
-# up along its MRO, so the most specific row wins; errors not listed here
-# are bugs, and the server answers them with InternalError.
-DOMAIN_FAULTS = {
-    errors.NoSuchCodeImportJob: lambda error: faults.NoSuchCodeImportJob(
-        job_id=error.job_id),
-    errors.NoSuchBranch: lambda error: faults.NoBranchWithID(
-        branch_id=error.branch_id),
-    errors.UnknownResultStatus: lambda error: faults.UnknownStatusName(
-        name=error.name),
-    errors.UnknownBranchType: lambda error: faults.UnknownBranchTypeFault(
-        name=error.name),
-    errors.InvalidJobState: lambda error: faults.InvalidJobStateFault(
-        message=str(error)),
-    errors.InvalidMachineState: lambda error: faults.InvalidMachineStateFault(
-        message=str(error)),
-    errors.NoSuchCodeImportMachine: lambda error: faults.NoSuchMachine(
-        hostname=error.hostname),
-    errors.UnknownOfflineReason: lambda error: faults.UnknownOfflineReason(
-        name=error.name),
-    errors.BranchTypeError: lambda error: faults.BranchTypeFault(
-        message=str(error)),
-    errors.CodeImportValidationError: lambda error: faults.InvalidArguments(
-        message=str(error)),
-    errors.InvalidEventArgument: lambda error: faults.InvalidArguments(
-        message=str(error)),
-}
 
 _HOSTNAME_LENGTH = 255
 
 
 @contextlib.contextmanager
 def translate_errors():
-    """Re-raise a domain error listed in `DOMAIN_FAULTS` as its fault."""
+    """Re-raise a domain error as the fault the wire's table gives it
+    (`codeimport.wire.faults.fault_for`); any other error is a bug."""
     try:
         yield
     except errors.CodeImportError as error:
-        for klass in type(error).__mro__:
-            make_fault = DOMAIN_FAULTS.get(klass)
-            if make_fault is not None:
-                raise make_fault(error) from error
+        fault = faults.fault_for(error)
+        if fault is not None:
+            raise fault from error
         raise
 
 

@@ -1,9 +1,9 @@
 """Faults as the clients raise them: `RemoteFault` and the domain errors
 behind the fault codes.
 
-The server answers a domain error with the fault its row of
-`codeimport.xmlrpc.scheduler.DOMAIN_FAULTS` names.  `fault_errors` reads
-that table in reverse, so a client raises, for fault 902, a
+The server answers a domain error with the fault its row of the wire's
+fault table (`codeimport.wire.faults`) names; a client reads the same
+table from code to error, so it raises, for fault 902, a
 ``RemoteInvalidJobState``: a `RemoteFault` that is also an
 `codeimport.errors.InvalidJobState`.  Fault 905 is an
 `UnknownRemoteMethod`; a fault with no domain error of its own (904,
@@ -17,7 +17,7 @@ import functools
 import xmlrpc.client
 
 from codeimport.errors import CodeImportError
-from codeimport.xmlrpc import faults
+from codeimport.wire import faults
 
 __all__ = [
     "RemoteFault",
@@ -25,7 +25,6 @@ __all__ = [
     "fault_errors",
     "remote_error_class",
     "remote_fault",
-    "row_codes",
 ]
 
 
@@ -51,59 +50,11 @@ class UnknownRemoteMethod(RemoteFault):
     """The endpoint does not offer the method (fault 905)."""
 
 
-class _AnyError:
-    """Stands in for a domain error when asking a `DOMAIN_FAULTS` row
-    which fault it answers: every attribute is another stand-in."""
-
-    def __getattr__(self, name: str) -> _AnyError:
-        return self
-
-    def __str__(self) -> str:
-        return ""
-
-    def __int__(self) -> int:
-        return 0
-
-    __index__ = __int__
-
-
-def row_codes() -> dict[type[CodeImportError], int | None]:
-    """The fault code each row of `DOMAIN_FAULTS` answers (None for a
-    row the stand-in error cannot ask)."""
-    # Imported here: import machines load the server side only when a
-    # fault arrives (see `codeimport.xmlrpc`).
-    from codeimport.xmlrpc.scheduler import DOMAIN_FAULTS
-
-    codes = {}
-    for error_class, make_fault in DOMAIN_FAULTS.items():
-        try:
-            codes[error_class] = make_fault(_AnyError()).faultCode
-        except Exception:
-            # Its fault stays a plain RemoteFault; the tests check that
-            # no row is left out this way.
-            codes[error_class] = None
-    return codes
-
-
 def fault_errors() -> dict[int, type[CodeImportError]]:
-    """Map each fault code to the domain error it stands for.
-
-    The table is `codeimport.xmlrpc.scheduler.DOMAIN_FAULTS` read in
-    reverse, so a row added there is understood here too.  When several
-    errors share a code, the code maps to the one the others derive
-    from, or is left out (the client cannot tell them apart).
-    """
-    by_code: dict[int, list[type[CodeImportError]]] = {}
-    for error_class, code in row_codes().items():
-        if code is not None:
-            by_code.setdefault(code, []).append(error_class)
-    mapping = {}
-    for code, classes in by_code.items():
-        general = [base for base in classes
-                   if all(issubclass(other, base) for other in classes)]
-        if len(general) == 1:
-            mapping[code] = general[0]
-    return mapping
+    """Map each fault code to the domain error it stands for (the wire's
+    fault table, `codeimport.wire.faults`, read from code to error)."""
+    return {code: error for code in faults.FAULT_CLASSES
+            if (error := faults.error_for(code)) is not None}
 
 
 @functools.cache
@@ -123,7 +74,7 @@ def remote_fault(method: str, fault: xmlrpc.client.Fault) -> RemoteFault:
     error_class = RemoteFault
     if fault.faultCode == faults.UnknownMethod.error_code:
         error_class = UnknownRemoteMethod
-    domain_error = fault_errors().get(fault.faultCode)
+    domain_error = faults.error_for(fault.faultCode)
     if domain_error is not None:
         error_class = remote_error_class(domain_error)
     return error_class(method, fault.faultCode, fault.faultString)
