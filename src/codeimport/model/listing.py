@@ -17,10 +17,9 @@ from codeimport.interfaces.listing import LISTING_FILTERS
 from codeimport.interfaces.listing import LISTING_SORTS
 from codeimport.interfaces.listing import ICodeImportListing
 from codeimport.model.context import StoreUtility
+from codeimport.model.rules import consecutive_failures
 
 __all__ = ["CodeImportListing", "CodeImportSummary", "SUMMARY_FIELDS"]
-
-_SUCCESSES = [s.value for s in CodeImportResultStatus.successes]
 
 
 @dataclass(frozen=True)
@@ -54,14 +53,11 @@ class CodeImportSummary:
 SUMMARY_FIELDS = tuple(CodeImportSummary.__dataclass_fields__) + (
     "freshness",)
 
-_SELECT = """
+_SELECT = f"""
 SELECT c.id, b.unique_name, o.name, b.project, b.name, c.rcs_type,
        COALESCE(c.url, c.cvs_root || ' ' || c.cvs_module),
        c.review_status, j.state, j.date_due, lr.status, lr.date_created,
-       (SELECT count(*) FROM codeimportresult r
-        WHERE r.code_import = c.id AND r.id > COALESCE((
-            SELECT max(s.id) FROM codeimportresult s
-            WHERE s.code_import = c.id AND s.status = ANY(?)), 0)),
+       {consecutive_failures("c.id")},
        c.date_last_successful, CURRENT_TIMESTAMP
 FROM codeimport c
 JOIN branch b ON b.id = c.branch
@@ -106,7 +102,7 @@ class CodeImportListing(StoreUtility):
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise CodeImportValidationError(
                 "limit must be a whole number, zero or more.")
-        where, params = [], [_SUCCESSES]
+        where, params = [], []
         if text:
             where.append("(b.unique_name ILIKE ? OR COALESCE(c.url, "
                          "c.cvs_root || ' ' || c.cvs_module) ILIKE ?)")
