@@ -68,6 +68,9 @@ def make_gnome(codeimport, vcs_imports, **kwargs):
 def running(codeimport, workflow, gnome, machine):
     job = gnome.import_job
     workflow.startJob(job, machine)
+    # The tests read job.code_import after the job is gone; a deleted
+    # job can no longer load its references, so load it now.
+    assert job.code_import is gnome
     return job
 
 
@@ -389,11 +392,10 @@ def test_finishJob_success_date_due_is_interval_after_due(
         codeimport, workflow, running):
     # As in the original test_createsNewJob: created, started and
     # finished in one transaction, so due == started == now.
-    old_due = running.date_due
+    old_due, code_import = running.date_due, running.code_import
     workflow.finishJob(running, S.SUCCESS, None)
-    new = running.code_import.import_job
-    assert new.date_due - old_due == (
-        running.code_import.effective_update_interval)
+    new = code_import.import_job
+    assert new.date_due - old_due == code_import.effective_update_interval
 
 
 @pytest.mark.parametrize("status", [S.SUCCESS, S.SUCCESS_NOCHANGE])

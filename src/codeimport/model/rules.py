@@ -9,6 +9,7 @@ still use the partial indexes whose predicates name them.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from codeimport.enums import BranchType
@@ -78,10 +79,17 @@ def default_interval(rcs_type):
 
 def default_interval_values(settings):
     """The parameters of `default_interval`, by name."""
+    return dict(_interval_values(settings))
+
+
+@functools.lru_cache(maxsize=16)
+def _interval_values(settings):
+    # Settings are frozen: one computation per configuration, not one
+    # per finish.
     values = {f"interval_{rcs.name.lower()}": settings.defaultInterval(
         rcs).total_seconds() for rcs in Settings.INTERVAL_SETTINGS}
     values["interval_other"] = settings.defaultInterval(None).total_seconds()
-    return values
+    return tuple(values.items())
 
 
 def effective_interval(code_import):

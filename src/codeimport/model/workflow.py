@@ -45,18 +45,6 @@ def _name(code_import):
     return code_import.branch.unique_name
 
 
-def _held(import_job):
-    """The id of a job the caller holds and is about to end.
-
-    Its import is looked up first (from memory, as a rule): once the
-    row is gone, the caller can still read ``job.code_import``, as
-    after a flushed ``Store.remove``.
-    """
-    job = removeSecurityProxy(import_job)
-    job.code_import
-    return job.id
-
-
 @implementer(ICodeImportJobWorkflow)
 class CodeImportJobWorkflow(StoreUtility):
     """See `ICodeImportJobWorkflow`."""
@@ -167,7 +155,8 @@ class CodeImportJobWorkflow(StoreUtility):
 
     def finishJob(self, import_job, status, logfile_alias):
         """See `ICodeImportJobWorkflow`."""
-        return self.finishJobById(_held(import_job), status, logfile_alias)
+        return self.finishJobById(removeSecurityProxy(import_job).id, status,
+                                  logfile_alias)
 
     def finishJobById(self, job_id, status, logfile_alias):
         """`finishJob` for a service that knows only the job's id: the
@@ -207,7 +196,7 @@ class CodeImportJobWorkflow(StoreUtility):
         Unlike the original, a reclaim counts towards the failure limit
         and can make the import FAILING.
         """
-        return self.reclaimJobById(_held(import_job))
+        return self.reclaimJobById(removeSecurityProxy(import_job).id)
 
     def reclaimJobById(self, job_id, only_stale=False):
         """`reclaimJob` by id; with `only_stale`, only a stale job
