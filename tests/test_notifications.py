@@ -77,12 +77,12 @@ def test_updateFromData_without_change_notifies_nothing(codeimport,
 
 def test_finishJob_notifies_job_finished_with_result(codeimport, notified):
     job = codeimport.factory.makeRunningJob()
+    code_import = job.code_import
     del notified[:]
     result = codeimport.utilities.workflow.finishJob(job, S.SUCCESS, None)
     [finished] = ours(notified)
     assert isinstance(finished, n.CodeImportJobFinished)
-    assert (finished.code_import, finished.result) == (job.code_import,
-                                                       result)
+    assert (finished.code_import, finished.result) == (code_import, result)
 
 
 def fail_four_times(codeimport, code_import):
@@ -107,13 +107,13 @@ def test_finishJob_at_limit_notifies_modified_failing_then_finished(
 def test_reclaimJob_notifies_reclaimed_with_result_and_job_id(codeimport,
                                                               notified):
     job = codeimport.factory.makeRunningJob()
-    job_id = job.id
+    job_id, code_import = job.id, job.code_import
     del notified[:]
     result = codeimport.utilities.workflow.reclaimJob(job)
     [reclaimed] = ours(notified)
     assert isinstance(reclaimed, n.CodeImportJobReclaimed)
     assert (reclaimed.code_import, reclaimed.result, reclaimed.job_id) == (
-        job.code_import, result, job_id)
+        code_import, result, job_id)
     assert result.status == S.RECLAIMED
 
 
