@@ -125,6 +125,10 @@ def _parse(argv):
     parser.add_argument(
         "--only", metavar="SECTIONS",
         help=f"comma-separated subset of {', '.join(SECTIONS)}")
+    parser.add_argument(
+        "--import-kinds", metavar="KINDS",
+        help="comma-separated source kinds for the imports section "
+        "(default: every benchmarks/imports_<kind>.py)")
     options = parser.parse_args(argv)
     if options.only:
         chosen = [name.strip() for name in options.only.split(",")]
@@ -171,7 +175,7 @@ def main(argv=None):
         step("xmlrpc", xmlrpc.run, sections.get("baseline", empty_baseline))
         step("depth", depth.run)
         step("running", running.run)
-        step("imports", imports.run)
+        step("imports", imports.run, options.import_kinds)
     finally:
         db.close()
     meta["machine"]["load_after"] = _load()

@@ -113,9 +113,13 @@ def run_kinds(revisions: int = 2000, new: int = 10,
             "new": new}
 
 
-def run(db, config) -> dict:
-    """The section, as `benchmarks.__main__` runs it (no database)."""
-    return run_kinds(config.import_revisions, config.import_new)
+def run(db, config, kinds: str | None = None) -> dict:
+    """The section, as `benchmarks.__main__` runs it (no database).
+
+    :param kinds: comma-separated kinds to run; all when None.
+    """
+    only = [kind.strip() for kind in kinds.split(",")] if kinds else None
+    return run_kinds(config.import_revisions, config.import_new, only)
 
 
 def _ratios(rows):
