@@ -319,6 +319,14 @@ class ImportHarness:
         try:
             wait_for(lambda: len(self._results(code_import)) > before,
                      timeout=timeout)
+        except AssertionError:
+            # Say what the machine and the job were doing.
+            job = code_import.import_job
+            state = "no job" if job is None else (
+                f"job {job.state.name}, log tail {job.logtail!r}")
+            raise AssertionError(
+                f"no result within {timeout:g} s ({state}); "
+                f"dispatcher log:\n{dispatcher.log()[-3000:]}") from None
         finally:
             dispatcher.stop()
         return self.lastRun(code_import)
