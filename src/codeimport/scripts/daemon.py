@@ -41,9 +41,16 @@ class StopSignals:
         self._waker = Waker()
         for signum in SIGNALS:
             self._previous[signum] = signal.signal(signum, self._handle)
+        # The kernel may deliver a signal to any thread; Python then runs
+        # the handler in the main thread only when it next wakes.  The
+        # wake-up fd makes the C-level handler write to our pipe, so a
+        # main thread asleep in `wait` wakes whichever thread was hit.
+        self._previous_wakeup_fd = signal.set_wakeup_fd(
+            self._waker.write_fileno(), warn_on_full_buffer=False)
         return self
 
     def __exit__(self, *exc_info) -> None:
+        signal.set_wakeup_fd(self._previous_wakeup_fd)
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()

@@ -25,6 +25,10 @@ class Waker:
         """The end to select on for reading."""
         return self._read_fd
 
+    def write_fileno(self) -> int:
+        """The end a signal wake-up fd writes to."""
+        return self._write_fd
+
     def poke(self) -> None:
         """Wake the waiter; harmless when it is already awake."""
         if self._write_fd < 0:
