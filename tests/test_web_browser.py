@@ -23,6 +23,8 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 from webhelpers import PASSWORDS
 
 CHROMIUM = "/usr/bin/chromium"
@@ -101,19 +103,33 @@ def browser():
         subprocess.run(["rm", "-rf", profile], check=False)
 
 
+def follow(browser, element):
+    """Click `element` and wait until the page it leads to has replaced it.
+
+    A click that submits a form or follows a link returns before the new
+    page is loaded; looking for the next element at once could find it
+    on the old page, or miss it.
+    """
+    element.click()
+    WebDriverWait(browser, 60).until(expected_conditions.staleness_of(element))
+    WebDriverWait(browser, 60).until(
+        lambda driver: driver.execute_script(
+            "return document.readyState") == "complete")
+
+
 def test_operator_tries_a_failing_import_again(world, web_url, browser):
     browser.delete_all_cookies()
     browser.get(web_url + "/")
-    browser.find_element(By.ID, "sign-in").click()
+    follow(browser, browser.find_element(By.ID, "sign-in"))
     browser.find_element(By.ID, "name").send_keys("victor")
     browser.find_element(By.ID, "password").send_keys(PASSWORDS["victor"])
-    browser.find_element(By.ID, "sign-in-button").click()
+    follow(browser, browser.find_element(By.ID, "sign-in-button"))
     assert browser.find_element(By.ID, "signed-in-as").text == "victor"
 
-    browser.find_element(By.ID, "filter-failing").click()
+    follow(browser, browser.find_element(By.ID, "filter-failing"))
     links = browser.find_elements(By.CSS_SELECTOR, "#imports a.import-link")
     assert [a.text for a in links] == ["~alice/hello/trunk"]
-    links[0].click()
+    follow(browser, links[0])
 
     assert browser.find_element(By.ID, "import-name").text == (
         "~alice/hello/trunk")
@@ -128,12 +144,12 @@ def test_operator_tries_a_failing_import_again(world, web_url, browser):
     assert browser.save_screenshot(str(ARTIFACTS / "web-import-page.png"))
 
     page = browser.current_url
-    browser.find_element(By.CSS_SELECTOR, "a.full-log").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "a.full-log"))
     assert browser.find_element(By.TAG_NAME, "pre").text == (
         "cloning...\nfatal: gone")
     browser.get(page)
 
-    browser.find_element(By.ID, "try-again").click()
+    follow(browser, browser.find_element(By.ID, "try-again"))
     assert browser.find_element(By.CSS_SELECTOR, ".flash").text == (
         "The import will be tried again.")
     assert browser.find_element(By.ID, "review-status").text == "REVIEWED"
