@@ -340,8 +340,37 @@ def privileges(db, role, table):
 def test_installed_grants_equal_roles_cfg(db):
     for role, tables in database._grants().items():
         for table, expected in tables.items():
-            assert privileges(db, role, table) == set(expected), (
-                role, table)
+            whole = {name for name, columns in expected if not columns}
+            assert privileges(db, role, table) == whole, (role, table)
+            for name, columns in expected:
+                for column in columns:
+                    assert db.one("SELECT has_column_privilege(?, ?, ?, ?)",
+                                  role, table, column, name), (
+                        role, table, column, name)
+
+
+def test_roles_cfg_reads_column_privileges():
+    assert database._privileges("SELECT (a, b), INSERT , DELETE") == [
+        ("SELECT", ("a", "b")), ("INSERT", ()), ("DELETE", ())]
+    with pytest.raises(ValueError):
+        database._privileges("SELECT (a, INSERT")
+
+
+def test_the_web_role_cannot_read_source_passwords(codeimport, db):
+    code_import = codeimport.factory.makeCodeImport()
+    codeimport.commit()
+    codeimport.switch_db_user("webapp")
+    db.store.execute(
+        "INSERT INTO codeimportsourcecredential (code_import, username,"
+        " password) VALUES (?, 'alice', 'pw')", (code_import.id,))
+    assert db.one("SELECT count(*) FROM codeimportsourcecredential"
+                  " WHERE code_import = ?", code_import.id) == 1
+    for column in ("password", "username", "*"):
+        error = db.attempt(
+            f"SELECT {column} FROM codeimportsourcecredential")
+        assert "permission denied" in error
+    codeimport.abort()
+    codeimport.switch_db_user(None)
 
 
 @pytest.mark.parametrize("role, table, privilege, allowed", [

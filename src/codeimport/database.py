@@ -10,6 +10,7 @@ several processes at once (it takes an advisory lock).
 from __future__ import annotations
 
 import configparser
+import re
 from importlib import resources
 
 import psycopg2
@@ -39,7 +40,8 @@ DB_ROLES = {
 _LOCK_ID = 0x636F6465  # "code": serialises concurrent installs
 _TABLES = (
     "scriptactivity codeimporteventdata codeimportevent codeimportresult "
-    "libraryfilealias libraryfilecontent codeimportjob codeimport "
+    "libraryfilealias libraryfilecontent codeimportjob "
+    "codeimportsourcecredential codeimport "
     "codeimportmachine branch teamparticipation person"
 ).split()
 
@@ -111,14 +113,35 @@ def _patches() -> list[tuple[str, str]]:
     return patches
 
 
-def _grants() -> dict[str, dict[str, list[str]]]:
+# One privilege of roles.cfg: a name, and optionally its columns.
+_PRIVILEGE = re.compile(r"\s*([A-Za-z]+)\s*(?:\(([^)]*)\))?\s*(?:,|$)")
+
+
+def _privileges(value: str) -> list[tuple[str, tuple[str, ...]]]:
+    """``SELECT (a, b), INSERT`` -> ``[("SELECT", ("a", "b")),
+    ("INSERT", ())]``."""
+    privileges, position = [], 0
+    value = value.strip()
+    while position < len(value):
+        match = _PRIVILEGE.match(value, position)
+        if match is None or match.end() == position:
+            raise ValueError(f"roles.cfg: cannot read {value!r}")
+        columns = tuple(c.strip() for c in (match.group(2) or "").split(",")
+                        if c.strip())
+        privileges.append((match.group(1).upper(), columns))
+        position = match.end()
+    return privileges
+
+
+def _grants() -> dict[str, dict[str, list[tuple[str, tuple[str, ...]]]]]:
+    """``{role: {table: [(privilege, columns)]}}`` from roles.cfg; an
+    empty `columns` means the whole table."""
     parser = configparser.ConfigParser()
     parser.read_string(_read_resource("roles.cfg"))
     grants = {}
     for role in parser.sections():
         grants[role] = {
-            table: [p.strip().upper() for p in value.split(",") if p.strip()]
-            for table, value in parser.items(role)
+            table: _privileges(value) for table, value in parser.items(role)
         }
     return grants
 
@@ -141,9 +164,14 @@ def _install_roles(cursor) -> None:
             cursor.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(
                 ident, sql.Identifier(role)))
             cursor.execute(sql.SQL("GRANT {} ON {} TO {}").format(
-                sql.SQL(", ").join(sql.SQL(p) for p in privileges),
+                sql.SQL(", ").join(
+                    sql.SQL("{} ({})").format(
+                        sql.SQL(name),
+                        sql.SQL(", ").join(map(sql.Identifier, columns)))
+                    if columns else sql.SQL(name)
+                    for name, columns in privileges),
                 ident, sql.Identifier(role)))
-            if "INSERT" in privileges:
+            if ("INSERT", ()) in privileges:
                 cursor.execute(
                     "SELECT pg_get_serial_sequence(table_name, 'id')"
                     " FROM information_schema.columns WHERE table_name = %s"

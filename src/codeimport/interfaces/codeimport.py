@@ -86,8 +86,15 @@ class ICodeImportView(Interface):
         "How many results were recorded since the last successful one."
     )
 
+    has_source_credentials = Attribute(
+        "Whether credentials are kept for a private source.  Neither the "
+        "user name (which may be a token) nor the password is readable "
+        "here: only the scheduler hands them to the worker of a running "
+        "job.")
+
     def getImportDetailsForDisplay():
-        """Return "<cvs_root> <cvs_module>" for CVS, else the URL."""
+        """Return "<cvs_root> <cvs_module>" for CVS, else the URL; with
+        any credentials redacted (`codeimport.redact`)."""
 
 
 class ICodeImportEdit(Interface):
@@ -132,7 +139,12 @@ class ICodeImportModerate(Interface):
 
         :param data: a mapping of field names to new values; allowed names
             are review_status, url, cvs_root, cvs_module, update_interval,
-            assignee, owner and rcs_type.
+            assignee, owner, rcs_type and credentials (a
+            `codeimport.sourcecredentials.SourceCredentials`, or None to
+            remove them).  Credentials in a new url or cvs_root are split
+            off and kept apart, as by `ICodeImportSet.new`; a new url on
+            another server (scheme, host, port) or a new cvs_root without
+            credentials of its own drops the stored ones.
         :param user: the `IPerson` responsible, or None for the system.
         :raises CodeImportValidationError: for unknown names or bad values.
         """
@@ -171,12 +183,19 @@ class ICodeImportSetEdit(Interface):
 
     def new(registrant, project, branch_name, rcs_type, target_rcs_type,
             url=None, cvs_root=None, cvs_module=None, review_status=None,
-            owner=None):
+            owner=None, credentials=None):
         """Register an import, its target branch, a CREATE event and, when
         REVIEWED (the default), a job due now.
 
+        Credentials for a private source come in the URL
+        (``https://user:pass@host/...``; for CVS ``:pserver:user:pass@...``)
+        or as `credentials` (a `SourceCredentials`), not both; they are
+        stored apart (`has_source_credentials`), never in url or cvs_root.
+
         :raises CodeImportValidationError: for missing, extra or invalid
-            source details, or a source already imported.
+            source details or credentials (also for credentials on a
+            scheme that takes none: git, bzr), or a source already
+            imported.
         :raises CodeImportInvalidTargetType: for a non-Git source with a
             Git target.
         """

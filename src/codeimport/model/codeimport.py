@@ -22,6 +22,8 @@ from codeimport.model.columns import UTCDateTime
 from codeimport.model.context import context_of
 from codeimport.model.job import CodeImportJob
 from codeimport.model.rules import consecutive_failures
+from codeimport.model.sourcecredential import has_credentials
+from codeimport.redact import redact
 
 __all__ = ["CodeImport", "UPDATABLE", "lock_import", "source_sanity"]
 
@@ -30,7 +32,7 @@ _RCS = RevisionControlSystems
 #: The names `updateFromData` accepts; anything else is refused.
 UPDATABLE = frozenset((
     "review_status", "url", "cvs_root", "cvs_module", "update_interval",
-    "assignee", "owner", "rcs_type",
+    "assignee", "owner", "rcs_type", "credentials",
 ))
 
 
@@ -109,11 +111,16 @@ class CodeImport(Storm):
             f"SELECT {consecutive_failures('?')}", (self.id, self.id),
         ).get_one()[0]
 
+    @property
+    def has_source_credentials(self):
+        """See `ICodeImport`."""
+        return has_credentials(Store.of(self), self.id)
+
     def getImportDetailsForDisplay(self):
         """See `ICodeImport`."""
         if self.rcs_type == _RCS.CVS:
-            return f"{self.cvs_root} {self.cvs_module}"
-        return self.url
+            return redact(f"{self.cvs_root} {self.cvs_module}")
+        return redact(self.url or "")
 
     def updateFromData(self, data, user):
         """See `ICodeImport`."""

@@ -28,8 +28,11 @@ from codeimport.model.codeimport import CodeImport
 from codeimport.model.codeimport import lock_import
 from codeimport.model.codeimport import source_sanity
 from codeimport.model.context import StoreUtility
+from codeimport.model.sourcecredential import set_credentials
+from codeimport.model.sourcecredential import split_source
 from codeimport.notification import CodeImportCreated
 from codeimport.notification import CodeImportModified
+from codeimport.sourcecredentials import same_origin
 from codeimport.validators import check_registered_url
 from codeimport.validators import validate_cvs_module
 from codeimport.validators import validate_cvs_root
@@ -120,9 +123,10 @@ class CodeImportSet(StoreUtility):
 
     def new(self, registrant, project, branch_name, rcs_type,
             target_rcs_type, url=None, cvs_root=None, cvs_module=None,
-            review_status=None, owner=None):
+            review_status=None, owner=None, credentials=None):
         """See `ICodeImportSet`."""
         registrant = removeSecurityProxy(registrant)
+        credentials = removeSecurityProxy(credentials)
         owner = registrant if owner is None else removeSecurityProxy(owner)
         if rcs_type not in RevisionControlSystems:
             raise CodeImportValidationError(f"Not a source type: {rcs_type!r}")
@@ -131,6 +135,8 @@ class CodeImportSet(StoreUtility):
                 f"Imports cannot target {target_rcs_type!r}.")
         if review_status is None:
             review_status = CodeImportReviewStatus.REVIEWED
+        url, cvs_root, credentials = split_source(rcs_type, url, cvs_root,
+                                                  credentials)
         url = self._checkSource(rcs_type, target_rcs_type, url, cvs_root,
                                 cvs_module)
         if not registrant.inTeam(owner):
@@ -143,6 +149,8 @@ class CodeImportSet(StoreUtility):
         store = self._store
         store.add(code_import)
         store.flush()
+        if credentials is not None:
+            set_credentials(store, code_import.id, credentials)
         helpers = self._context
         helpers.events.newCreate(code_import, registrant)
         notify(CodeImportCreated(code_import))
@@ -179,6 +187,8 @@ class CodeImportSet(StoreUtility):
             raise CodeImportValidationError(
                 f"Cannot update {', '.join(sorted(unknown))}."
             )
+        data = dict(data)
+        credentials_change = _credentials_change(code_import, data)
         values = {
             name: self._checkedValue(code_import, name, value)
             for name, value in data.items()
@@ -189,6 +199,8 @@ class CodeImportSet(StoreUtility):
         for name, value in values.items():
             setattr(code_import, name, value)
         _check_source_details(code_import)
+        if credentials_change is not _KEEP:
+            set_credentials(self._store, code_import.id, credentials_change)
         if "review_status" in values:
             job = code_import.import_job
             if values["review_status"] == _Review.REVIEWED:
@@ -232,6 +244,40 @@ class CodeImportSet(StoreUtility):
         self.updateFromData(code_import, {"review_status": _Review.REVIEWED},
                             user)
         self._context.workflow.requestJob(code_import.import_job, user)
+
+
+_KEEP = object()
+
+
+def _credentials_change(code_import, data):
+    """What `data` does to the import's credentials (taking them out of
+    the ``url`` or ``cvs_root`` it holds): new `SourceCredentials`, None
+    to remove them, or `_KEEP`.
+
+    Credentials stay with their server: a new URL on another server
+    (scheme, host or port), or a new CVSROOT, without credentials of its
+    own drops them, so they are never sent where they were not meant to
+    go.
+    """
+    given = removeSecurityProxy(data.pop("credentials", _KEEP))
+    url = data.get("url", code_import.url)
+    cvs_root = data.get("cvs_root", code_import.cvs_root)
+    rcs_type = data.get("rcs_type", code_import.rcs_type)
+    url, cvs_root, split = split_source(
+        rcs_type, url, cvs_root, None if given is _KEEP else given)
+    for name, value in (("url", url), ("cvs_root", cvs_root)):
+        if name in data:
+            data[name] = value
+    if given is not _KEEP:
+        return split
+    if split is not None:
+        return split
+    if "url" in data and url != code_import.url and not (
+            url and code_import.url and same_origin(url, code_import.url)):
+        return None
+    if "cvs_root" in data and cvs_root != code_import.cvs_root:
+        return None
+    return _KEEP
 
 
 def _check_source_details(code_import):

@@ -8,9 +8,18 @@ that no worker could import.  The import is created REVIEWED, so its
 first job is due at once.  Runs as database role ``webapp``, the only
 role that may create branches, imports (and, with ``--create-owner``,
 people).
+
+A private source's credentials go either in its URL
+(``https://user:pass@host/repo``, ``:pserver:user:pass@host/path``) or,
+better, as ``--source-username USER --source-password-file FILE``
+(``-`` for standard input), which keeps the password out of process
+listings and shell history.  Either way they are stored apart from the
+URL (`codeimport.sourcecredentials`).
 """
 
 from __future__ import annotations
+
+import sys
 
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
@@ -22,6 +31,7 @@ from codeimport.scripts.options import resolve_dsn
 from codeimport.scripts.options import run
 from codeimport.scripts.session import lookup_person
 from codeimport.scripts.session import operator_transaction
+from codeimport.sourcecredentials import SourceCredentials
 
 __all__ = ["main"]
 
@@ -67,7 +77,50 @@ def _make_parser() -> ArgumentParser:
                         "be a member of the owner team")
     parser.add_argument("--create-owner", action="store_true",
                         help="create the owner as a person if missing")
+    parser.add_argument("--source-username", metavar="USER",
+                        help="the user name for a private source (for "
+                        "CVS, the CVSROOT's user); needs "
+                        "--source-password-file")
+    parser.add_argument("--source-password-file", metavar="FILE",
+                        help="a file holding the source's password or "
+                        "token (its first line; '-' reads standard "
+                        "input); never give a password on the command "
+                        "line")
     return parser
+
+
+def _credentials(parser, options, source):
+    """The `SourceCredentials` the options give, or None."""
+    if options.source_password_file is None:
+        if options.source_username is not None:
+            parser.error("--source-username needs --source-password-file")
+        return None
+    username = options.source_username
+    if username is None:
+        if source["rcs_type"] != _RCS.CVS:
+            parser.error("--source-password-file needs --source-username")
+        username = _cvs_user(source["cvs_root"])
+        if username is None:
+            parser.error("a CVS password needs a CVSROOT that names the "
+                         "user (:pserver:user@host/path)")
+    try:
+        if options.source_password_file == "-":
+            text = sys.stdin.readline()
+        else:
+            with open(options.source_password_file,
+                      encoding="utf-8") as stream:
+                text = stream.readline()
+    except (OSError, UnicodeDecodeError) as error:
+        parser.error("cannot read --source-password-file: "
+                     f"{getattr(error, 'strerror', None) or error}")
+    return SourceCredentials(username, text.rstrip("\r\n"))
+
+
+def _cvs_user(root: str) -> str | None:
+    head, _, rest = root.rpartition("@")
+    if not head.startswith(":") or head.count(":") < 2:
+        return None
+    return head.split(":")[2] or None
 
 
 def _source(parser, options) -> dict:
@@ -90,6 +143,7 @@ def _main(argv) -> int:
     parser = _make_parser()
     options = parser.parse_args(argv)
     source = _source(parser, options)
+    credentials = _credentials(parser, options, source)
     dsn = resolve_dsn(options)
     settings = load_settings(options.settings_file)
     target = TargetRevisionControlSystems.items[options.target.upper()]
@@ -107,7 +161,8 @@ def _main(argv) -> int:
                 utilities, options.registrant, "registrant")
         code_import = utilities.code_imports.new(
             registrant, options.project, options.name,
-            source.pop("rcs_type"), target, owner=owner, **source)
+            source.pop("rcs_type"), target, owner=owner,
+            credentials=credentials, **source)
         unique_name = code_import.branch.unique_name
     print(unique_name)
     return 0

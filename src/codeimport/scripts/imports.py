@@ -15,6 +15,7 @@ from codeimport.enums import RevisionControlSystems
 from codeimport.errors import CodeImportError
 from codeimport.interfaces.listing import LISTING_FILTERS
 from codeimport.interfaces.listing import LISTING_SORTS
+from codeimport.redact import redact
 from codeimport.scripts.jsonout import dumps
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import add_database_options
@@ -142,6 +143,7 @@ def describe(utilities, code_import, now) -> dict:
         "rcs_type": code_import.rcs_type,
         "target_rcs_type": code_import.target_rcs_type,
         "source": code_import.getImportDetailsForDisplay(),
+        "source_credentials": code_import.has_source_credentials,
         "review_status": code_import.review_status,
         "update_interval": code_import.effective_update_interval,
         "date_created": code_import.date_created,
@@ -153,7 +155,7 @@ def describe(utilities, code_import, now) -> dict:
             "requesting_user": name_of(job.requesting_user),
             "machine": None if job.machine is None else job.machine.hostname,
             "date_started": job.date_started, "heartbeat": job.heartbeat,
-            "logtail": job.logtail,
+            "logtail": redact(job.logtail or ""),
         },
         "results": [{
             "id": r.id, "status": r.status,
@@ -162,14 +164,15 @@ def describe(utilities, code_import, now) -> dict:
             "duration_seconds": r.job_duration,
             "machine": None if r.machine is None else r.machine.hostname,
             "requesting_user": name_of(r.requesting_user),
-            "log_excerpt": r.log_excerpt,
+            "log_excerpt": redact(r.log_excerpt or ""),
             "log_file": None if r.log_file is None else r.log_file.filename,
         } for r in results],
         "events": [{
             "id": e.id, "date_created": e.date_created,
             "event_type": e.event_type, "person": name_of(e.person),
             "machine": None if e.machine is None else e.machine.hostname,
-            "data": {key.name: value for key, value in e.items()},
+            "data": {key.name: value if value is None else redact(value)
+                     for key, value in e.items()},
         } for e in events],
     }
 
@@ -196,7 +199,9 @@ def _render(info: dict, now) -> str:
     freshness = (format_age(now, info["date_last_successful"])
                  if info["date_last_successful"] else "never")
     out += [f"  {label}: {value}" for label, value in (
-        ("source", f"{info['rcs_type'].name} {info['source']}"),
+        ("source", f"{info['rcs_type'].name} {info['source']}"
+                   + (" (with stored credentials)"
+                      if info["source_credentials"] else "")),
         ("target", info["target_rcs_type"].name),
         ("owner", info["owner"]), ("registrant", info["registrant"]),
         ("review status", info["review_status"].name),
@@ -254,8 +259,8 @@ def _print_log(code_import, result_id: int) -> int:
         if result.id == result_id:
             if result.log_file is None:
                 raise CodeImportError(f"Result {result_id} has no log file.")
-            text = printable(
-                result.log_file.read().decode("utf-8", "replace"))
+            text = printable(redact(
+                result.log_file.read().decode("utf-8", "replace")))
             print(text, end="" if text.endswith("\n") else "\n")
             return 0
     raise CodeImportError(

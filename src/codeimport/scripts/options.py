@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from codeimport.errors import CodeImportError
 from codeimport.errors import ConfigurationError
+from codeimport.redact import redact
 
 if TYPE_CHECKING:
     from codeimport.settings import Settings
@@ -174,13 +175,13 @@ def run(prog: str, body, argv) -> int:
     except KeyboardInterrupt:
         return 130
     except CodeImportError as error:
-        print(f"{prog}: {error}", file=sys.stderr)
+        print(f"{prog}: {redact(str(error))}", file=sys.stderr)
         return 2
     except Exception as error:
         # Only a command that loaded the driver can meet its errors.
         driver = sys.modules.get("psycopg2")
         if driver is None or not isinstance(error, driver.Error):
             raise
-        print(f"{prog}: database error: {first_line(error)}",
+        print(f"{prog}: database error: {redact(first_line(error))}",
               file=sys.stderr)
         return 1

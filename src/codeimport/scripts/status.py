@@ -15,6 +15,7 @@ from codeimport import database
 from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
+from codeimport.redact import redact
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import add_database_options
 from codeimport.scripts.options import load_settings
@@ -144,7 +145,8 @@ def format_time(when: datetime | None) -> str:
 
 def last_line(logtail: str | None) -> str:
     """The last non-blank line of a log tail, shortened to fit a table."""
-    lines = [line for line in (logtail or "").splitlines() if line.strip()]
+    lines = [line for line in redact(logtail or "").splitlines()
+             if line.strip()]
     if not lines:
         return ""
     line = lines[-1].strip()

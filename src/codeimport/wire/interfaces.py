@@ -55,8 +55,13 @@ class ICodeImportScheduler(Interface):
             a list of strings, see `ICodeImportJob.makeWorkerArguments`),
             ``target_url`` (the web URL of the target branch, a string),
             ``log_file_name`` (the name the finished job's log is stored
-            under, e.g. ``vcs-imports-gnome-terminal-import.log``) and
-            ``blacklisted_hostnames`` (a list of strings).
+            under, e.g. ``vcs-imports-gnome-terminal-import.log``),
+            ``blacklisted_hostnames`` (a list of strings) and, only for a
+            RUNNING job of a private source, ``source_credentials`` (a
+            struct of ``username`` and ``password``, strings; see
+            `codeimport.sourcecredentials`), which a worker must never
+            put in an argument, an environment variable or a log.
+            Callers that do not know the member ignore it.
         :raises Fault 360 NoSuchCodeImportJob: when no job has this id.
         """
 

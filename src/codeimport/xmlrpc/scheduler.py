@@ -14,12 +14,16 @@ from __future__ import annotations
 import contextlib
 import xmlrpc.client
 
+from storm.store import Store
 from zope.interface import implementer
 
 from codeimport import errors
+from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineOfflineReason
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
+from codeimport.model.sourcecredential import credentials_for
+from codeimport.sourcecredentials import to_wire
 from codeimport.wire import faults
 from codeimport.wire.interfaces import ICodeImportScheduler
 from codeimport.xmlrpc import arguments
@@ -119,12 +123,19 @@ class CodeImportSchedulerAPI:
         branch = job.code_import.branch
         with translate_errors():
             worker_arguments = job.makeWorkerArguments()
-        return {
+        data = {
             "arguments": worker_arguments,
             "target_url": target_url(settings, branch),
             "log_file_name": log_file_name(branch),
             "blacklisted_hostnames": list(settings.blacklisted_hostnames),
         }
+        # Only for a job a machine is running: a pending job's
+        # credentials are nobody's business yet.
+        if job.state == CodeImportJobState.RUNNING:
+            credentials = credentials_for(Store.of(job), job.code_import_id)
+            if credentials is not None:
+                data["source_credentials"] = to_wire(credentials)
+        return data
 
     def updateHeartbeat(self, job_id: int, log_tail: str) -> int:
         """See `ICodeImportScheduler`."""
