@@ -183,6 +183,21 @@ def test_dispatch_failing_to_spawn_is_logged(caplog):
     assert "Cannot start a monitor for job 5" in caplog.text
 
 
+def test_max_runs_takes_that_many_jobs_then_quiesces():
+    client = FakeClient([4, 5, 6])
+    dispatcher = make_dispatcher(client, max_runs=2)
+    dispatcher.step()
+    dispatcher.step()
+    assert [child.job_id for child in dispatcher.spawned] == [4, 5]
+    # Job 6 is due, but the dispatcher has taken its two and never asks.
+    dispatcher.step()
+    assert client.named("setMachineQuiescing") == [(HOST,)]
+    assert client.answers == [6]
+    for child in dispatcher.spawned:
+        child.returncode = 0
+    assert dispatcher.step() is None
+
+
 def test_quiesce_stops_taking_jobs_and_ends_when_idle():
     client = FakeClient([4, 5])
     dispatcher = make_dispatcher(client)

@@ -61,6 +61,9 @@ def _make_parser() -> ArgumentParser:
     add("--stop-timeout", type=positive(float), default=30.0,
         help="then wait this long for interrupted jobs to report")
     add("--quiesce-file", help="quiesce when this file exists")
+    add("--max-runs", type=positive(int), metavar="N",
+        help="take at most N jobs in all, then quiesce: exit once they "
+        "have finished (default: no limit)")
     add("--access-policy", choices=POLICY_NAMES, default="default")
     add("--target-store", help="passed on to the workers")
     add("--authors-file", help="passed on to the workers: source user "
@@ -138,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         grace_period=options.grace_period,
         stop_timeout=options.stop_timeout,
         quiesce_file=options.quiesce_file,
+        max_runs=options.max_runs,
     )
     previous = dispatcher.installSignalHandlers()
     try:

@@ -148,15 +148,16 @@ class Dispatcher:
 
     def __init__(self, url, directory, hostname, max_jobs=2,
                  target_store=None, access_policy="anything",
-                 heartbeat_interval=0.2):
+                 heartbeat_interval=0.2, max_runs=None):
         self.hostname = hostname
         self.directory = directory = Path(directory)
         self.log_dir = directory / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.target_store = Path(target_store or directory / "store")
         env = dict(os.environ, CODEIMPORT_SCHEDULER_URL=url)
+        limit = [] if max_runs is None else ["--max-runs", str(max_runs)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "codeimport.cli", "dispatch",
+            [sys.executable, "-m", "codeimport.cli", "dispatch", *limit,
              "--hostname", hostname, "--max-jobs", str(max_jobs),
              "--poll-interval", "0.05", "--max-backoff", "0.2",
              "--heartbeat-interval", str(heartbeat_interval),
@@ -315,7 +316,10 @@ class ImportHarness:
         return its result."""
         before = len(self._results(code_import))
         self.request(code_import)
-        dispatcher = self.dispatcher(max_jobs=1)
+        # One job only: a SUCCESS_PARTIAL makes the next chunk due at
+        # once, and a dispatcher still polling would claim it before we
+        # could stop it.
+        dispatcher = self.dispatcher(max_jobs=1, max_runs=1)
         try:
             wait_for(lambda: len(self._results(code_import)) > before,
                      timeout=timeout)

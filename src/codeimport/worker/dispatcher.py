@@ -121,6 +121,7 @@ class Dispatcher:
         grace_period: float = 60.0,
         stop_timeout: float = 30.0,
         quiesce_file: str | None = None,
+        max_runs: int | None = None,
         load_average: Callable[[], float] = lambda: os.getloadavg()[0],
     ):
         self.client = client
@@ -131,6 +132,8 @@ class Dispatcher:
         self.grace_period = grace_period
         self.stop_timeout = stop_timeout
         self.quiesce_file = quiesce_file
+        self.max_runs = max_runs
+        self.runs = 0
         self.load_average = load_average
         self.max_backoff = max_backoff
         self.backoff = Backoff(poll_interval, max_backoff)
@@ -373,6 +376,12 @@ class Dispatcher:
     def dispatch(self, job_id: int) -> None:
         """Start the monitor for `job_id`."""
         log.info("Dispatching job %d.", job_id)
+        self.runs += 1
+        if self.max_runs is not None and self.runs >= self.max_runs:
+            # Decided before the next poll, so no further job is claimed.
+            log.info("Took %d job(s), the most asked for: quiescing.",
+                     self.runs)
+            self._quiescing = True
         try:
             child = self.spawn(job_id)
         except OSError as error:
