@@ -25,9 +25,11 @@ from codeimport.prepared import preparing_by_default
 
 __all__ = [
     "DB_ROLES",
+    "NO_SCHEMA",
     "install",
     "make_store",
     "redact_dsn",
+    "require_schema",
     "role_name",
 ]
 
@@ -95,6 +97,26 @@ def make_store(dsn: str, role: str | None = None,
     """
     return Store(CodeImportPostgres(dsn, role=role, isolation=isolation,
                                     prepare=prepare))
+
+
+#: What every program says when its database has no schema.
+NO_SCHEMA = ("The database has no codeimport schema; run `codeimport "
+             "initdb` first.")
+
+
+def require_schema(store: Store) -> None:
+    """Check that the schema is installed in `store`'s database.
+
+    Programs call this before their first real statement, so that a
+    database nobody ran ``codeimport initdb`` on gets one line that says
+    what to do rather than "relation ... does not exist".
+
+    :raises ConfigurationError: `NO_SCHEMA` when it is not.
+    """
+    installed = store.execute(
+        "SELECT to_regclass('codeimportjob') IS NOT NULL").get_one()[0]
+    if not installed:
+        raise ConfigurationError(NO_SCHEMA)
 
 
 def _read_resource(*parts: str) -> str:

@@ -129,8 +129,7 @@ def check_database(dsn: str) -> None:
         try:
             store = database.make_store(
                 service_dsn(dsn, "codeimport-serve-check", 10), role=role)
-            installed = store.execute(
-                "SELECT to_regclass('codeimportjob') IS NOT NULL").get_one()
+            database.require_schema(store)
         except ConfigurationError:
             raise
         except Exception as error:
@@ -142,10 +141,6 @@ def check_database(dsn: str) -> None:
         finally:
             if store is not None:
                 store.close()
-        if not installed[0]:
-            raise ConfigurationError(
-                "The database has no codeimport schema; run "
-                "`codeimport initdb` first.")
 
 
 class GunicornService(BaseApplication):

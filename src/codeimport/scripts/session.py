@@ -23,6 +23,7 @@ def operator_transaction(dsn: str, role: str, settings: Settings):
     succeeds, roll back if it raises."""
     store = database.make_store(dsn, role=role)
     try:
+        database.require_schema(store)
         yield build_utilities(lambda: store, settings)
         store.commit()
     except BaseException:

@@ -265,6 +265,7 @@ def _main(argv) -> int:
     settings = load_settings(options.settings_file)
     store = database.make_store(dsn, role=ROLE)
     try:
+        database.require_schema(store)
         report = collect(store, options.results, settings)
     finally:
         store.rollback()

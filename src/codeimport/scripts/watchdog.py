@@ -77,7 +77,7 @@ def _main(argv) -> int:
     store = database.make_store(dsn, role="importd")
     try:
         # Fail at once, with one line, when the database is unusable.
-        store.execute("SELECT 1")
+        database.require_schema(store)
         store.rollback()
         utilities = build_utilities(lambda: store, settings)
         if options.once:

@@ -168,8 +168,9 @@ def _check_database(dsn: str) -> None:
         try:
             store = database.make_store(
                 service_dsn(dsn, "codeimport-web-check", 10), role=role)
-            installed = store.execute(
-                "SELECT to_regclass('codeimportjob') IS NOT NULL").get_one()
+            database.require_schema(store)
+        except ConfigurationError:
+            raise
         except Exception as error:
             raise ConfigurationError(
                 f"Cannot use the database as role "
@@ -177,7 +178,3 @@ def _check_database(dsn: str) -> None:
         finally:
             if store is not None:
                 store.close()
-        if not installed[0]:
-            raise ConfigurationError(
-                "The database has no codeimport schema; run "
-                "`codeimport initdb` first.")
