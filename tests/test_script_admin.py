@@ -269,14 +269,26 @@ def test_request_import_already_requested_changes_nothing(
     assert list(events) == []
 
 
-def test_request_import_of_a_running_import_is_refused(
-        codeimport, run, alice):
+@pytest.mark.parametrize("requested", [False, True])
+def test_request_import_of_a_running_import_says_it_is_running(
+        codeimport, run, alice, requested):
     code_import = make_import(codeimport)
-    codeimport.factory.makeRunningJob(code_import=code_import)
+    job = code_import.import_job
+    if requested:
+        # The probe's case: a requested job, since claimed, is running;
+        # "already requested" would hide that.
+        bob = codeimport.factory.makePerson("bob")
+        codeimport.utilities.workflow.requestJob(job, bob)
+    machine = codeimport.factory.makeCodeImportMachine("bravo", True)
+    codeimport.factory.makeRunningJob(machine, code_import)
+    events = codeimport.new_events()
 
     ran = run(requestimport.main, NAME, "--by", "alice")
 
-    one_line_error(ran, f"{NAME}: This code import is already running.")
+    one_line_error(ran, f"{NAME}: This code import is already running "
+                   f"(job {job.id} on bravo, started ")
+    assert ran.stderr.endswith(" UTC); nothing changed\n")
+    assert list(events) == []
 
 
 def test_request_import_of_a_suspended_import_is_refused(

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from codeimport.errors import CodeImportAlreadyRequested
+from codeimport.errors import CodeImportAlreadyRunning
 from codeimport.errors import CodeImportError
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import add_database_options
 from codeimport.scripts.options import load_settings
+from codeimport.scripts.options import printable
 from codeimport.scripts.options import resolve_dsn
 from codeimport.scripts.options import run
 from codeimport.scripts.session import lookup_person
@@ -37,7 +40,8 @@ def _make_parser() -> ArgumentParser:
         description="Request the pending job of the import that targets "
         "UNIQUE_NAME (e.g. ~vcs-imports/gnome-terminal/import): it becomes "
         "due now and goes ahead of unrequested jobs.  The import must be "
-        "REVIEWED and not running.  Requesting an import that is already "
+        "REVIEWED and not running (a running import is refused, naming "
+        "its machine).  Requesting an import that is already "
         "requested changes nothing.  Runs as database role importd.")
     add_database_options(parser)
     parser.add_argument("unique_name", metavar="UNIQUE_NAME")
@@ -53,14 +57,21 @@ def _main(argv) -> int:
     with operator_transaction(dsn, ROLE, settings) as utilities:
         code_import = find_code_import(utilities, options.unique_name)
         requester = lookup_person(utilities, options.by)
-        job = code_import.import_job
-        earlier = None if job is None else job.requesting_user
-        if earlier is not None:
-            print(f"{options.unique_name}: already requested by "
-                  f"{earlier.name}; nothing changed")
-            return 0
         try:
-            code_import.requestImport(requester)
+            code_import.requestImport(
+                requester, error_if_already_requested=True)
+        except CodeImportAlreadyRequested as error:
+            print(f"{options.unique_name}: already requested by "
+                  f"{error.requesting_user.name}; nothing changed")
+            return 0
+        except CodeImportAlreadyRunning as error:
+            job = code_import.import_job
+            reason = str(error).rstrip(".")
+            raise CodeImportError(
+                f"{options.unique_name}: {reason} (job {job.id} on "
+                f"{printable(job.machine.hostname)}, started "
+                f"{job.date_started:%Y-%m-%d %H:%M:%S} UTC); nothing "
+                "changed") from None
         except CodeImportError as error:
             raise CodeImportError(f"{options.unique_name}: {error}") from None
         done = (f"{options.unique_name}: job {code_import.import_job.id} "
