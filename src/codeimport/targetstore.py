@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 
 from codeimport.errors import CodeImportError
 
@@ -20,7 +21,9 @@ __all__ = [
     "MANIFEST",
     "PUBLISHED_PREFIXES",
     "STATE_DIRECTORY",
+    "StoreUnusable",
     "UnsafeTargetName",
+    "check_store",
     "read_manifest",
     "target_path",
 ]
@@ -42,6 +45,40 @@ class UnsafeTargetName(CodeImportError, ValueError):
             "directory inside the target store."
         )
         self.unique_name = unique_name
+
+
+class StoreUnusable(CodeImportError):
+    """A target (or mirror) store directory cannot be used."""
+
+
+def check_store(store: str, what: str = "target store", *,
+                write: bool = True) -> None:
+    """Check that `store` (a `what`) is a directory this process can use.
+
+    A program that reads or writes a store checks it once at start: a
+    typo or a missing mount then stops it with one line, instead of every
+    import failing (or, had it created the directory, quietly starting
+    a second store beside the fleet's).  With `write`, a file is made and
+    removed there, which catches read-only mounts as well as permissions.
+
+    :raises StoreUnusable: saying what is wrong, in one line.
+    """
+    if not os.path.isdir(store):
+        problem = ("is not a directory" if os.path.exists(store)
+                   else "does not exist")
+        raise StoreUnusable(f"The {what} {store} {problem}.")
+    if not os.access(store, os.R_OK | os.X_OK):
+        raise StoreUnusable(f"The {what} {store} is not readable.")
+    if write:
+        try:
+            descriptor, probe = tempfile.mkstemp(
+                prefix=".codeimport-check-", dir=store)
+            os.close(descriptor)
+            os.unlink(probe)
+        except OSError as error:
+            raise StoreUnusable(
+                f"The {what} {store} is not writable: "
+                f"{error.strerror or error}.") from None
 
 
 def target_path(store: str, unique_name: str) -> str:

@@ -423,6 +423,7 @@ def test_shutdown_leaves_stubborn_monitors_to_finish(caplog):
 def start_daemon(url, tmp_path, *extra):
     log_dir = tmp_path / "logs"
     log_dir.mkdir(exist_ok=True)
+    (tmp_path / "store").mkdir(exist_ok=True)
     env = dict(os.environ, CODEIMPORT_SCHEDULER_URL=url)
     proc = subprocess.Popen(
         [sys.executable, "-m", "codeimport.cli", "dispatch",
@@ -521,10 +522,56 @@ def test_daemon_quiesces_and_exits(scheduler, tmp_path, how):
         (HOST, "QUIESCED")]
 
 
-def test_command_line_bad_input_exits_2(monkeypatch, capsys):
+def test_command_line_bad_input_exits_2(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("CODEIMPORT_SCHEDULER_URL", raising=False)
     assert main(["--max-jobs", "3"]) == 2
     assert main(["--scheduler-url", "http://x/", "--max-jobs", "0"]) == 2
-    assert main(["--scheduler-url", "http://x/", "--log-dir", "/nonexistent"
-                 ]) == 2
+    assert main(["--scheduler-url", "http://x/", "--target-store",
+                 str(tmp_path), "--log-dir", "/nonexistent"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def unwritable_directory(tmp_path):
+    """A directory this process cannot create files in (for root, whom
+    permissions do not stop, the read-only /sys)."""
+    if os.geteuid() == 0:
+        return "/sys", "is not writable: "
+    path = tmp_path / "read-only"
+    path.mkdir(mode=0o500)
+    return str(path), "is not writable: "
+
+
+@pytest.mark.parametrize("store, problem", [
+    ("missing", "does not exist."),
+    ("file", "is not a directory."),
+    ("unwritable", None),
+    ("none", None),
+])
+def test_an_unusable_target_store_stops_dispatch_before_it_goes_online(
+        scheduler, tmp_path, store, problem):
+    (tmp_path / "file").write_text("not a directory\n")
+    if store == "unwritable":
+        path, problem = unwritable_directory(tmp_path)
+    elif store != "none":
+        path = str(tmp_path / store)
+    env = {key: value for key, value in os.environ.items()
+           if key != "CODEIMPORT_TARGET_STORE"}
+    env["CODEIMPORT_SCHEDULER_URL"] = scheduler.url
+    option = [] if store == "none" else ["--target-store", path]
+
+    done = subprocess.run(
+        [sys.executable, "-m", "codeimport.cli", "dispatch",
+         "--hostname", HOST, *option], env=env, capture_output=True,
+        text=True, timeout=60)
+
+    assert done.returncode == 2, done.stderr
+    if store == "none":
+        expected = ("codeimport dispatch: error: --target-store or "
+                    "$CODEIMPORT_TARGET_STORE is required\n")
+        assert done.stderr == expected
+    else:
+        assert done.stderr.startswith(
+            f"codeimport dispatch: error: The target store {path} "
+            f"{problem}"), done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr
+    assert scheduler.fake.calls == []

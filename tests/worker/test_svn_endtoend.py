@@ -51,6 +51,7 @@ def start_dispatcher(codeimport_xmlrpc_server, tmp_path):
         authors = tmp_path / "authors"
         authors.write_text("jürgen = Jürgen Müller <jm@example.org>\n")
         store = tmp_path / "store"
+        store.mkdir()
         logs = tmp_path / "logs"
         logs.mkdir()
         env = dict(

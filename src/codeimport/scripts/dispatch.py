@@ -25,10 +25,13 @@ import socket
 import sys
 
 from codeimport.access import POLICY_NAMES
+from codeimport.scripts.importworker import STORE_VARIABLE
 from codeimport.scripts.monitor import URL_VARIABLE
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import positive
 from codeimport.scripts.options import setup_logging
+from codeimport.targetstore import StoreUnusable
+from codeimport.targetstore import check_store
 from codeimport.wire.client import SchedulerClient
 from codeimport.worker.authors import AuthorsFileError
 from codeimport.worker.authors import read_authors_file
@@ -65,7 +68,8 @@ def _make_parser() -> ArgumentParser:
         help="take at most N jobs in all, then quiesce: exit once they "
         "have finished (default: no limit)")
     add("--access-policy", choices=POLICY_NAMES, default="default")
-    add("--target-store", help="passed on to the workers")
+    add("--target-store", help="the fleet's shared target store, a "
+        f"directory (default: ${STORE_VARIABLE}); passed on to the workers")
     add("--authors-file", help="passed on to the workers: source user "
         "names to Git identities, 'name = Full Name <email>' lines")
     add("--heartbeat-interval", type=positive(float),
@@ -119,6 +123,16 @@ def main(argv: list[str] | None = None) -> int:
             except AuthorsFileError as error:
                 parser.error(str(error))
             options.authors_file = os.path.abspath(options.authors_file)
+        # Refuse an unusable store now rather than go ONLINE and fail
+        # every job (the monitors and workers inherit the variable).
+        options.target_store = store = (
+            options.target_store or os.environ.get(STORE_VARIABLE))
+        if not store:
+            parser.error(f"--target-store or ${STORE_VARIABLE} is required")
+        try:
+            check_store(store)
+        except StoreUnusable as error:
+            parser.error(str(error))
         log_file = None
         if options.log_dir:
             if not os.path.isdir(options.log_dir):

@@ -154,6 +154,7 @@ class Dispatcher:
         self.log_dir = directory / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.target_store = Path(target_store or directory / "store")
+        self.target_store.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, CODEIMPORT_SCHEDULER_URL=url)
         limit = [] if max_runs is None else ["--max-runs", str(max_runs)]
         self.proc = subprocess.Popen(
