@@ -389,6 +389,8 @@ def test_machine_quiesce_then_online(codeimport, run, alice):
     (["offline", "bravo", "--create"], "--create is only for online"),
     (["offline", "bravo", "--reason", "BORED"],
      "argument --reason: invalid choice: 'BORED'"),
+    (["offline", "bravo", "--reason", "WATCHDOG"],
+     "argument --reason: invalid choice: 'WATCHDOG'"),
     (["offline", "bravo", "--by", "ghost"], "No person called 'ghost'."),
     (["offline", "charlie"],
      "No machine called 'charlie' (known: bravo; use online --create"),

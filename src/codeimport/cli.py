@@ -63,7 +63,8 @@ COMMANDS = {
     ),
     "add-import": (
         "codeimport.scripts.addimport",
-        "register a Git code import",
+        "register a code import (Git, Subversion, Mercurial, Bazaar, "
+        "CVS)",
     ),
     "request-import": (
         "codeimport.scripts.requestimport",

@@ -18,7 +18,10 @@ __all__ = ["main"]
 PROG = "codeimport machine"
 ROLE = "importd"
 _Reason = CodeImportMachineOfflineReason
-REASONS = tuple(item.name for item in _Reason.items)
+#: The reasons an operator may give.  WATCHDOG is the watchdog's own,
+#: which a live dispatcher takes as "set me ONLINE again".
+REASONS = tuple(item.name for item in _Reason.items
+                if item is not _Reason.WATCHDOG)
 
 
 def _make_parser() -> ArgumentParser:
