@@ -13,7 +13,10 @@ place:
 * ``--`` before every user-supplied argument (the caller's URL);
 * no prompts and no configuration but ours (`codeimport.worker.tools`
   builds the environment), no hooks (``core.hooksPath`` points nowhere),
-  no credential helpers, no submodules, no HTTP redirects followed (a
+  no credential helper but ours for a private source
+  (`write_credential_helper`: it reads the job's credentials from a
+  private file, so the password is in no argument, environment or
+  message), no submodules, no HTTP redirects followed (a
   redirect could lead past the policy's host checks: register the URL
   it points to instead);
 * every object received is checked (``fetch.fsckObjects``,
@@ -28,7 +31,9 @@ whose objects or refs are damaged).
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import tempfile
 from collections.abc import Callable
 
@@ -51,6 +56,7 @@ __all__ = [
     "source_command",
     "source_environment",
     "transport_of",
+    "write_credential_helper",
 ]
 
 #: Transports git may use for a source, in the policy's scheme names.
@@ -147,10 +153,38 @@ def source_environment(policy: AccessPolicy,
     return env
 
 
+def write_credential_helper(directory: str, credentials) -> str:
+    """A git credential helper answering with `credentials` (a
+    `SourceCredentials`), written into `directory` (private: mode 0700);
+    its path, for `source_command`'s `credential_helper`.
+
+    The helper is a script that prints a file of mode 0600 in git's
+    credential format; git calls it only when the server asks for
+    authentication, and never shows what it answers.
+    """
+    answer = os.path.join(directory, "git-credentials")
+    descriptor = os.open(answer, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        stream.write(f"username={credentials.username}\n"
+                     f"password={credentials.password}\n")
+    helper = os.path.join(directory, "git-credential-helper")
+    descriptor = os.open(helper, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         0o700)
+    with os.fdopen(descriptor, "w") as stream:
+        # Only "get" is answered; "store" and "erase" are ignored.
+        stream.write(f'#!/bin/sh\ntest "$1" = get || exit 0\n'
+                     f"exec cat {shlex.quote(answer)}\n")
+    return helper
+
+
 def source_command(git_dir: str, policy: AccessPolicy,
-                   *arguments: str) -> list[str]:
+                   *arguments: str,
+                   credential_helper: str | None = None) -> list[str]:
     """``git`` with the safety switches, working on `git_dir` (ours),
-    followed by `arguments` (whose user-supplied part follows ``--``)."""
+    followed by `arguments` (whose user-supplied part follows ``--``);
+    `credential_helper` (from `write_credential_helper`) is the only
+    helper git may ask."""
     command = ["git", f"--git-dir={git_dir}", "-c", "protocol.allow=never"]
     for name in allowed_transports(policy):
         command += ["-c", f"protocol.{name}.allow=always"]
@@ -169,6 +203,8 @@ def source_command(git_dir: str, policy: AccessPolicy,
         "advice.detachedHead=false",
     ):
         command += ["-c", setting]
+    if credential_helper is not None:
+        command += ["-c", f"credential.helper={credential_helper}"]
     return command + list(arguments)
 
 
@@ -192,7 +228,8 @@ def _failure(error: ToolFailed, location: str, reading: bool) -> Exception:
 
 
 def list_remote(git_dir: str, location: str, policy: AccessPolicy,
-                env: dict[str, str]) -> tuple[str | None, dict[str, str]]:
+                env: dict[str, str], credential_helper: str | None = None,
+                ) -> tuple[str | None, dict[str, str]]:
     """The source's HEAD (the branch it points at, or None) and its
     branches and tags ``{ref: sha}``.
 
@@ -203,7 +240,8 @@ def list_remote(git_dir: str, location: str, policy: AccessPolicy,
     try:
         output = run_tool(
             source_command(git_dir, policy, "ls-remote", "--symref",
-                           "--", location),
+                           "--", location,
+                           credential_helper=credential_helper),
             env=source_environment(policy, env), timeout=LIST_TIMEOUT)
     except ToolFailed as error:
         raise _failure(error, location, reading=True) from None
@@ -224,7 +262,8 @@ def list_remote(git_dir: str, location: str, policy: AccessPolicy,
 def fetch(git_dir: str, location: str, refspecs: list[str],
           policy: AccessPolicy, env: dict[str, str],
           on_line: Callable[[str], None] | None = None,
-          prune: bool = True, exact_objects: bool = False) -> None:
+          prune: bool = True, exact_objects: bool = False,
+          credential_helper: str | None = None) -> None:
     """Fetch `refspecs` from `location` into `git_dir`.
 
     Tags are fetched only as the refspecs say (never followed into
@@ -245,7 +284,8 @@ def fetch(git_dir: str, location: str, refspecs: list[str],
                  "--no-recurse-submodules", "--progress", "--stdin"]
     if prune:
         arguments.append("--prune")
-    command = source_command(git_dir, policy, *arguments, "--", location)
+    command = source_command(git_dir, policy, *arguments, "--", location,
+                             credential_helper=credential_helper)
     if exact_objects:
         command[1:1] = ["-c", "uploadpack.allowAnySHA1InWant=true"]
     with tempfile.TemporaryFile() as specs:

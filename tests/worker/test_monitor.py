@@ -349,3 +349,40 @@ def test_command_line_sigterm_hands_the_job_back(
     assert proc.wait(30) == 0
     assert scheduler.fake.calls_to("reclaimJobID") == [(JOB,)]
     assert scheduler.fake.calls_to("finishJobID") == []
+
+
+def test_source_credentials_reach_the_worker_in_a_private_file_only(
+        scheduler, caplog):
+    """The worker gets a file of mode 0600 (named in its arguments),
+    removed after the run; whatever it prints of the password is
+    redacted from the heartbeat tail, the uploaded log and our log."""
+    scheduler.fake.import_data[JOB] = dict(
+        IMPORT_DATA, source_credentials={"username": "alice",
+                                         "password": "hunter2-secret"})
+    script = (
+        "import json, os, stat, sys\n"
+        "path = sys.argv[sys.argv.index('--source-credentials-file') + 1]\n"
+        "print('mode', oct(stat.S_IMODE(os.stat(path).st_mode)),"
+        " oct(stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode)))\n"
+        "print('file', path)\n"
+        "print('told', json.load(open(path))['password'], flush=True)\n")
+    seen = []
+
+    def command(arguments):
+        seen.append(arguments)
+        return [sys.executable, "-c", script, *arguments]
+
+    caplog.set_level("INFO")
+    monitor = make_monitor(scheduler, command, heartbeat_interval=0.05)
+    assert monitor.run() == 0
+
+    status, log = finished(scheduler)
+    assert status == "SUCCESS"
+    assert "mode 0o600 0o700" in log
+    assert "told ***" in log and "hunter2" not in log
+    path = log.split("file ", 1)[1].split()[0]
+    assert not os.path.exists(path)
+    assert "hunter2" not in " ".join(seen[0])
+    tails = [call[1] for call in scheduler.fake.calls_to("updateHeartbeat")]
+    assert tails and not any("hunter2" in tail for tail in tails)
+    assert "hunter2" not in caplog.text

@@ -18,8 +18,11 @@ import traceback
 
 from codeimport.access import POLICY_NAMES
 from codeimport.access import make_policy
+from codeimport.errors import CodeImportError
 from codeimport.exitcodes import WorkerExitCode
+from codeimport.redact import redact
 from codeimport.scripts.options import ArgumentParser
+from codeimport.sourcecredentials import read_file
 from codeimport.worker.importworker import ArgumentError
 from codeimport.worker.importworker import ImportContext
 from codeimport.worker.importworker import parse_import_arguments
@@ -94,11 +97,21 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return WorkerExitCode.FAILURE
+    credentials = None
+    if request.credentials_file is not None:
+        try:
+            credentials = read_file(request.credentials_file)
+        except CodeImportError as error:
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+            return WorkerExitCode.FAILURE
+    secrets = () if credentials is None else credentials.secrets
     context = ImportContext(
         policy=make_policy(options.access_policy, request.exclude_hosts),
         target_store=store,
-        write=stdout_writer,
+        # Whatever a tool says, the log never shows the password.
+        write=lambda text: stdout_writer(redact(text, secrets)),
         authors_file=options.authors_file,
+        credentials=credentials,
     )
     try:
         return run_import(request, context)
@@ -107,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         return WorkerExitCode.FAILURE
     except Exception as error:
         if options.verbose:
-            traceback.print_exc()
+            print(redact(traceback.format_exc(), secrets), end="",
+                  file=sys.stderr)
         name = type(error).__name__
-        print(f"{PROG}: error: {name}: {error}", file=sys.stderr)
+        print(redact(f"{PROG}: error: {name}: {error}", secrets),
+              file=sys.stderr)
         return WorkerExitCode.FAILURE

@@ -163,6 +163,9 @@ class Converter:
     :ivar work_dir: a scratch directory, removed after the run.
     :ivar authors: the operator's ``{user name: (full name, email)}``
         (`codeimport.worker.authors`); empty when none was given.
+    :ivar credentials: the private source's `SourceCredentials`, or None;
+        each converter hands them to its tool its own way, never in an
+        argument, the environment or the log.
     """
 
     #: The ``rcs`` of the worker argument contract this converter serves.
@@ -174,7 +177,8 @@ class Converter:
 
     def __init__(self, request, target: TargetRepository, say, progress,
                  env: dict[str, str], work_dir: str, policy,
-                 authors: dict[str, tuple[str, str]] | None = None):
+                 authors: dict[str, tuple[str, str]] | None = None,
+                 credentials=None):
         self.request = request
         self.target = target
         self.say = say
@@ -183,6 +187,7 @@ class Converter:
         self.work_dir = work_dir
         self.policy = policy
         self.authors = authors or {}
+        self.credentials = credentials
 
     def stagingRef(self, published_name: str) -> str:
         """Where to stage the ref published as `published_name`
@@ -276,6 +281,7 @@ class ConvertingImporter(Importer):
             policy=self.context.policy,
             authors=(read_authors_file(self.context.authors_file)
                      if self.context.authors_file else None),
+            credentials=self.context.credentials,
         )
         limit = self.request.revision_limit
         outcome = converter.convert(limit)

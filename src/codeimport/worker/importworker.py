@@ -4,9 +4,14 @@ The argument list is the contract with the scheduler (BEHAVIOUR §5.6)::
 
     TARGET_ID RCS TARGET_RCS URL_OR_CVSROOT [--cvs-module M]
         [--stacked-on URL] [--exclude-host HOST]... [--revision-limit N]
+        [--source-credentials-file FILE]
 
 ``--revision-limit`` caps the revisions one run converts (the rest is
 left for the next run, which is due at once after SUCCESS_PARTIAL).
+``--source-credentials-file`` is added by the monitor, never by the
+scheduler: a file of mode 0600 holding the private source's user name
+and password (`codeimport.sourcecredentials`), which the importer hands
+to its tool its own way (never in an argument or the log).
 
 An importer is chosen by ``(RCS, TARGET_RCS)`` from a plain dict (see
 `default_importers`); its `Importer.run` returns a `WorkerExitCode`,
@@ -28,6 +33,7 @@ from codeimport.access import ForbiddenURL
 from codeimport.errors import CodeImportError
 from codeimport.errors import CodeImportValidationError
 from codeimport.exitcodes import WorkerExitCode
+from codeimport.sourcecredentials import SourceCredentials
 from codeimport.sourcekinds import SOURCE_KINDS
 from codeimport.sourcekinds import check_source_url
 
@@ -64,6 +70,7 @@ class ImportRequest:
     stacked_on: str | None = None
     exclude_hosts: tuple[str, ...] = ()
     revision_limit: int | None = None
+    credentials_file: str | None = None
 
 
 @dataclass
@@ -77,6 +84,7 @@ class ImportContext:
         importer runs reach the network the policy's way (proxies).
     :ivar authors_file: the operator's map of source user names to Git
         identities (`codeimport.worker.authors`), or None.
+    :ivar credentials: the private source's `SourceCredentials`, or None.
     """
 
     policy: AccessPolicy
@@ -84,6 +92,7 @@ class ImportContext:
     write: Callable[[str], None]
     network_env: dict[str, str] = field(default_factory=dict)
     authors_file: str | None = None
+    credentials: SourceCredentials | None = None
 
     def networkEnvironment(self) -> dict[str, str]:
         """Variables for the programs an importer runs (see `network_env`)."""
@@ -149,6 +158,7 @@ def _make_parser() -> _Parser:
         "--exclude-host", action="append", default=[], dest="exclude_hosts"
     )
     parser.add_argument("--revision-limit", type=_positive)
+    parser.add_argument("--source-credentials-file")
     return parser
 
 
@@ -185,6 +195,7 @@ def parse_import_arguments(arguments: list[str]) -> ImportRequest:
         stacked_on=options.stacked_on,
         exclude_hosts=tuple(options.exclude_hosts),
         revision_limit=options.revision_limit,
+        credentials_file=options.source_credentials_file,
     )
 
 

@@ -21,6 +21,7 @@ failure count (see `ICodeImportScheduler.reclaimJobID`).
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import tempfile
 import threading
@@ -31,6 +32,10 @@ from typing import IO
 from codeimport.enums import CodeImportResultStatus
 from codeimport.errors import CodeImportError
 from codeimport.errors import NoSuchCodeImportJob
+from codeimport.redact import redact
+from codeimport.redact import redact_bytes
+from codeimport.sourcecredentials import from_wire
+from codeimport.sourcecredentials import write_file
 from codeimport.wire.client import UnknownRemoteMethod
 from codeimport.worker.child import WorkerProcess
 from codeimport.worker.retry import call_with_retry
@@ -142,6 +147,11 @@ class WorkerMonitor:
         self._gone = False
         self._interrupted = False
         self._worker: WorkerProcess | None = None
+        # What the job's log, tail and our own log must never show (the
+        # source's password), and the private directory its credentials
+        # file lives in while the worker runs.
+        self._secrets: tuple[str, ...] = ()
+        self._private_dir: str | None = None
 
     def interrupt(self) -> None:
         """Kill the worker and hand the job back (``reclaimJobID``).
@@ -177,6 +187,21 @@ class WorkerMonitor:
                 return self._finish(status, logfile)
         finally:
             self._wake.close()
+            if self._private_dir is not None:
+                shutil.rmtree(self._private_dir, ignore_errors=True)
+
+    def _credentialArguments(self, data: dict) -> list[str]:
+        """Write the job's source credentials, if any, into a file of
+        mode 0600 in a private directory, and return the worker
+        arguments naming it: the password goes into no argument, no
+        environment variable and no log."""
+        credentials = from_wire(data.get("source_credentials"))
+        if credentials is None:
+            return []
+        self._secrets = credentials.secrets
+        self._private_dir = tempfile.mkdtemp(prefix="codeimport-job-")
+        path = write_file(self._private_dir, credentials)
+        return ["--source-credentials-file", path]
 
     def _runJob(self, logfile: IO[bytes]) -> CodeImportResultStatus:
         try:
@@ -186,6 +211,7 @@ class WorkerMonitor:
                 abandon_on_stop=True,
             )
             arguments = [str(argument) for argument in data["arguments"]]
+            arguments += self._credentialArguments(data)
         except (CodeImportError, OSError, KeyError, TypeError) as error:
             if self._interrupted:
                 raise _HandBack() from None
@@ -194,7 +220,8 @@ class WorkerMonitor:
         if self._interrupted:
             raise _HandBack()
         command = self.worker_command(arguments)
-        log.info("Job %d: running %s", self.job_id, " ".join(command))
+        log.info("Job %d: running %s", self.job_id,
+                 redact(" ".join(command), self._secrets))
         try:
             worker = WorkerProcess(
                 command, logfile, self._onOutput, env=self.env
@@ -246,7 +273,8 @@ class WorkerMonitor:
     def _heartbeatLoop(self) -> None:
         """Send a heartbeat now and every interval until the worker ends."""
         while True:
-            tail = self.tail.decode("utf-8", "replace")
+            tail = redact(self.tail.decode("utf-8", "replace"),
+                          self._secrets)
             try:
                 call_with_retry(
                     lambda: self.client.updateHeartbeat(self.job_id, tail),
@@ -321,7 +349,8 @@ class WorkerMonitor:
 
     def _finish(self, status: CodeImportResultStatus, logfile) -> int:
         logfile.seek(0)
-        log_data = xmlrpc.client.Binary(logfile.read())
+        log_data = xmlrpc.client.Binary(
+            redact_bytes(logfile.read(), self._secrets))
         try:
             self._call(
                 self.client.finishJobID, self.job_id, status.name, log_data

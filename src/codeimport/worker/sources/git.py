@@ -94,6 +94,10 @@ class GitConverter(Converter):
         if transport not in safegit.GIT_TRANSPORTS:
             raise Unsupported(f"Git imports cannot read {transport} URLs: "
                               f"{url}")
+        self._helper = None
+        if self.credentials is not None:
+            self._helper = safegit.write_credential_helper(
+                self.work_dir, self.credentials)
         before = self.target.stagedRefs()
         self.say(f"Fetching {url}")
         head, advertised = self._list(url)
@@ -104,7 +108,8 @@ class GitConverter(Converter):
             return Outcome(complete=True, done=0)
         try:
             safegit.fetch(self.target.path, url, REFSPECS, self.policy,
-                          self.env, on_line=_ProgressFilter(self.say))
+                          self.env, on_line=_ProgressFilter(self.say),
+                          credential_helper=self._helper)
         except ForbiddenURL as error:
             raise SourceForbidden(str(error)) from None
         except safegit.GitSourceUnreadable as error:
@@ -131,7 +136,8 @@ class GitConverter(Converter):
     def _list(self, url):
         try:
             return safegit.list_remote(self.target.path, url, self.policy,
-                                       self.env)
+                                       self.env,
+                                       credential_helper=self._helper)
         except ForbiddenURL as error:
             raise SourceForbidden(str(error)) from None
         except safegit.GitSourceError as error:
