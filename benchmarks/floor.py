@@ -59,8 +59,7 @@ def _worker(index, argument, barrier):
     connection.commit()
 
     def cycle():
-        machine_id, _ = run(poll_statement(
-            hostname, settings.maximum_heartbeat_interval))
+        machine_id, _ = run(poll_statement(settings, hostname))
         row = run(claim_statement(machine_id, WORKER_LIMIT))
         connection.commit()
         if row is None:

@@ -44,7 +44,7 @@ _TABLES = (
     "scriptactivity codeimporteventdata codeimportevent codeimportresult "
     "libraryfilealias libraryfilecontent codeimportjob "
     "codeimportsourcecredential codeimport "
-    "codeimportmachine branch teamparticipation person"
+    "codeimportmachine branch teamparticipation person codeimportservice"
 ).split()
 
 

@@ -26,6 +26,11 @@ class Settings:
     consecutive_failure_limit: int = 5
     #: The watchdog takes a machine OFFLINE after this long without a poll.
     machine_heartbeat_limit: int = 900
+    #: The scheduler service notes every third of this that it reaches
+    #: the database; a longer gap is an outage, after which jobs and
+    #: machines get their whole limits again (`codeimport.model.rules`).
+    #: Keep it well below ``maximum_heartbeat_interval``.
+    service_outage_after: int = 60
     default_interval_cvs: int = 43200
     default_interval_subversion: int = 21600
     default_interval_git: int = 21600

@@ -18,6 +18,8 @@ from codeimport.model.columns import DBEnum
 from codeimport.model.columns import UTCDateTime
 from codeimport.model.context import StoreUtility
 from codeimport.model.context import context_of
+from codeimport.model.rules import positional
+from codeimport.model.rules import silence_values
 from codeimport.model.rules import stale_job_condition
 from codeimport.validators import RCS_KINDS
 
@@ -97,6 +99,11 @@ class CodeImportJob(Storm):
         return arguments
 
 
+_RECLAIMABLE = positional(
+    f"SELECT id FROM codeimportjob WHERE {stale_job_condition()}"
+    " ORDER BY id")
+
+
 @implementer(ICodeImportJobSet)
 class CodeImportJobSet(StoreUtility):
     """See `ICodeImportJobSet`."""
@@ -116,11 +123,9 @@ class CodeImportJobSet(StoreUtility):
     def getReclaimableJobs(self):
         """See `ICodeImportJobSet`."""
         store = self._store
+        statement, layout = _RECLAIMABLE
         ids = [row[0] for row in store.execute(
-            f"SELECT id FROM codeimportjob WHERE {stale_job_condition()}"
-            " ORDER BY id",
-            (self._settings.maximum_heartbeat_interval,),
-        )]
+            statement, layout(silence_values(self._settings)))]
         return [store.get(CodeImportJob, job_id) for job_id in ids]
 
     def getJobsInState(self, state):

@@ -54,6 +54,13 @@ _ONLINE = CodeImportMachineState.ONLINE.value
 _JOB_COLUMNS = column_list(CodeImportJob)
 
 
+_STALE_JOBS = rules.positional(
+    "SELECT j.id FROM codeimportjob j"
+    " JOIN codeimport c ON c.id = j.code_import"
+    f" WHERE {rules.stale_job_condition('j')}"
+    " ORDER BY j.id FOR NO KEY UPDATE OF c SKIP LOCKED")
+
+
 class Refusal(enum.Enum):
     """Which guard refused a transition."""
 
@@ -136,7 +143,7 @@ class CodeImportJobQueue(StoreUtility):
             ``(machine_id, whether any job is stale)``.
         """
         row = self._store.execute(*statements.poll_statement(
-            hostname, self._settings.maximum_heartbeat_interval)).get_one()
+            self._settings, hostname)).get_one()
         if row is None:
             return None
         invalidate_cached(self._store, CodeImportMachine, row[0])
@@ -250,12 +257,9 @@ class CodeImportJobQueue(StoreUtility):
     def staleJobIds(self):
         """The ids of stale jobs whose imports nobody else is changing,
         locking those imports (in the order every writer locks)."""
-        return [row[0] for row in self._store.execute(
-            "SELECT j.id FROM codeimportjob j"
-            " JOIN codeimport c ON c.id = j.code_import"
-            f" WHERE {rules.stale_job_condition('j')}"
-            " ORDER BY j.id FOR NO KEY UPDATE OF c SKIP LOCKED",
-            (self._settings.maximum_heartbeat_interval,))]
+        return [row[0] for row in self._run(_STALE_JOBS,
+                                            rules.silence_values(
+                                                self._settings))]
 
     def schedule(self, code_import_id, seconds=None):
         """Add import `code_import_id`'s next PENDING job, due `seconds`

@@ -21,12 +21,16 @@ __all__ = [
     "NEVER_MIRRORED",
     "PENDING",
     "RUNNING",
+    "RECORD_REACHABLE",
     "SUCCESSES",
     "consecutive_failures",
     "default_interval",
     "default_interval_values",
     "due_after",
     "positional",
+    "reachable_since",
+    "silence_values",
+    "silent",
     "stale_job_condition",
     "under_worker_limit",
 ]
@@ -49,11 +53,72 @@ def consecutive_failures(code_import):
         f"  AND s.status IN ({SUCCESSES})), 0))")
 
 
-def stale_job_condition(table="codeimportjob", limit="?"):
-    """A RUNNING job of `table` whose heartbeat is older than `limit`
+# -- silence and outages -------------------------------------------------
+#
+# Machines reach the database only through the scheduler service, so a
+# job's heartbeat (or a machine's poll) stops when the database or the
+# service is away, however healthy the job.  The service writes one row
+# of ``codeimportservice`` every third of ``service_outage_after``
+# (`RECORD_REACHABLE`, run by `codeimport.xmlrpc.reachability`); a write
+# that finds the previous one older than ``service_outage_after`` ends
+# an outage and moves ``date_reachable_since`` to now.  Silence is then
+# measured from the later of the heartbeat and that moment, and while
+# the service has not written for ``service_outage_after`` nothing is
+# silent at all (`reachable_since` is +infinity).  With no row (no
+# service has ever recorded anything: the library used on its own)
+# heartbeats alone count, as in the original.
+
+#: The service's write: an upsert of the one row, in one statement; it
+#: answers whether it ended an outage.
+RECORD_REACHABLE = (
+    "INSERT INTO codeimportservice"
+    " (id, date_last_seen, date_reachable_since)"
+    " VALUES (1, CURRENT_TIMESTAMP, '-infinity')"
+    " ON CONFLICT (id) DO UPDATE SET"
+    " date_reachable_since = CASE WHEN codeimportservice.date_last_seen"
+    "  < CURRENT_TIMESTAMP - $outage * interval '1 second'"
+    "  THEN CURRENT_TIMESTAMP"
+    "  ELSE codeimportservice.date_reachable_since END,"
+    " date_last_seen = GREATEST(codeimportservice.date_last_seen,"
+    "  CURRENT_TIMESTAMP)"
+    " RETURNING date_reachable_since = CURRENT_TIMESTAMP")
+
+
+def reachable_since(outage="$outage"):
+    """When the machines' way to the database last came back (an SQL
+    timestamp): ``-infinity`` when no service records it, ``infinity``
+    while the service has not written for `outage` seconds."""
+    return (
+        "COALESCE((SELECT CASE WHEN s.date_last_seen"
+        f" >= CURRENT_TIMESTAMP - {outage} * interval '1 second'"
+        " THEN s.date_reachable_since ELSE 'infinity' END"
+        " FROM codeimportservice s WHERE s.id = 1),"
+        " '-infinity'::timestamptz)")
+
+
+def silent(heartbeat, limit="$heartbeat", outage="$outage"):
+    """`heartbeat` (an SQL timestamp) is older than `limit` seconds, and
+    so is the end of the last outage (see above)."""
+    threshold = f"CURRENT_TIMESTAMP - {limit} * interval '1 second'"
+    return (f"({heartbeat} < {threshold}"
+            f" AND {reachable_since(outage)} < {threshold})")
+
+
+def stale_job_condition(table="codeimportjob", limit="$heartbeat",
+                        outage="$outage"):
+    """A RUNNING job of `table` that has been `silent` for `limit`
     seconds (the maximum heartbeat interval)."""
-    return (f"{table}.state = {RUNNING} AND {table}.heartbeat"
-            f" < CURRENT_TIMESTAMP - {limit} * interval '1 second'")
+    return (f"{table}.state = {RUNNING}"
+            f" AND {silent(f'{table}.heartbeat', limit, outage)}")
+
+
+def silence_values(settings, limit=None):
+    """The parameters of `silent` and `stale_job_condition`, by name:
+    `limit` (default: the maximum heartbeat interval) and the outage
+    threshold."""
+    if limit is None:
+        limit = settings.maximum_heartbeat_interval
+    return {"heartbeat": limit, "outage": settings.service_outage_after}
 
 
 def under_worker_limit(machine, limit):

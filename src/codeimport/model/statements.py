@@ -44,8 +44,7 @@ _GUARD_MIRRORABLE = (
 _GUARD_BELOW_LIMIT = (
     "($limit_handled OR $is_success"
     f" OR {rules.consecutive_failures('j.code_import')} + 1 < $limit)")
-_GUARD_STALE = (
-    f"(NOT $only_stale OR {rules.stale_job_condition('j', '$heartbeat')})")
+_GUARD_STALE = f"(NOT $only_stale OR {rules.stale_job_condition('j')})"
 
 
 def _prepare(statement):
@@ -62,9 +61,9 @@ def _prepare(statement):
 POLL = _prepare(
     "UPDATE codeimportmachine SET heartbeat = CURRENT_TIMESTAMP"
     f" WHERE hostname = $hostname AND state = {_ONLINE}"
-    " RETURNING id, COALESCE((SELECT min(heartbeat) FROM codeimportjob"
-    f"  WHERE state = {rules.RUNNING})"
-    "  < CURRENT_TIMESTAMP - $heartbeat * interval '1 second', false)")
+    " RETURNING id, COALESCE(" + rules.silent(
+        "(SELECT min(heartbeat) FROM codeimportjob"
+        f" WHERE state = {rules.RUNNING})") + ", false)")
 
 
 def _start(candidate):
@@ -207,6 +206,7 @@ def end_values(settings, job_id, status, log_file_id, reclaimed=False,
     is_success = status in _Status.successes
     return dict(
         rules.default_interval_values(settings),
+        **rules.silence_values(settings),
         job=job_id, status=status.value, log_file=log_file_id,
         is_success=is_success,
         due_now=reclaimed or status == _Status.SUCCESS_PARTIAL,
@@ -215,20 +215,19 @@ def end_values(settings, job_id, status, log_file_id, reclaimed=False,
         limit=settings.consecutive_failure_limit,
         limit_handled=limit_handled,
         only_stale=only_stale,
-        heartbeat=settings.maximum_heartbeat_interval,
         reclaimed=reclaimed,
         event=(CodeImportEventType.RECLAIM if reclaimed
                else CodeImportEventType.FINISH).value,
     )
 
 
-def poll_statement(hostname, maximum_heartbeat_interval):
+def poll_statement(settings, hostname):
     """The statement with which an ONLINE machine polls, as
     ``(statement, parameters)``: it touches the machine's heartbeat and
     says whether any job is stale."""
     statement, layout = POLL
     return statement, layout(
-        {"hostname": hostname, "heartbeat": maximum_heartbeat_interval})
+        dict(rules.silence_values(settings), hostname=hostname))
 
 
 def claim_statement(machine_id, worker_limit=None):

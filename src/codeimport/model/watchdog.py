@@ -10,10 +10,21 @@ from zope.interface import implementer
 from codeimport.enums import CodeImportMachineOfflineReason
 from codeimport.enums import CodeImportMachineState
 from codeimport.interfaces.watchdog import ICodeImportWatchdog
+from codeimport.model import rules
 from codeimport.model.context import StoreUtility
 from codeimport.model.machine import CodeImportMachine
 
 __all__ = ["CodeImportWatchdog", "WatchdogReport"]
+
+# ONLINE or QUIESCING machines that stopped polling, by the jobs' rule
+# of silence (so an outage of the service or the database does not
+# count against them either).
+_SILENT_MACHINES = rules.positional(
+    "SELECT id FROM codeimportmachine WHERE state IN"
+    f" ({CodeImportMachineState.ONLINE.value},"
+    f" {CodeImportMachineState.QUIESCING.value})"
+    f" AND {rules.silent('COALESCE(heartbeat, date_created)')}"
+    " ORDER BY hostname FOR UPDATE SKIP LOCKED")
 
 
 @dataclass
@@ -50,15 +61,9 @@ class CodeImportWatchdog(StoreUtility):
         report = WatchdogReport()
         report.reclaimed_job_ids = self._workflow.reclaimStaleJobs()
         store = self._store
-        rows = store.execute(
-            "SELECT id FROM codeimportmachine WHERE state = ANY(?)"
-            " AND COALESCE(heartbeat, date_created)"
-            "  < CURRENT_TIMESTAMP - ? * interval '1 second'"
-            " ORDER BY hostname FOR UPDATE SKIP LOCKED",
-            ([CodeImportMachineState.ONLINE.value,
-              CodeImportMachineState.QUIESCING.value],
-             self._settings.machine_heartbeat_limit),
-        )
+        statement, layout = _SILENT_MACHINES
+        rows = store.execute(statement, layout(rules.silence_values(
+            self._settings, self._settings.machine_heartbeat_limit)))
         for (machine_id,) in list(rows):
             machine = store.get(CodeImportMachine, machine_id)
             machine.setOffline(CodeImportMachineOfflineReason.WATCHDOG)

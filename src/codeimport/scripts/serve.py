@@ -193,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             options.dsn, credentials, settings=settings,
             max_request_bytes=options.max_request_bytes,
             body_timeout=options.request_timeout,
-            statement_timeout=options.statement_timeout)
+            statement_timeout=options.statement_timeout,
+            record_reachability=True)
 
     service_options = {
         "bind": [options.bind],

@@ -34,10 +34,12 @@ from codeimport.metrics import CONTENT_TYPE
 from codeimport.metrics import DatabaseCollector
 from codeimport.metrics import ServiceMetrics
 from codeimport.metrics import render
+from codeimport.settings import Settings
 from codeimport.wire import faults
 from codeimport.wire.interfaces import IBranchStatusAPI
 from codeimport.wire.interfaces import ICodeImportScheduler
 from codeimport.xmlrpc.authserver import BranchStatusAPI
+from codeimport.xmlrpc.reachability import ReachabilityRecorder
 from codeimport.xmlrpc.request import HTTPError
 from codeimport.xmlrpc.request import dump_fault
 from codeimport.xmlrpc.request import dump_result
@@ -110,9 +112,13 @@ class XMLRPCApplication:
             iter(self.endpoints.values())).stores
         self.metrics = metrics
         self._collector = DatabaseCollector(self._health_stores.get)
+        #: The `ReachabilityRecorder` of this process, if it records.
+        self.recorder = None
 
     def close(self) -> None:
         """Close every database connection (at worker exit)."""
+        if self.recorder is not None:
+            self.recorder.stop()
         for endpoint in self.endpoints.values():
             endpoint.stores.close()
 
@@ -238,7 +244,8 @@ def _plain(start_response, status: str, message: str,
 def make_app(dsn: str, credentials, *, settings=None,
              max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
              body_timeout: float | None = 30.0,
-             statement_timeout: float | None = 30.0) -> XMLRPCApplication:
+             statement_timeout: float | None = 30.0,
+             record_reachability: bool = False) -> XMLRPCApplication:
     """Build the application serving every endpoint of `ENDPOINTS`.
 
     No connection is opened here: each thread opens its own on its first
@@ -249,6 +256,10 @@ def make_app(dsn: str, credentials, *, settings=None,
         uses (blacklisted host names, the site's host name ...).
     :param statement_timeout: seconds after which PostgreSQL cancels a
         statement, so that a lock wait cannot hold a thread for ever.
+    :param record_reachability: start this process's
+        `ReachabilityRecorder` (``codeimport serve`` does; an application
+        built in a test process usually should not, as the watchdog
+        would take its end for an outage).
     """
     endpoints = []
     for path, (api_class, interface, role) in ENDPOINTS.items():
@@ -260,6 +271,11 @@ def make_app(dsn: str, credentials, *, settings=None,
                                   interface, stores))
     metrics = ServiceMetrics(
         name for endpoint in endpoints for name in endpoint.methods)
-    return XMLRPCApplication(endpoints, credentials, metrics=metrics,
-                             max_request_bytes=max_request_bytes,
-                             body_timeout=body_timeout)
+    app = XMLRPCApplication(endpoints, credentials, metrics=metrics,
+                            max_request_bytes=max_request_bytes,
+                            body_timeout=body_timeout)
+    if record_reachability:
+        app.recorder = ReachabilityRecorder(
+            service_dsn(dsn, "codeimport-reachability", statement_timeout),
+            settings or Settings()).start()
+    return app
