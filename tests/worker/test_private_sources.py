@@ -25,8 +25,17 @@ from codeimport.sourcecredentials import SourceCredentials
 from codeimport.testing.endtoend import ImportHarness
 from codeimport.testing.private import BasicAuthWSGI
 from codeimport.testing.private import ProcessSampler
+from codeimport.testing.private import SamplingProxy
+from codeimport.testing.vcs.cvs import CVSServer
+from codeimport.testing.vcs.cvs import add_user
+from codeimport.testing.vcs.cvs import make_root
+from codeimport.testing.vcs.cvs import remove_root
+from codeimport.testing.vcs.cvs import sample_history
 from codeimport.testing.vcs.git import git_refs
 from codeimport.testing.vcs.git import make_history
+from codeimport.testing.vcs.svn import SvnServer
+from codeimport.testing.vcs.svn import create_repository
+from codeimport.testing.vcs.svn import standard_history
 
 # Characters that need quoting in a URL, and a shell, and a config file.
 PASSWORD = "Pa55 w:rd/@%#'\"$x"
@@ -109,3 +118,68 @@ def test_a_private_git_source_over_http(codeimport, harness, tmp_path):
         assert run.status == "FAILURE_INVALID", run.log
         assert server.refused > refused
         assert "not-Pa55" not in run.log and "Pa55" not in run.log
+
+
+def test_a_private_subversion_source_over_svnserve(codeimport, harness,
+                                                   tmp_path):
+    root = tmp_path / "svnroot"
+    root.mkdir()
+    repository = root / "private"
+    create_repository(str(repository), standard_history())
+    (repository / "conf" / "svnserve.conf").write_text(
+        "[general]\nanon-access = none\nauth-access = read\n"
+        "password-db = passwd\nrealm = private\n")
+    (repository / "conf" / "passwd").write_text(
+        f"[users]\n{USER} = {PASSWORD}\n")
+    sampler = ProcessSampler(PASSWORD)
+    with SvnServer(root) as server, SamplingProxy(server.port,
+                                                  sampler) as proxy:
+        url = f"svn://127.0.0.1:{proxy.port}/private"
+        code_import = harness.register("svn", with_credentials(url))
+        run = harness.run(code_import)
+
+        assert run.status == "SUCCESS", run.log
+        assert "refs/heads/master" in git_refs(harness.targetPath(
+            code_import))
+        assert_never_shown(codeimport, harness, code_import, sampler, run,
+                           tmp_path, "importworker")
+
+        wrong = harness.register(
+            "svn", with_credentials(url + "/trunk", "not-" + PASSWORD),
+            name="wrong")
+        run = harness.run(wrong)
+        assert run.status == "FAILURE_INVALID", run.log
+        assert "Pa55" not in run.log
+
+
+# CVSROOT passwords cannot hold "@" or "/".
+CVS_PASSWORD = "Pa55 w:rd%#'\"$x"
+
+
+def test_a_private_cvs_source_over_pserver(codeimport, harness, tmp_path):
+    root = make_root()
+    try:
+        add_user(root, USER, CVS_PASSWORD)
+        sample_history("private").write(root)
+        sampler = ProcessSampler(CVS_PASSWORD)
+        with CVSServer(root) as server, SamplingProxy(
+                server.port, sampler) as proxy:
+            cvs_root = (f":pserver:{USER}:{CVS_PASSWORD}@127.0.0.1:"
+                        f"{proxy.port}{root}")
+            code_import = harness.register(
+                "cvs", cvs_root=cvs_root, cvs_module="private")
+            run = harness.run(code_import)
+
+            assert run.status == "SUCCESS", run.log
+            # The fidelity check's ``cvs export`` connected too.
+            assert sampler.saw("cvs -f"), sorted(sampler.commands)
+            assert sampler.leaks == []
+            assert CVS_PASSWORD not in run.log
+            assert files_holding(tmp_path / "machine", CVS_PASSWORD) == []
+            codeimport.abort()
+            assert code_import.cvs_root == (
+                f":pserver:{USER}@127.0.0.1:{proxy.port}{root}")
+            assert credentials_for(codeimport.store, code_import.id) == (
+                SourceCredentials(USER, CVS_PASSWORD))
+    finally:
+        remove_root(root)

@@ -28,6 +28,7 @@ split; the log says how many wait.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -126,6 +127,10 @@ class CVSConverter(Converter):
         module = self.request.cvs_module or ""
         if not _MODULE.match(module) or ".." in module.split("/"):
             raise SourceInvalid(f"Not a CVS module name: {module!r}.")
+        if self.credentials is not None and root.password is None:
+            # The CVSROOT names the user; the password is kept apart.
+            root = dataclasses.replace(root,
+                                       password=self.credentials.password)
         return root
 
     def _connect(self, root) -> CVSConnection:

@@ -134,7 +134,8 @@ class SvnConverter(Converter):
 
     def _source(self) -> SvnSource:
         return SvnSource(self.request.url, write_config(
-            os.path.join(self.work_dir, "svn-config"), self.env))
+            os.path.join(self.work_dir, "svn-config"), self.env),
+            credentials=self.credentials)
 
     def _checkScheme(self):
         scheme = urllib.parse.urlsplit(self.request.url).scheme.lower()

@@ -58,9 +58,12 @@ class SvnSource:
     the source is invalid; errors afterwards that it is broken.
 
     :param config_dir: a private libsvn configuration (`write_config`).
+    :param credentials: a private source's `SourceCredentials`, or None;
+        libsvn asks for them in this process (a prompt provider), so they
+        are in no argument, file or log, and never stored.
     """
 
-    def __init__(self, url: str, config_dir: str):
+    def __init__(self, url: str, config_dir: str, credentials=None):
         from subvertpy import SubversionException
         from subvertpy import client
         from subvertpy import ra
@@ -71,8 +74,15 @@ class SvnSource:
         with self.failures(opening=True), warnings.catch_warnings():
             # subvertpy 0.11 calls the deprecated urllib.parse.splittype.
             warnings.simplefilter("ignore", DeprecationWarning)
-            auth = ra.Auth([ra.get_username_provider(),
-                            ra.get_ssl_server_trust_file_provider()])
+            providers = [ra.get_username_provider(),
+                         ra.get_ssl_server_trust_file_provider()]
+            if credentials is not None:
+                def answer(realm, username, may_save):
+                    return credentials.username, credentials.password, False
+
+                # One try: wrong credentials are not asked for again.
+                providers.insert(0, ra.get_simple_prompt_provider(answer, 0))
+            auth = ra.Auth(providers)
             config = client.get_config(config_dir)
             self._log = ra.RemoteAccess(self.url, auth=auth, config=config)
             self.root = self._log.get_repos_root().rstrip("/")
