@@ -216,12 +216,14 @@ class CodeImportJobQueue(StoreUtility):
         raise AssertionError("heartbeat: refused with every guard holding")
 
     def end(self, job_id, status, log_file_id=None, *, reclaimed=False,
-            only_stale=False, limit_handled=False):
+            only_stale=False, limit_handled=False, target_changed=None):
         """End RUNNING job `job_id` with a result of `status` (see
         `statements.END`): a finish, or with `reclaimed` a reclaim.
 
         :param only_stale: end it only if it is stale (the watchdog).
         :param limit_handled: the caller has made the import FAILING.
+        :param target_changed: whether the run changed the target's
+            published refs, if the machine said (`rules.requests_mirror`).
         :return: ``(code_import_id, machine_id, result)``.
         :raises FailureLimitReached: unless `limit_handled`, when this
             failure reaches the limit.
@@ -232,7 +234,7 @@ class CodeImportJobQueue(StoreUtility):
         _check_id(job_id)
         values = statements.end_values(
             self._settings, job_id, status, log_file_id, reclaimed,
-            only_stale, limit_handled)
+            only_stale, limit_handled, target_changed)
         store = self._store
         for _ in range(2):
             loaded = run_returning(

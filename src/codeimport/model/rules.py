@@ -29,6 +29,7 @@ __all__ = [
     "due_after",
     "positional",
     "reachable_since",
+    "requests_mirror",
     "silence_values",
     "silent",
     "stale_job_condition",
@@ -119,6 +120,17 @@ def silence_values(settings, limit=None):
     if limit is None:
         limit = settings.maximum_heartbeat_interval
     return {"heartbeat": limit, "outage": settings.service_outage_after}
+
+
+def requests_mirror(status, target_changed=None):
+    """Whether a result asks for its branch to be mirrored: when the
+    machine says the target's published refs changed (whatever the
+    status: a SUCCESS_NOCHANGE after a run whose result was lost still
+    changed what was last reported); when it does not say (an older
+    machine), after SUCCESS, as in the original."""
+    if target_changed is None:
+        return status == CodeImportResultStatus.SUCCESS
+    return bool(target_changed)
 
 
 def under_worker_limit(machine, limit):

@@ -138,8 +138,8 @@ WHY_NO_HEARTBEAT = rules.positional(
 #   partial success or a reclaim, 1 after a success, 2**(failures - 1)
 #   after a failure (failures counting this one);
 # * ``import_row``, ``mirror`` and ``event``: date_last_successful, a
-#   mirror request after SUCCESS (never pushing back an earlier one),
-#   and the event.
+#   mirror request when the target changed (`rules.requests_mirror`;
+#   never pushing back an earlier request), and the event.
 #
 # All sub-statements see one snapshot, so the failure count counts the
 # results before this one.
@@ -202,7 +202,7 @@ WHY_NOT_ENDED = rules.positional(
 
 
 def end_values(settings, job_id, status, log_file_id, reclaimed=False,
-               only_stale=False, limit_handled=False):
+               only_stale=False, limit_handled=False, target_changed=None):
     is_success = status in _Status.successes
     return dict(
         rules.default_interval_values(settings),
@@ -211,7 +211,8 @@ def end_values(settings, job_id, status, log_file_id, reclaimed=False,
         is_success=is_success,
         due_now=reclaimed or status == _Status.SUCCESS_PARTIAL,
         marks_success=status in (_Status.SUCCESS, _Status.SUCCESS_NOCHANGE),
-        requests_mirror=status == _Status.SUCCESS,
+        requests_mirror=(not reclaimed
+                         and rules.requests_mirror(status, target_changed)),
         limit=settings.consecutive_failure_limit,
         limit_handled=limit_handled,
         only_stale=only_stale,
@@ -239,12 +240,14 @@ def claim_statement(machine_id, worker_limit=None):
                               "limit": worker_limit or 0})
 
 
-def finish_statement(settings, job_id, status, log_file_id):
+def finish_statement(settings, job_id, status, log_file_id,
+                     target_changed=None):
     """`CodeImportJobQueue.finish`'s statement as ``(statement,
     parameters)``."""
     statement, layout = END
-    return statement, layout(
-        end_values(settings, job_id, status, log_file_id))
+    return statement, layout(end_values(
+        settings, job_id, status, log_file_id,
+        target_changed=target_changed))
 
 
 def with_values(statement_and_layout, values):

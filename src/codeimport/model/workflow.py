@@ -28,6 +28,7 @@ from codeimport.interfaces.job import ICodeImportJobWorkflow
 from codeimport.model.codeimport import CodeImport
 from codeimport.model.constants import UTC_NOW
 from codeimport.model.context import StoreUtility
+from codeimport.model.lateresult import LateResults
 from codeimport.model.queue import FailureLimitReached
 from codeimport.model.queue import NotStale
 from codeimport.notification import CodeImportJobFinished
@@ -53,6 +54,7 @@ class CodeImportJobWorkflow(StoreUtility):
         super().__init__(get_store, settings)
         self._events = events
         self._queue = queue
+        self.late = LateResults(get_store, settings)
 
     def _lock(self, job):
         """Lock `job`'s import and then `job`'s row, reload the job, and
@@ -158,15 +160,22 @@ class CodeImportJobWorkflow(StoreUtility):
         return self.finishJobById(removeSecurityProxy(import_job).id, status,
                                   logfile_alias)
 
-    def finishJobById(self, job_id, status, logfile_alias):
+    def finishJobById(self, job_id, status, logfile_alias,
+                      target_changed=None):
         """`finishJob` for a service that knows only the job's id: the
-        job is never loaded, unless to explain a refusal."""
+        job is never loaded, unless to explain a refusal.
+
+        :param target_changed: whether the run changed the target's
+            published refs, when the machine says so; it decides the
+            mirror request (`rules.requests_mirror`).
+        """
         if status not in CodeImportResultStatus:
             raise CodeImportValidationError(f"Not a result status: {status!r}")
         logfile_alias = removeSecurityProxy(logfile_alias)
         code_import_id, result = self._end(
             job_id, status,
-            None if logfile_alias is None else logfile_alias.id)
+            None if logfile_alias is None else logfile_alias.id,
+            target_changed=target_changed)
         # Building the notification loads the import; skip it when
         # nobody listens (zope.event has no subscribers at all), which
         # is the scheduler's usual case.
@@ -189,6 +198,22 @@ class CodeImportJobWorkflow(StoreUtility):
                                     limit_handled=True, **options)
         code_import_id, _, result = ended
         return code_import_id, result
+
+    def recordLateResult(self, job_id, status, logfile_alias,
+                         target_changed=None):
+        """Record the result of job `job_id`, reported after the job was
+        reclaimed (`codeimport.model.lateresult`); True if recorded,
+        False if it already was."""
+        if status not in CodeImportResultStatus:
+            raise CodeImportValidationError(f"Not a result status: {status!r}")
+        if status in (_Status.RECLAIMED, _Status.KILLED):
+            raise CodeImportValidationError(
+                f"{status.name} is not a result a run reports.")
+        logfile_alias = removeSecurityProxy(logfile_alias)
+        return self.late.record(
+            job_id, status,
+            None if logfile_alias is None else logfile_alias.id,
+            target_changed)
 
     def reclaimJob(self, import_job):
         """See `ICodeImportJobWorkflow`.

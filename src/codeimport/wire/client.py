@@ -33,6 +33,7 @@ from typing import Any
 from codeimport.errors import CodeImportError
 from codeimport.errors import NoSuchBranch
 from codeimport.errors import NoSuchCodeImportJob
+from codeimport.wire import faults
 from codeimport.wire.remote import RemoteFault
 from codeimport.wire.remote import UnknownRemoteMethod
 from codeimport.wire.remote import remote_fault
@@ -200,13 +201,42 @@ class SchedulerClient(_Client):
         """
         return self._lookupCall("updateHeartbeat", job_id, log_tail)
 
-    def finishJobID(self, job_id: int, status_name: str, log_file) -> int:
+    def finishJobID(self, job_id: int, status_name: str, log_file,
+                    target_changed: bool | None = None) -> int:
         """Report the job's result (a `CodeImportResultStatus` name) and
-        its log (an `xmlrpc.client.Binary`, or "" for none).
+        its log (an `xmlrpc.client.Binary`, or "" for none), and whether
+        the target's published refs changed, if known.
+
+        A scheduler older than `target_changed` (fault 904 for the extra
+        argument) is asked again without it.
 
         :raises NoSuchCodeImportJob: when the job was reclaimed.
         """
-        return self._lookupCall("finishJobID", job_id, status_name, log_file)
+        args = (job_id, status_name, log_file)
+        if target_changed is None:
+            return self._lookupCall("finishJobID", *args)
+        try:
+            return self._lookupCall("finishJobID", *args,
+                                    bool(target_changed))
+        except RemoteFault as fault:
+            if (fault.fault_code != faults.InvalidArguments.error_code
+                    or "takes 3 arguments" not in str(fault)):
+                raise
+        return self._lookupCall("finishJobID", *args)
+
+    def recordLateResult(self, job_id: int, status_name: str, log_file,
+                         target_changed: bool | None = None) -> bool:
+        """Report the result of a run whose job was reclaimed meanwhile;
+        True if recorded, False if it had been already.
+
+        :raises NoSuchCodeImportJob: when no job of that id was
+            reclaimed (the report got through before, or never existed).
+        :raises UnknownRemoteMethod: from an older scheduler.
+        """
+        args = (job_id, status_name, log_file)
+        if target_changed is not None:
+            args += (bool(target_changed),)
+        return bool(self._lookupCall("recordLateResult", *args))
 
     def reclaimJobID(self, job_id: int) -> int:
         """Hand the RUNNING job back, to run again at once (a RECLAIMED

@@ -76,7 +76,7 @@ class ICodeImportScheduler(Interface):
         :raises Fault 902 InvalidJobState: when the job is not RUNNING.
         """
 
-    def finishJobID(job_id, status_name, log_file):
+    def finishJobID(job_id, status_name, log_file, target_changed=None):
         """Record how the RUNNING job ended, and delete it.
 
         :param job_id: int.
@@ -84,13 +84,43 @@ class ICodeImportScheduler(Interface):
             e.g. ``"SUCCESS"``.
         :param log_file: the job's whole log as base64 (``Binary``), or
             ``""`` for none.  An empty log is not stored.
+        :param target_changed: optional boolean (added in issue 13):
+            whether the target's published refs differ from what the
+            import's last reported run left (the machine compares the
+            target's ``codeimport/published.json``).  When given, it
+            alone decides whether a mirror of the branch is requested;
+            when left out (older machines), SUCCESS requests one.
         :return: 0.
-        :raises Fault 360 NoSuchCodeImportJob: when no job has this id.
+        :raises Fault 360 NoSuchCodeImportJob: when no job has this id
+            (if it was reclaimed, report with `recordLateResult`).
         :raises Fault 901 UnknownStatusName: for an unknown status name.
         :raises Fault 902 InvalidJobState: when the job is not RUNNING.
         :postcondition: the import has a new result whose ``log_file``
             holds the log under ``log_file_name``; the next job is
             scheduled as `ICodeImportJobWorkflow.finishJob` says.
+        """
+
+    def recordLateResult(job_id, status_name, log_file,
+                         target_changed=None):
+        """Record the result of a run whose job was reclaimed before the
+        machine could report it (added in issue 13).
+
+        The live job (the reclaim's successor) is left alone; the import
+        gets a result with this status and log and a FINISH event whose
+        data names the reclaimed job (``RECLAIMED_JOB_ID``) and says it
+        arrived late; a success sets ``date_last_successful``, and a
+        mirror is requested as for `finishJobID`.  Nothing is scheduled.
+
+        :param job_id: int: the reclaimed job.
+        :param status_name, log_file, target_changed: as `finishJobID`
+            (not RECLAIMED or KILLED: fault 904).
+        :return: 1 when recorded, 0 when this job's late result was
+            recorded before (a repeated report).
+        :raises Fault 360 NoSuchCodeImportJob: when no job of this id was
+            reclaimed (it finished, so the report got through before,
+            or it never existed).
+        :raises Fault 902 InvalidJobState: when the job still exists:
+            finish it with `finishJobID`.
         """
 
     def reclaimJobID(job_id):

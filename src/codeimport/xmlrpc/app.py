@@ -83,17 +83,26 @@ class Endpoint:
         self.stores = stores
         self.methods = {}
         self.parameters = {}
+        self.required = {}
         for name in sorted(interface.names(all=True)):
             method = getattr(api, name)
             self.methods[name] = method
-            self.parameters[name] = list(inspect.signature(method).parameters)
+            signature = inspect.signature(method).parameters.values()
+            self.parameters[name] = [p.name for p in signature]
+            # Trailing parameters with defaults are optional on the wire
+            # (added later; older clients leave them out).
+            self.required[name] = sum(
+                p.default is inspect.Parameter.empty for p in signature)
 
     def checkArity(self, name: str, params: tuple) -> None:
         """Raise `InvalidArguments` unless `params` fit method `name`."""
         expected = self.parameters[name]
-        if len(params) != len(expected):
+        required = self.required[name]
+        if not required <= len(params) <= len(expected):
+            count = (f"{len(expected)}" if required == len(expected)
+                     else f"{required} to {len(expected)}")
             raise faults.InvalidArguments(
-                message=f"{name} takes {len(expected)} arguments "
+                message=f"{name} takes {count} arguments "
                 f"({', '.join(expected)}), not {len(params)}")
 
 

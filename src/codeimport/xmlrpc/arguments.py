@@ -18,6 +18,7 @@ from datetime import timezone
 from codeimport.wire.faults import InvalidArguments
 
 __all__ = [
+    "boolean",
     "enum_item",
     "integer",
     "log_file",
@@ -46,6 +47,13 @@ def integer(value, name: str) -> int:
     if (not isinstance(value, int) or isinstance(value, bool)
             or not _INT_MIN <= value <= _INT_MAX):
         raise _refuse(name, "a 32-bit integer", value)
+    return value
+
+
+def boolean(value, name: str) -> bool:
+    """Return `value` if it is an XML-RPC ``boolean``."""
+    if not isinstance(value, bool):
+        raise _refuse(name, "a boolean", value)
     return value
 
 

@@ -79,6 +79,18 @@ def _idempotently(transition, machine, wanted) -> None:
             raise
 
 
+def _result_arguments(status_name, log_file, target_changed):
+    """Decode a reported result: its status, log bytes (or None) and
+    whether the target changed (None when not said)."""
+    status = arguments.enum_item(status_name, "status_name",
+                                 CodeImportResultStatus,
+                                 faults.UnknownStatusName)
+    data = arguments.log_file(log_file, "log_file")
+    if target_changed is not None:
+        target_changed = arguments.boolean(target_changed, "target_changed")
+    return status, data, target_changed
+
+
 @implementer(ICodeImportScheduler)
 class CodeImportSchedulerAPI:
     """See `ICodeImportScheduler`.
@@ -149,7 +161,8 @@ class CodeImportSchedulerAPI:
         return 0
 
     def finishJobID(self, job_id: int, status_name: str,
-                    log_file: xmlrpc.client.Binary | str) -> int:
+                    log_file: xmlrpc.client.Binary | str,
+                    target_changed: bool | None = None) -> int:
         """See `ICodeImportScheduler`.
 
         The log is stored in the same transaction as the result, so a
@@ -157,10 +170,8 @@ class CodeImportSchedulerAPI:
         """
         job_id = arguments.integer(job_id, "job_id")
         with self._missingJobFirst(job_id):
-            status = arguments.enum_item(status_name, "status_name",
-                                         CodeImportResultStatus,
-                                         faults.UnknownStatusName)
-            data = arguments.log_file(log_file, "log_file")
+            status, data, target_changed = _result_arguments(
+                status_name, log_file, target_changed)
         with translate_errors():
             alias = None
             if data:
@@ -168,8 +179,27 @@ class CodeImportSchedulerAPI:
                 alias = self._utilities.files.create(
                     log_file_name(job.code_import.branch), data)
             # By id, as for updateHeartbeat.
-            self._utilities.workflow.finishJobById(job_id, status, alias)
+            self._utilities.workflow.finishJobById(job_id, status, alias,
+                                                   target_changed)
         return 0
+
+    def recordLateResult(self, job_id: int, status_name: str,
+                         log_file: xmlrpc.client.Binary | str,
+                         target_changed: bool | None = None) -> int:
+        """See `ICodeImportScheduler`."""
+        job_id = arguments.integer(job_id, "job_id")
+        status, data, target_changed = _result_arguments(
+            status_name, log_file, target_changed)
+        workflow = self._utilities.workflow
+        with translate_errors():
+            code_import = workflow.late.reclaimedImport(job_id)
+            alias = None
+            if data:
+                alias = self._utilities.files.create(
+                    log_file_name(code_import.branch), data)
+            recorded = workflow.recordLateResult(job_id, status, alias,
+                                                 target_changed)
+        return 1 if recorded else 0
 
     def reclaimJobID(self, job_id: int) -> int:
         """See `ICodeImportScheduler`."""
