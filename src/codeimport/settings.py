@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
+from codeimport.addresses import parse_networks
 from codeimport.enums import RevisionControlSystems
 from codeimport.errors import ConfigurationError
 
@@ -39,6 +40,11 @@ class Settings:
     blacklisted_hostnames: tuple = ()
     #: Our own host name; same-VCS imports from it are refused.
     mainsite_hostname: str = "code.example.test"
+    #: Internal networks (CIDR blocks) sources may be on, for private
+    #: deployments, demos and tests; by default only public addresses
+    #: (`codeimport.addresses`).  Registration and the import machines
+    #: (``dispatch --settings-file``) both honour it.
+    allowed_source_networks: tuple = ()
     #: URL schemes an import source may use ("file" only for demos).
     allowed_url_schemes: tuple = ("http", "https", "svn", "git", "bzr", "ftp")
     #: The most revisions one run of an import converts, per source kind
@@ -74,6 +80,13 @@ class Settings:
             object.__setattr__(self, "allowed_url_schemes", tuple(
                 s.strip() for s in self.allowed_url_schemes.split(",")
                 if s.strip()))
+        try:
+            networks = parse_networks(self.allowed_source_networks)
+        except ValueError as error:
+            raise ConfigurationError(
+                f"allowed_source_networks: {error}.") from None
+        object.__setattr__(self, "allowed_source_networks",
+                           tuple(str(network) for network in networks))
         if isinstance(self.blacklisted_hostnames, str):
             hosts = tuple(
                 h.strip() for h in self.blacklisted_hostnames.split(",")

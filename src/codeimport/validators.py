@@ -2,14 +2,21 @@
 
 Registration checks a source URL with `check_registered_url`, which
 applies `codeimport.sourcekinds` (the one rule per kind the import worker
-applies too), so no import is registered that no worker could run.
+applies too), so no import is registered that no worker could run, and
+`codeimport.addresses` (the one rule on source addresses, which the
+worker applies too): a host that spells an internal address, or
+``localhost``, is refused unless ``allowed_source_networks`` allows it.
+CVSROOTs get the same address check (`check_registered_cvs_root`).
 """
 
 from __future__ import annotations
 
 import re
 from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
 
+from codeimport.addresses import AddressPolicy
+from codeimport.addresses import ForbiddenAddress
 from codeimport.enums import RevisionControlSystems
 from codeimport.errors import CodeImportValidationError
 from codeimport.sourcekinds import SOURCE_KINDS
@@ -18,6 +25,7 @@ from codeimport.sourcekinds import check_source_url
 __all__ = [
     "DEFAULT_URL_SCHEMES",
     "RCS_KINDS",
+    "check_registered_cvs_root",
     "check_registered_url",
     "normalise_url",
     "validate_cvs_module",
@@ -89,7 +97,9 @@ def validate_cvs_module(module: str) -> str:
 
 
 def normalise_url(url: str, schemes=DEFAULT_URL_SCHEMES) -> str:
-    """Return `url` without a trailing slash if it is an acceptable source.
+    """Return `url` without a trailing slash, its scheme and host in lower
+    case (so that ``HTTP://Example.COM/x`` is the same source as
+    ``http://example.com/x``), if it is an acceptable source.
 
     :raises CodeImportValidationError: for another scheme, a missing host
         (except for file: URLs), a query or a fragment.
@@ -112,7 +122,44 @@ def normalise_url(url: str, schemes=DEFAULT_URL_SCHEMES) -> str:
         raise CodeImportValidationError(
             f"The URL {url!r} must not have a query or a fragment."
         )
-    return url.strip().rstrip("/")
+    return _lower_scheme_and_host(parts).rstrip("/")
+
+
+def _lower_scheme_and_host(parts) -> str:
+    """`parts` as a URL with scheme and host in lower case; the user
+    information, port and path exactly as given."""
+    netloc = parts.netloc
+    userinfo, at, hostport = netloc.rpartition("@")
+    if hostport.startswith("["):
+        host, bracket, port = hostport.partition("]")
+        hostport = host.lower() + bracket + port
+    else:
+        host, colon, port = hostport.partition(":")
+        hostport = host.lower() + colon + port
+    return urlunsplit((parts.scheme.lower(), userinfo + at + hostport,
+                       parts.path, parts.query, parts.fragment))
+
+
+def check_source_host(host: str, allowed_networks=()) -> None:
+    """Refuse a registered source's `host` if it spells an internal
+    address (any spelling) or ``localhost`` that `allowed_networks` does
+    not allow (`codeimport.addresses.AddressPolicy.checkLiteral`).
+
+    :raises CodeImportValidationError: naming the host.
+    """
+    try:
+        AddressPolicy(allowed_networks).checkLiteral(host)
+    except ForbiddenAddress as error:
+        raise CodeImportValidationError(
+            f"Cannot import from {error}.") from None
+
+
+def check_registered_cvs_root(root: str, allowed_networks=()) -> str:
+    """`validate_cvs_root`, and `check_source_host` on its host."""
+    validate_cvs_root(root)
+    match = _CVS_ROOT.match(_normalise_cvs_root(root))
+    check_source_host(match.group("host"), allowed_networks)
+    return root
 
 
 #: Each creatable source type's name in the worker argument contract.
@@ -125,14 +172,19 @@ RCS_KINDS = {
 }
 
 
-def check_registered_url(rcs_type, url: str, allowed_schemes) -> str:
+def check_registered_url(rcs_type, url: str, allowed_schemes,
+                         allowed_networks=()) -> str:
     """The registration side of `check_source_url`: `url`, normalised, if
     the operator's `allowed_schemes` setting and the kind both allow it
-    (local sources only when the setting includes ``file``).
+    (local sources only when the setting includes ``file``), and its host
+    passes `check_source_host` with the `allowed_networks` setting.
 
     :raises CodeImportValidationError: otherwise.
     """
     url = normalise_url(url, allowed_schemes)
+    host = urlsplit(url).hostname
+    if host:
+        check_source_host(host, allowed_networks)
     kind = RCS_KINDS.get(rcs_type)
     if kind in SOURCE_KINDS:
         check_source_url(kind, url, local="file" in allowed_schemes)

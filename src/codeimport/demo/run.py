@@ -71,14 +71,21 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
+#: The networks the demo's sources are on (its servers' addresses).
+DEMO_SOURCE_NETWORKS = "127.0.0.0/8"
+
+
 class Demo:
     def __init__(self, work: str, dsn: str):
         self.work = work
         self.dsn = dsn
         self.daemons = []
         self.store = database.make_store(dsn)
+        # The demo's servers listen on loopback, an internal network
+        # that only an explicit allowed_source_networks opens.
         self.settings = Settings(allowed_url_schemes=(
-            "file", "git", "http", "https", "svn", "bzr"))
+            "file", "git", "http", "https", "svn", "bzr"),
+            allowed_source_networks=DEMO_SOURCE_NETWORKS)
         self.u = build_utilities(lambda: self.store, self.settings)
         self.feed = EventFeed(self.store, sys.stdout)
         self.sources = {}

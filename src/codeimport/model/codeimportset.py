@@ -33,9 +33,9 @@ from codeimport.model.sourcecredential import split_source
 from codeimport.notification import CodeImportCreated
 from codeimport.notification import CodeImportModified
 from codeimport.sourcecredentials import same_origin
+from codeimport.validators import check_registered_cvs_root
 from codeimport.validators import check_registered_url
 from codeimport.validators import validate_cvs_module
-from codeimport.validators import validate_cvs_root
 
 __all__ = ["CodeImportSet"]
 
@@ -94,7 +94,8 @@ class CodeImportSet(StoreUtility):
                      cvs_module):
         source_sanity(rcs_type, url, cvs_root, cvs_module)
         if rcs_type == RevisionControlSystems.CVS:
-            validate_cvs_root(cvs_root)
+            check_registered_cvs_root(
+                cvs_root, self._settings.allowed_source_networks)
             validate_cvs_module(cvs_module)
             existing = self.getByCVSDetails(cvs_root, cvs_module)
             if existing is not None:
@@ -104,7 +105,8 @@ class CodeImportSet(StoreUtility):
                 )
             return None
         url = check_registered_url(rcs_type, url,
-                                   self._settings.allowed_url_schemes)
+                                   self._settings.allowed_url_schemes,
+                                   self._settings.allowed_source_networks)
         host = urlsplit(url).hostname or ""
         mainsite = self._settings.mainsite_hostname
         if (rcs_type, target_rcs_type) in _SAME_VCS and (
@@ -170,10 +172,13 @@ class CodeImportSet(StoreUtility):
                 raise CodeImportValidationError(
                     f"Not a review status: {value!r}")
         elif name == "url" and value is not None:
-            value = check_registered_url(code_import.rcs_type, value,
-                                         self._settings.allowed_url_schemes)
+            value = check_registered_url(
+                code_import.rcs_type, value,
+                self._settings.allowed_url_schemes,
+                self._settings.allowed_source_networks)
         elif name == "cvs_root" and value is not None:
-            validate_cvs_root(value)
+            check_registered_cvs_root(
+                value, self._settings.allowed_source_networks)
         elif name == "cvs_module" and value is not None:
             validate_cvs_module(value)
         elif name == "rcs_type" and value not in RevisionControlSystems:

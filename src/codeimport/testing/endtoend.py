@@ -40,7 +40,10 @@ Choices, all keyword arguments of `ImportHarness`:
     a dict of `Settings` values (``{"revision_limit_subversion": 500}``)
     for the service, which builds the worker arguments; they are also
     used to register the imports.  ``file`` is always among the allowed
-    URL schemes, so local test repositories can be registered.
+    URL schemes, so local test repositories can be registered, and
+    ``allowed_source_networks`` is `TEST_SOURCE_NETWORKS` (loopback)
+    unless given, so that sources served on 127.0.0.1 can be registered
+    and read (give ``""`` to test the refusals).
 ``target_store``
     the target store directory (default ``<directory>/store``); give
     two harnesses the same one to play two machines sharing a store.
@@ -71,6 +74,7 @@ from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.registration import build_utilities
 from codeimport.settings import Settings
+from codeimport.testing.fixture import TEST_SOURCE_NETWORKS
 from codeimport.testing.server import XMLRPCTestServer
 
 __all__ = [
@@ -238,6 +242,7 @@ class ImportHarness:
             schemes = tuple(s.strip() for s in schemes.split(","))
         values["allowed_url_schemes"] = tuple(schemes) + (
             () if "file" in schemes else ("file",))
+        values.setdefault("allowed_source_networks", TEST_SOURCE_NETWORKS)
         self.settings = Settings(**values)
         # Registration has settings of its own (``file`` URLs allowed),
         # so it gets a database store of its own.

@@ -27,10 +27,20 @@ from codeimport.testing import postgres
 from codeimport.testing.events import NewEvents
 from codeimport.testing.factory import ObjectFactory
 
-__all__ = ["ANONYMOUS", "CodeImportFixture", "TestDatabase"]
+__all__ = ["ANONYMOUS", "CodeImportFixture", "TEST_SOURCE_NETWORKS",
+           "TestDatabase"]
 
 #: Pass to `CodeImportFixture.login` to browse anonymously.
 ANONYMOUS = "anonymous"
+
+#: The ``allowed_source_networks`` of test configurations: the servers
+#: tests import from listen on loopback, which production refuses
+#: (`codeimport.addresses`).  `CodeImportFixture` (without settings of the
+#: test's own) and `codeimport.testing.endtoend.ImportHarness` (unless the
+#: test's settings name ``allowed_source_networks``) use it, so new tests
+#: that serve sources on 127.0.0.1 work as they are; a test of the refusals
+#: passes ``Settings()`` or ``allowed_source_networks=""``.
+TEST_SOURCE_NETWORKS = ("127.0.0.0/8", "::1/128")
 
 
 class TestDatabase:
@@ -83,7 +93,9 @@ class CodeImportFixture:
                  settings: Settings | None = None):
         self.dsn = test_database.dsn
         self.server = test_database.server
-        self.settings = settings or Settings()
+        # Test sources are served on loopback; see TEST_SOURCE_NETWORKS.
+        self.settings = settings or Settings(
+            allowed_source_networks=TEST_SOURCE_NETWORKS)
         self.store = database.make_store(self.dsn)
         get_store = self.get_store
         self.utilities = build_utilities(get_store, self.settings)
