@@ -26,6 +26,8 @@ from codeimport.testing.endtoend import ImportHarness
 from codeimport.testing.private import BasicAuthWSGI
 from codeimport.testing.private import ProcessSampler
 from codeimport.testing.private import SamplingProxy
+from codeimport.testing.private import static_files
+from codeimport.testing.vcs.bzr import SampleBranch
 from codeimport.testing.vcs.cvs import CVSServer
 from codeimport.testing.vcs.cvs import add_user
 from codeimport.testing.vcs.cvs import make_root
@@ -33,6 +35,7 @@ from codeimport.testing.vcs.cvs import remove_root
 from codeimport.testing.vcs.cvs import sample_history
 from codeimport.testing.vcs.git import git_refs
 from codeimport.testing.vcs.git import make_history
+from codeimport.testing.vcs.hg import build_fixture
 from codeimport.testing.vcs.svn import SvnServer
 from codeimport.testing.vcs.svn import create_repository
 from codeimport.testing.vcs.svn import standard_history
@@ -183,3 +186,47 @@ def test_a_private_cvs_source_over_pserver(codeimport, harness, tmp_path):
                 SourceCredentials(USER, CVS_PASSWORD))
     finally:
         remove_root(root)
+
+
+def test_a_private_mercurial_source_over_http(codeimport, harness,
+                                              tmp_path):
+    from mercurial.hgweb import hgwebdir
+
+    source = tmp_path / "private-hg"
+    build_fixture(str(source))
+    sampler = ProcessSampler(PASSWORD)
+    app = hgwebdir({b"private": str(source).encode(),
+                    b"again": str(source).encode()})
+    with BasicAuthWSGI(app, USER, PASSWORD, sampler) as server:
+        code_import = harness.register(
+            "hg", with_credentials(server.url("private")))
+        run = harness.run(code_import)
+
+        assert run.status == "SUCCESS", run.log
+        assert "refs/heads/master" in git_refs(harness.targetPath(
+            code_import))
+        assert_never_shown(codeimport, harness, code_import, sampler, run,
+                           tmp_path, "hgexport")
+
+        wrong = harness.register(
+            "hg", with_credentials(server.url("again"), "not-" + PASSWORD),
+            name="wrong")
+        run = harness.run(wrong)
+        assert run.status == "FAILURE_INVALID", run.log
+        assert "Pa55" not in run.log
+
+
+def test_a_private_bazaar_source_over_http(codeimport, harness, tmp_path):
+    SampleBranch.example(str(tmp_path / "bzr"), "private")
+    sampler = ProcessSampler(PASSWORD)
+    app = static_files(str(tmp_path / "bzr"))
+    with BasicAuthWSGI(app, USER, PASSWORD, sampler) as server:
+        code_import = harness.register(
+            "bzr", with_credentials(server.url("private")))
+        run = harness.run(code_import)
+
+        assert run.status == "SUCCESS", run.log
+        assert "refs/heads/master" in git_refs(harness.targetPath(
+            code_import))
+        assert_never_shown(codeimport, harness, code_import, sampler, run,
+                           tmp_path, "bzrstream")

@@ -25,7 +25,8 @@ from wsgiref.simple_server import WSGIRequestHandler
 from wsgiref.simple_server import WSGIServer
 from wsgiref.simple_server import make_server
 
-__all__ = ["BasicAuthWSGI", "ProcessSampler", "SamplingProxy"]
+__all__ = ["BasicAuthWSGI", "ProcessSampler", "SamplingProxy",
+           "static_files"]
 
 
 class ProcessSampler:
@@ -82,6 +83,28 @@ class ProcessSampler:
     def saw(self, text: str) -> bool:
         """Whether a sampled command line contained `text`."""
         return any(text in command for command in self.commands)
+
+
+def static_files(root: str):
+    """A WSGI application serving the files under `root` (whole files,
+    as a plain web server does: enough for Breezy's HTTP transport)."""
+    root = os.path.realpath(root)
+
+    def app(environ, start_response):
+        path = os.path.realpath(os.path.join(
+            root, environ.get("PATH_INFO", "").lstrip("/")))
+        if (environ["REQUEST_METHOD"] not in ("GET", "HEAD")
+                or not path.startswith(root + os.sep)
+                or not os.path.isfile(path)):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        with open(path, "rb") as stream:
+            data = stream.read()
+        start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                  ("Content-Length", str(len(data)))])
+        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else data]
+
+    return app
 
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):

@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import tempfile
+import urllib.parse
 
 from codeimport.worker.conversion import ConversionError
 from codeimport.worker.conversion import Converter
@@ -100,6 +101,31 @@ class BzrConverter(Converter):
             message = (lines[-1] if lines else str(error)).strip()
         raise ConversionError(f"Cannot import: {message}.") from None
 
+    def _writeAuthentication(self) -> None:
+        """For a private source, Breezy's ``authentication.conf`` in the
+        job's private home (``BRZ_HOME``, mode 0600): credentials for the
+        source's scheme, host, port and path only, so they are in no
+        argument and no message, and go to no other server.  (Breezy's
+        ``password_encoding = base64`` hands the password on as bytes,
+        which its HTTP client cannot use: the values are quoted instead.)
+        """
+        if self.credentials is None:
+            return
+        parts = urllib.parse.urlsplit(self.request.url)
+        lines = ["[source]", f"scheme = {parts.scheme}",
+                 f"host = {parts.hostname}", f"path = {parts.path or '/'}",
+                 f"user = {_quoted(self.credentials.username)}",
+                 f"password = {_quoted(self.credentials.password)}"]
+        if parts.port:
+            lines.append(f"port = {parts.port}")
+        directory = os.path.join(self.env["BRZ_HOME"], "breezy")
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        path = os.path.join(directory, "authentication.conf")
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                             0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write("\n".join(lines) + "\n")
+
     def convert(self, limit):
         """See `Converter`."""
         known_path = self.target.statePath(STATE_FILE)
@@ -131,6 +157,7 @@ class BzrConverter(Converter):
             else:
                 lines.append(line)
 
+        self._writeAuthentication()
         try:
             run_pipeline(
                 self._driver(*argv),
@@ -225,3 +252,16 @@ class BzrImporter(ConvertingImporter):
     """Imports a Bazaar branch into a Git target."""
 
     converter_class = BzrConverter
+
+
+def _quoted(value: str) -> str:
+    """`value` as a ConfigObj value (Breezy's configuration files):
+    between triple quotes, whichever kind it does not hold.
+
+    :raises Unsupported: for a value no quoting can hold.
+    """
+    for quote in ('"""', "'''"):
+        if quote not in value and not value.endswith(quote[0]):
+            return f"{quote}{value}{quote}"
+    raise Unsupported("These source credentials cannot be given to Breezy "
+                      "(they hold both kinds of triple quotes).")

@@ -80,7 +80,7 @@ _MISSING = re.compile(
     r"repository .* not found|no suitable response|^error: |"
     r"Name or service not known|Connection refused|timed out|"
     r"unknown revision|not a Mercurial bundle|unsupported URL|"
-    r"No such file or directory|certificate",
+    r"No such file or directory|certificate|authorization failed",
     re.IGNORECASE,
 )
 
@@ -313,6 +313,25 @@ class HgConverter(Converter):
             if os.path.exists(path):
                 os.unlink(path)
 
+    def _pullEnvironment(self) -> dict[str, str]:
+        """The exporter's environment: for a private source, a private
+        configuration (mode 0600, ``HGRCPATH``) whose ``[auth]`` section
+        gives the credentials for the source's URL only, so they are in
+        no argument and no message, and go to no other server."""
+        if self.credentials is None:
+            return self.env
+        path = os.path.join(self.work_dir, "hgrc")
+        if os.path.exists(path):
+            return dict(self.env, HGRCPATH=path)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                             0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write("[auth]\n"
+                         f"source.prefix = {self.request.url}\n"
+                         f"source.username = {self.credentials.username}\n"
+                         f"source.password = {self.credentials.password}\n")
+        return dict(self.env, HGRCPATH=path)
+
     def _pullFailed(self, output: str) -> None:
         url = self.request.url
         message = _abort_message(output)
@@ -354,7 +373,8 @@ class HgConverter(Converter):
                 messages.append(line)
 
         try:
-            run_pipeline(producer, consumer, env=self.env, on_line=on_line)
+            run_pipeline(producer, consumer, env=self._pullEnvironment(),
+                         consumer_env=self.env, on_line=on_line)
         except ToolFailed as error:
             detail = "; ".join(messages) or error.tail
             if error.returncode == PULL_FAILED_EXIT and error.argv == producer:
