@@ -55,7 +55,7 @@ class Config:
     rpc_clients: int = 16
     rpc_jobs: int = 20_000
     rpc_time_limit: float = 30.0
-    # Two cores: one gunicorn worker per core, and enough threads that
+    # Two cores: one service process per core, and enough threads that
     # each of the 16 clients has a thread while it waits on PostgreSQL.
     rpc_workers: int = 2
     rpc_threads: int = 8

@@ -1,8 +1,8 @@
 """Sections 3 and 6: the claim cycle over XML-RPC, and the service's
 memory.
 
-`codeimport serve` runs as a subprocess on a free loopback port (gunicorn,
-gthread workers).  Each client process is one import machine using the
+`codeimport serve` runs as a subprocess on a free loopback port (waitress,
+forked worker processes).  Each client process is one import machine using the
 project's own `SchedulerClient` (one keep-alive HTTP connection) and
 loops getJobForMachine -> updateHeartbeat -> finishJobID(SUCCESS) until
 the due queue is empty or the time limit passes; each call is timed on
@@ -11,7 +11,7 @@ the service.  The exactly-once check of section 2 is applied to the
 result.
 
 While the clients run, a thread samples the resident memory of the
-service's process tree (gunicorn arbiter plus workers) every 0.2 s; the
+service's process tree (the supervisor plus workers) every 0.2 s; the
 report gives the peak of that sum, the largest worker's own high-water
 mark (VmHWM) and the idle figure before the load for comparison.
 """

@@ -44,7 +44,7 @@ def test_the_library_needs_no_program_of_its_own(setup_cfg):
 def loaded(*modules):
     """Which heavy third-party modules importing `modules` loads."""
     code = (f"import sys; import {', '.join(modules)}; "
-            "print(' '.join(sorted(m for m in ('gunicorn', 'dulwich', "
+            "print(' '.join(sorted(m for m in ('waitress', 'dulwich', "
             "'pgserver', 'storm', 'psycopg2', 'zope.security', 'pyramid', "
             "'prometheus_client') "
             "if m in sys.modules)))")
@@ -66,7 +66,7 @@ def test_the_service_loads_no_worker_or_embedded_server():
 def test_an_import_machine_loads_no_database():
     assert not loaded("codeimport.scripts.dispatch",
                       "codeimport.scripts.monitor") \
-        & {"storm", "psycopg2", "zope.security", "gunicorn", "pgserver",
+        & {"storm", "psycopg2", "zope.security", "waitress", "pgserver",
            "pyramid", "prometheus_client"}
 
 

@@ -86,7 +86,9 @@ def test_calls_without_credentials_get_401_and_change_nothing(
         with pytest.raises(xmlrpc.client.ProtocolError) as info:
             proxy.getJobForMachine("sneaky", 1)
         assert info.value.errcode == 401
-        assert info.value.headers["WWW-Authenticate"].startswith("Basic")
+        # xmlrpc.client gives the headers as a dict: names as sent.
+        headers = {k.lower(): v for k, v in info.value.headers.items()}
+        assert headers["www-authenticate"].startswith("Basic")
 
     codeimport.abort()
     assert codeimport.utilities.machines.getByHostname("sneaky") is None
@@ -123,8 +125,8 @@ def test_hostile_requests_get_clean_answers_and_the_server_keeps_serving(
         "Content-Length": str(10**12)})
     assert status == 413
     # Not HTTP at all, and a client that stalls or leaves mid-body.
-    assert raw_exchange(server, b"GARBAGE\r\n\r\n").startswith(
-        b"HTTP/1.1 400")
+    assert raw_exchange(server, b"GARBAGE\r\n\r\n")[:12] in (
+        b"HTTP/1.0 400", b"HTTP/1.1 400")
     token = base64.b64encode(
         f"{server.user}:{server.secret}".encode()).decode()
     stalled = raw_exchange(server, (
@@ -228,7 +230,7 @@ def test_sigterm_stops_the_service_cleanly(codeimport):
         assert proxy.getMachineState("x") == ""
 
         assert own.stop() == 0
-        assert "Shutting down: Master" in own.log()
+        assert "codeimport serve stopped" in own.log()
         assert "Traceback" not in own.log()
     finally:
         own.close()
@@ -310,24 +312,3 @@ def test_load_settings_reads_the_codeimport_section(tmp_path):
 
     assert settings.blacklisted_hostnames == ("a", "b")
     assert settings.maximum_heartbeat_interval == 60
-
-
-class FakeApp:
-    closed = False
-
-    def close(self):
-        self.closed = True
-
-
-def test_gunicorn_service_takes_our_options_and_builds_the_app_lazily():
-    app = FakeApp()
-    service = serve.GunicornService(lambda: app, {
-        "bind": ["127.0.0.1:9"], "workers": 3, "threads": 5,
-        "worker_class": "gthread", "control_socket_disable": True})
-
-    assert service.cfg.bind == ["127.0.0.1:9"]
-    assert (service.cfg.workers, service.cfg.threads) == (3, 5)
-    assert service.cfg.worker_class_str == "gthread"
-    assert service.wsgi() is app
-    service.cfg.worker_exit(None, None)
-    assert app.closed

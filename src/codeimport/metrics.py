@@ -7,7 +7,8 @@ machine host names), and freshness is a histogram, not one series per
 import.  `ServiceMetrics` times every XML-RPC call by method name (only
 the endpoint's own methods, so the label is bounded too).
 
-``codeimport serve`` runs several processes: it points
+``codeimport serve`` may run several processes (``--workers``, forked
+by `codeimport.scripts.httpserver`): it points
 ``PROMETHEUS_MULTIPROC_DIR`` at a private directory before its workers
 start, so each worker's latencies are written there and every scrape
 adds them up, whichever worker answers.  prometheus_client is imported
@@ -219,7 +220,7 @@ _REASONS = {item.name for item in CodeImportMachineOfflineReason.items}
 class ServiceMetrics:
     """The XML-RPC service's own metrics: call latency by method.
 
-    Build it in the process that serves (after gunicorn forks), so that
+    Build it in the process that serves (after the service forks), so that
     in multi-process mode each worker writes its own file.
     """
 

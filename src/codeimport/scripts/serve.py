@@ -1,11 +1,12 @@
-"""``codeimport serve``: run the XML-RPC services under gunicorn.
+"""``codeimport serve``: run the XML-RPC services.
 
 Usage::
 
     codeimport serve --dsn DSN [--bind 127.0.0.1:8080] [--workers 2]
         [--threads 8] [--credentials-file FILE] [--settings-file FILE]
-        [--max-request-bytes N] [--request-timeout 30]
-        [--statement-timeout 30] [--access-log -] [--log-level info]
+        [--max-request-bytes N] [--header-timeout 10]
+        [--request-timeout 60] [--statement-timeout 30]
+        [--access-log -] [--log-level info]
 
 The DSN may also come from ``$CODEIMPORT_DSN`` and the credentials from
 ``$CODEIMPORT_XMLRPC_CREDENTIALS`` (see `codeimport.xmlrpc.auth`).  The
@@ -16,27 +17,31 @@ settings file is an INI file whose ``[codeimport]`` section sets
     blacklisted_hostnames = localhost, 127.0.0.1
     mainsite_hostname = code.example.com
 
-gunicorn runs ``--workers`` processes of ``--threads`` threads each; every
-thread holds up to one database connection per endpoint.  SIGTERM stops
-taking connections, lets running calls finish (30 s at most) and exits 0.
-Bad options or configuration exit 2 with a one-line message.
+The service (`codeimport.scripts.httpserver`) runs ``--workers``
+processes of ``--threads`` threads each; every thread holds up to one
+database connection per endpoint.  A request's headers must arrive
+within ``--header-timeout`` seconds and its body within
+``--request-timeout`` more, else it is answered 408 and its connection
+closed; slow clients hold no thread meanwhile.  SIGTERM stops taking
+connections, lets running calls finish (30 s at most) and exits 0.
+Bad options or configuration, and an address in use, exit 2 with a
+one-line message.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
-import socket
 import sys
 import tempfile
-
-from gunicorn.app.base import BaseApplication
-from gunicorn.util import parse_address
 
 from codeimport import database
 from codeimport.errors import ConfigurationError
 from codeimport.metrics import MULTIPROC_VARIABLE
+from codeimport.scripts.httpchannel import Deadlines
+from codeimport.scripts.httpserver import ServiceOptions
+from codeimport.scripts.httpserver import check_bind
+from codeimport.scripts.httpserver import run_service
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import load_settings
 from codeimport.scripts.options import positive
@@ -47,13 +52,9 @@ from codeimport.xmlrpc.app import make_app
 from codeimport.xmlrpc.auth import load_credentials
 from codeimport.xmlrpc.transactions import service_dsn
 
-__all__ = [
-    "GunicornService", "check_bind", "check_database", "load_settings",
-    "main",
-]
+__all__ = ["check_bind", "check_database", "load_settings", "main"]
 
 DSN_VARIABLE = "CODEIMPORT_DSN"
-ACCESS_LOG_FORMAT = '%(h)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 
 def _make_parser() -> ArgumentParser:
@@ -81,8 +82,13 @@ def _make_parser() -> ArgumentParser:
         default=DEFAULT_MAX_REQUEST_BYTES,
         help="larger request bodies get 413 (%(default)s)")
     parser.add_argument(
-        "--request-timeout", type=positive(float), default=30.0,
-        help="seconds a stalled request body may wait (%(default)s)")
+        "--header-timeout", type=positive(float), default=10.0,
+        help="seconds a request's headers may take to arrive; slower "
+        "ones get 408 (%(default)s)")
+    parser.add_argument(
+        "--request-timeout", type=positive(float), default=60.0,
+        help="seconds a request's body may take to arrive after its "
+        "headers; slower ones get 408 (%(default)s)")
     parser.add_argument(
         "--statement-timeout", type=positive(float), default=30.0,
         help="seconds before a database statement is cancelled "
@@ -96,27 +102,6 @@ def _make_parser() -> ArgumentParser:
         "--log-level", default="info",
         choices=["debug", "info", "warning", "error"])
     return parser
-
-
-def check_bind(bind: str) -> None:
-    """Refuse an address gunicorn could never listen on.
-
-    :raises ConfigurationError: for a bad port or an unknown host name.
-    """
-    try:
-        address = parse_address(bind)
-    except (RuntimeError, ValueError) as error:
-        raise ConfigurationError(f"Bad --bind {bind!r}: {error}") from None
-    if not isinstance(address, tuple):
-        return  # a Unix socket path or an inherited descriptor
-    host, port = address
-    if not 0 <= port <= 65535:
-        raise ConfigurationError(f"Bad --bind {bind!r}: no port {port}.")
-    try:
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as error:
-        raise ConfigurationError(
-            f"Cannot listen on {bind!r}: {error}") from None
 
 
 def check_database(dsn: str) -> None:
@@ -143,33 +128,6 @@ def check_database(dsn: str) -> None:
                 store.close()
 
 
-class GunicornService(BaseApplication):
-    """gunicorn's arbiter around the application made by `app_factory`.
-
-    Each worker process calls `app_factory` once (after the fork, so no
-    connection is shared between processes).
-    """
-
-    def __init__(self, app_factory, options: dict):
-        self._app_factory = app_factory
-        self._options = options
-        self._app = None
-        super().__init__()
-
-    def load_config(self):
-        for name, value in self._options.items():
-            self.cfg.set(name, value)
-        self.cfg.set("worker_exit", self._workerExit)
-
-    def load(self):
-        self._app = self._app_factory()
-        return self._app
-
-    def _workerExit(self, server, worker):
-        if self._app is not None:
-            self._app.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = _make_parser()
     try:
@@ -192,45 +150,27 @@ def main(argv: list[str] | None = None) -> int:
         return make_app(
             options.dsn, credentials, settings=settings,
             max_request_bytes=options.max_request_bytes,
-            body_timeout=options.request_timeout,
             statement_timeout=options.statement_timeout,
             record_reachability=True)
 
-    service_options = {
-        "bind": [options.bind],
-        "workers": options.workers,
-        "threads": options.threads,
-        "worker_class": "gthread",
-        "accesslog": options.access_log,
-        "access_log_format": ACCESS_LOG_FORMAT,
-        "errorlog": "-",
-        "loglevel": options.log_level,
-        "graceful_timeout": math.ceil(options.graceful_timeout),
-        "keepalive": 5,
-        "proc_name": "codeimport-serve",
-        "control_socket_disable": True,
-    }
-    try:
-        service = GunicornService(app_factory, service_options)
-    except SystemExit:
-        # gunicorn refused an option and printed why (a bad --bind ...).
-        return 2
+    service = ServiceOptions(
+        bind=options.bind, name="codeimport serve",
+        processes=options.workers, threads=options.threads,
+        deadlines=Deadlines(header=options.header_timeout,
+                            body=options.request_timeout),
+        max_request_bytes=options.max_request_bytes,
+        graceful_timeout=options.graceful_timeout,
+        access_log=options.access_log)
     metrics_dir = _share_metrics_between_workers()
     try:
-        service.run()
-    except SystemExit as exit:
-        code = exit.code
-        if code is None:
-            return 0
-        if isinstance(code, int):
-            return code
-        print(f"codeimport serve: {code}", file=sys.stderr)
-        return 1
+        return run_service(app_factory, service)
+    except ConfigurationError as error:
+        print(f"codeimport serve: {error}", file=sys.stderr)
+        return 2
     finally:
         if metrics_dir is not None:
             del os.environ[MULTIPROC_VARIABLE]
             shutil.rmtree(metrics_dir, ignore_errors=True)
-    return 0
 
 
 def _share_metrics_between_workers() -> str | None:

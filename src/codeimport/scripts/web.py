@@ -1,10 +1,11 @@
-"""``codeimport web``: serve the web interface under gunicorn.
+"""``codeimport web``: serve the web interface.
 
 Usage::
 
     codeimport web --dsn DSN [--bind 127.0.0.1:8081] [--workers 2]
         [--threads 4] [--credentials-file FILE] [--settings-file FILE]
         [--session-secret-file FILE] [--secure-cookies]
+        [--header-timeout 10] [--request-timeout 30]
 
 People sign in with the ``name:password`` pairs of
 ``$CODEIMPORT_WEB_CREDENTIALS`` and/or ``--credentials-file`` (one pair a
@@ -16,24 +17,28 @@ start (every worker shares it; sessions end when the service restarts).
 The web interface is its own service, not a path of ``codeimport
 serve``: it serves people, not import machines, with other credentials,
 other database roles (webapp, and importd for machine changes only) and
-usually another exposure, and either can be restarted alone.
+usually another exposure, and either can be restarted alone.  It runs
+on the same server as ``codeimport serve``
+(`codeimport.scripts.httpserver`), with the same deadlines for slow
+clients.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
 import sys
 
 from codeimport.errors import ConfigurationError
+from codeimport.scripts.httpchannel import Deadlines
+from codeimport.scripts.httpserver import ServiceOptions
+from codeimport.scripts.httpserver import check_bind
+from codeimport.scripts.httpserver import run_service
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import first_line
 from codeimport.scripts.options import load_settings
 from codeimport.scripts.options import positive
 from codeimport.scripts.options import setup_logging
-from codeimport.scripts.serve import GunicornService
-from codeimport.scripts.serve import check_bind
 from codeimport.xmlrpc.auth import load_credentials
 
 __all__ = ["CREDENTIALS_VARIABLE", "SECRET_VARIABLE", "main"]
@@ -42,6 +47,8 @@ DSN_VARIABLE = "CODEIMPORT_DSN"
 CREDENTIALS_VARIABLE = "CODEIMPORT_WEB_CREDENTIALS"
 SECRET_VARIABLE = "CODEIMPORT_WEB_SESSION_SECRET"
 MIN_SECRET = 32
+#: Forms are small: larger bodies get 413.
+MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def _make_parser() -> ArgumentParser:
@@ -72,6 +79,14 @@ def _make_parser() -> ArgumentParser:
         "--statement-timeout", type=positive(float), default=30.0,
         help="seconds before a database statement is cancelled "
         "(%(default)s)")
+    parser.add_argument(
+        "--header-timeout", type=positive(float), default=10.0,
+        help="seconds a request's headers may take to arrive; slower "
+        "ones get 408 (%(default)s)")
+    parser.add_argument(
+        "--request-timeout", type=positive(float), default=30.0,
+        help="seconds a request's body may take to arrive after its "
+        "headers; slower ones get 408 (%(default)s)")
     parser.add_argument("--access-log", default="-",
                         help="access log file; - for stdout (%(default)s)")
     parser.add_argument(
@@ -136,26 +151,17 @@ def main(argv: list[str] | None = None) -> int:
             settings=settings, secure_cookies=options.secure_cookies,
             statement_timeout=options.statement_timeout)
 
-    service = GunicornService(app_factory, {
-        "bind": [options.bind],
-        "workers": options.workers,
-        "threads": options.threads,
-        "worker_class": "gthread",
-        "accesslog": options.access_log,
-        "errorlog": "-",
-        "loglevel": options.log_level,
-        "graceful_timeout": 30,
-        "keepalive": 5,
-        "timeout": math.ceil(options.statement_timeout) + 30,
-        "proc_name": "codeimport-web",
-        "control_socket_disable": True,
-    })
     try:
-        service.run()
-    except SystemExit as exit:
-        code = exit.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+        return run_service(app_factory, ServiceOptions(
+            bind=options.bind, name="codeimport web",
+            processes=options.workers, threads=options.threads,
+            deadlines=Deadlines(header=options.header_timeout,
+                                body=options.request_timeout),
+            max_request_bytes=MAX_REQUEST_BYTES, graceful_timeout=30.0,
+            access_log=options.access_log))
+    except ConfigurationError as error:
+        print(f"codeimport web: {error}", file=sys.stderr)
+        return 2
 
 
 def _check_database(dsn: str) -> None:

@@ -1,6 +1,6 @@
 """A real XML-RPC service for tests: ``codeimport serve`` on a free port.
 
-`XMLRPCTestServer` runs the production command (gunicorn and all) as a
+`XMLRPCTestServer` runs the production command (waitress and all) as a
 subprocess on 127.0.0.1, with freshly generated credentials, against a
 test database.  `xmlrpc_test_server` gives every test of a session the
 same one, so the second caller pays nothing::

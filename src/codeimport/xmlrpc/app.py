@@ -111,12 +111,11 @@ class XMLRPCApplication:
 
     def __init__(self, endpoints, credentials, *,
                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-                 body_timeout: float | None = 30.0, health_stores=None,
+                 health_stores=None,
                  metrics: ServiceMetrics | None = None):
         self.endpoints = {endpoint.path: endpoint for endpoint in endpoints}
         self.credentials = credentials
         self.max_request_bytes = max_request_bytes
-        self.body_timeout = body_timeout
         self._health_stores = health_stores or next(
             iter(self.endpoints.values())).stores
         self.metrics = metrics
@@ -166,7 +165,7 @@ class XMLRPCApplication:
         if verb != "POST":
             raise HTTPError("405 Method Not Allowed",
                             "XML-RPC calls use POST.", [("Allow", "POST")])
-        body = read_body(environ, self.max_request_bytes, self.body_timeout)
+        body = read_body(environ, self.max_request_bytes)
         return _xml(start_response, self._call(endpoint, user, body))
 
     def _health(self, start_response) -> list[bytes]:
@@ -252,7 +251,6 @@ def _plain(start_response, status: str, message: str,
 
 def make_app(dsn: str, credentials, *, settings=None,
              max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-             body_timeout: float | None = 30.0,
              statement_timeout: float | None = 30.0,
              record_reachability: bool = False) -> XMLRPCApplication:
     """Build the application serving every endpoint of `ENDPOINTS`.
@@ -281,8 +279,7 @@ def make_app(dsn: str, credentials, *, settings=None,
     metrics = ServiceMetrics(
         name for endpoint in endpoints for name in endpoint.methods)
     app = XMLRPCApplication(endpoints, credentials, metrics=metrics,
-                            max_request_bytes=max_request_bytes,
-                            body_timeout=body_timeout)
+                            max_request_bytes=max_request_bytes)
     if record_reachability:
         app.recorder = ReachabilityRecorder(
             service_dsn(dsn, "codeimport-reachability", statement_timeout),
