@@ -5,7 +5,12 @@ much or find the port taken, over real sockets."""
 from __future__ import annotations
 
 import base64
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 import xmlrpc.client
@@ -242,3 +247,60 @@ def test_listen_names_the_problem():
     with pytest.raises(ConfigurationError, match="Cannot listen on "
                        "192.0.2.1:80: Cannot assign requested address"):
         listen("192.0.2.1:80")
+
+
+def test_a_worker_process_that_dies_is_replaced(codeimport):
+    server = XMLRPCTestServer(codeimport.dsn,
+                              extra_args=["--workers", "2"]).start()
+    try:
+        supervisor = psutil.Process(server.pid)
+        first = {child.pid for child in supervisor.children()}
+        assert len(first) == 2
+        victim = min(first)
+        psutil.Process(victim).kill()
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while True:
+            now = {child.pid for child in supervisor.children()
+                   if child.status() != psutil.STATUS_ZOMBIE}
+            if len(now) == 2 and victim not in now:
+                break
+            assert time.monotonic() < deadline, now
+            time.sleep(0.05)
+        scheduler = proxy(server.scheduler_url)
+        for number in range(6):
+            assert scheduler.getMachineState(f"m{number}") == ""
+        assert healthz(server) == 200
+        assert "exited (-9); starting another" in server.log()
+        assert server.stop() == 0
+        assert not any(psutil.pid_exists(pid) for pid in now)
+    finally:
+        server.close()
+
+
+def test_web_keeps_the_same_deadlines(codeimport, tmp_path):
+    """``codeimport web`` runs on the same front end: a stalled header
+    gets its 408 there too."""
+    log_path = tmp_path / "web.log"
+    env = dict(os.environ, CODEIMPORT_WEB_CREDENTIALS="nora:secret")
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "codeimport.cli", "web", "--dsn",
+             codeimport.dsn, "--bind", "127.0.0.1:0", "--workers", "1",
+             "--header-timeout", "1"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env)
+    try:
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while not (match := re.search(r"Listening at: http://127\.0\.0\.1:"
+                                      r"(\d+)", log_path.read_text())):
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", int(match.group(1))),
+                                      timeout=ANSWER_TIMEOUT) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            answer = read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(ANSWER_TIMEOUT) == 0
