@@ -42,7 +42,7 @@ def finished(scheduler):
     """The single finishJobID call: (status name, log text)."""
     calls = scheduler.fake.calls_to("finishJobID")
     assert len(calls) == 1
-    job_id, status, log_file = calls[0]
+    job_id, status, log_file = calls[0][:3]
     assert job_id == JOB
     return status, log_file.data.decode("utf-8", "replace")
 
@@ -328,6 +328,10 @@ def test_command_line_runs_real_import(scheduler, source_repo, tmp_path):
     assert result.returncode == 0, result.stderr
     status, log = finished(scheduler)
     assert status == "SUCCESS"
+    # It published: the target changed (and the report is recorded).
+    assert scheduler.fake.calls_to("finishJobID")[0][3] is True
+    target = tmp_path / "store" / "vcs-imports" / "x" / "y"
+    assert (target / "codeimport" / "reported").exists()
     assert "added    refs/heads/master" in log
     assert "finished: SUCCESS" in log_file.read_text()
     assert "s3cret" not in log_file.read_text()

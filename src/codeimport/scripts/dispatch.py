@@ -6,7 +6,7 @@ Usage::
         [--poll-interval S] [--max-backoff S] [--grace-period S]
         [--access-policy default|anything] [--target-store DIR]
         [--authors-file FILE]
-        [--log-dir DIR] [--quiesce-file PATH]
+        [--log-dir DIR] [--spool-dir DIR] [--quiesce-file PATH]
 
 Asks the scheduler for jobs and runs ``codeimport monitor`` for each; see
 `codeimport.worker.dispatcher` for stopping (SIGTERM, SIGINT: running
@@ -37,6 +37,7 @@ from codeimport.worker.authors import AuthorsFileError
 from codeimport.worker.authors import read_authors_file
 from codeimport.worker.dispatcher import Dispatcher
 from codeimport.worker.dispatcher import spawn_monitor
+from codeimport.worker.spool import Spool
 
 __all__ = ["main"]
 
@@ -77,6 +78,9 @@ def _make_parser() -> ArgumentParser:
     add("--inactivity-timeout", type=positive(float),
         help="passed on to the monitors")
     add("--log-dir", help="one log file per job here, plus dispatcher.log")
+    add("--spool-dir", help="results not reported yet are kept here "
+        "(default: LOG_DIR/spool, or ~/.local/state/codeimport/spool-"
+        "HOSTNAME without --log-dir)")
     add("-v", "--verbose", action="store_true")
     return parser
 
@@ -90,7 +94,7 @@ def monitor_builder(options):
         command = [sys.executable, "-m", "codeimport.cli", "monitor",
                    str(job_id), "--access-policy", options.access_policy]
         for name in ("target_store", "authors_file", "heartbeat_interval",
-                     "inactivity_timeout"):
+                     "inactivity_timeout", "spool_dir"):
             value = getattr(options, name)
             if value is not None:
                 command += ["--" + name.replace("_", "-"), str(value)]
@@ -104,6 +108,18 @@ def monitor_builder(options):
         return spawn_monitor(command, env, log_path)
 
     return spawn
+
+
+def default_spool_dir(options) -> str:
+    """Where results wait to be reported: ``--spool-dir``, else beside
+    the logs, else in the user's state directory, per host name."""
+    if options.spool_dir:
+        return os.path.abspath(options.spool_dir)
+    if options.log_dir:
+        return os.path.join(os.path.abspath(options.log_dir), "spool")
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "codeimport", f"spool-{options.hostname}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
             setup_logging(log_file=log_file, verbose=options.verbose)
         except OSError as error:
             parser.error(f"cannot open the log file: {error}")
+        options.spool_dir = default_spool_dir(options)
+        try:
+            spool = Spool(options.spool_dir)
+        except OSError as error:
+            parser.error(f"cannot use the spool directory: {error}")
     except SystemExit as exit:
         # argparse has printed the usage and the error (or the help).
         return int(exit.code or 0)
@@ -156,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_timeout=options.stop_timeout,
         quiesce_file=options.quiesce_file,
         max_runs=options.max_runs,
+        spool=spool,
     )
     previous = dispatcher.installSignalHandlers()
     try:

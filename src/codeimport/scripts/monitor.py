@@ -5,6 +5,7 @@ Usage::
     codeimport monitor JOB_ID --scheduler-url URL [--heartbeat-interval 30]
         [--inactivity-timeout 3600] [--access-policy default|anything]
         [--target-store DIR] [--authors-file FILE] [--log-file PATH]
+        [--spool-dir DIR]
 
 The scheduler URL may also come from ``$CODEIMPORT_SCHEDULER_URL``, which
 keeps its password out of process listings; the dispatcher passes it that
@@ -29,7 +30,9 @@ from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import positive
 from codeimport.scripts.options import setup_logging
 from codeimport.wire.client import SchedulerClient
+from codeimport.scripts.importworker import STORE_VARIABLE
 from codeimport.worker.monitor import WorkerMonitor
+from codeimport.worker.spool import Spool
 
 __all__ = [
     "default_worker_command",
@@ -99,6 +102,10 @@ def _make_parser() -> ArgumentParser:
         "--access-policy", choices=POLICY_NAMES, default="default"
     )
     parser.add_argument("--target-store", help="passed on to the worker")
+    parser.add_argument(
+        "--spool-dir",
+        help="keep the result here until the scheduler has it (the "
+        "dispatcher reports what is left)")
     parser.add_argument("--authors-file", help="passed on to the worker")
     parser.add_argument("--log-file", help="where this monitor logs")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -119,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
             setup_logging(log_file=options.log_file, verbose=options.verbose)
         except OSError as error:
             parser.error(f"cannot open the log file: {error}")
+        try:
+            spool = Spool(options.spool_dir) if options.spool_dir else None
+        except OSError as error:
+            parser.error(f"cannot use the spool directory: {error}")
     except SystemExit as exit:
         # argparse has printed the usage and the error (or the help).
         return int(exit.code or 0)
@@ -131,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         inactivity_timeout=options.inactivity_timeout,
         retry_timeout=options.retry_timeout,
         env=worker_environment(),
+        spool=spool,
+        target_store=(options.target_store
+                      or os.environ.get(STORE_VARIABLE)),
     )
     previous = {
         signum: signal.signal(signum, lambda *_: monitor.interrupt())

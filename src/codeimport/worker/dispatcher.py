@@ -57,6 +57,7 @@ from codeimport.errors import InvalidMachineState
 from codeimport.wire.client import RemoteFault
 from codeimport.wire.client import UnknownRemoteMethod
 from codeimport.worker.retry import Backoff
+from codeimport.worker.spool import Spool
 from codeimport.worker.waker import Waker
 
 __all__ = ["Dispatcher", "spawn_monitor"]
@@ -107,6 +108,9 @@ class Dispatcher:
     :param load_average: returns the 1-minute load; after each dispatch
         the dispatcher waits 5 × load / max_jobs seconds (at most
         `poll_interval`), so busier machines leave jobs to others.
+    :param spool: the machine's `codeimport.worker.spool.Spool`, whose
+        results no live monitor holds are reported at the start and at
+        every turn of the loop (`replaySpool`).
     """
 
     def __init__(
@@ -123,6 +127,7 @@ class Dispatcher:
         quiesce_file: str | None = None,
         max_runs: int | None = None,
         load_average: Callable[[], float] = lambda: os.getloadavg()[0],
+        spool: Spool | None = None,
     ):
         self.client = client
         self.hostname = hostname
@@ -135,6 +140,7 @@ class Dispatcher:
         self.max_runs = max_runs
         self.runs = 0
         self.load_average = load_average
+        self.spool = spool
         self.max_backoff = max_backoff
         self.backoff = Backoff(poll_interval, max_backoff)
         self.children: list[tuple[int, subprocess.Popen]] = []
@@ -194,6 +200,7 @@ class Dispatcher:
         """Dispatch until stopped or quiesced; return the exit status 0."""
         log.info("Dispatcher for %s started (at most %d jobs).",
                  self.hostname, self.max_jobs)
+        self.replaySpool()
         if not self.announceOnline():
             log.info("Dispatcher for %s exiting (STOPPED) before the "
                      "scheduler answered.", self.hostname)
@@ -254,6 +261,7 @@ class Dispatcher:
             quiesced with nothing left running.
         """
         self.reap()
+        self.replaySpool()
         if self.quiescing:
             return self._quiesceStep()
         try:
@@ -322,6 +330,12 @@ class Dispatcher:
                 self._reported_offline = reason
                 log.info("%s is OFFLINE (%s): taking no jobs until it is "
                          "set ONLINE.", self.hostname, reason or "no reason")
+
+    def replaySpool(self) -> None:
+        """Report the results monitors left in the spool (see
+        `codeimport.worker.spool.Spool.replay`)."""
+        if self.spool is not None:
+            self.spool.replay(self.client)
 
     def _quiesceStep(self) -> float | None:
         """A turn of the loop while quiescing: no new jobs; the end once

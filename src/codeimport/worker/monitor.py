@@ -6,9 +6,15 @@ its output to a log file, sends heartbeats carrying the last lines of
 output, kills the worker when it falls silent for too long, and finally
 reports the result and the whole log with ``finishJobID``.
 
-If the scheduler says the job no longer exists (it was reclaimed after a
-stale heartbeat and may be running elsewhere), the monitor kills the
-worker and exits without reporting anything.
+If the scheduler says the job no longer exists while the worker runs
+(it was reclaimed after a stale heartbeat and may be running
+elsewhere), the monitor kills the worker and exits without reporting
+anything.  A result is first kept in the machine's spool
+(`codeimport.worker.spool`) and then reported with whether the target's
+published refs changed (`codeimport.worker.reported`); if the job was
+reclaimed while the result could not be reported, it is recorded as a
+late result (``recordLateResult``), and what cannot be reported at all
+stays in the spool for the dispatcher to report later.
 
 An interrupted monitor (`WorkerMonitor.interrupt`: SIGTERM or SIGINT
 from the dispatcher stopping) kills the worker and hands the job back
@@ -25,7 +31,6 @@ import shutil
 import signal
 import tempfile
 import threading
-import xmlrpc.client
 from collections.abc import Callable
 from typing import IO
 
@@ -36,9 +41,16 @@ from codeimport.redact import redact
 from codeimport.redact import redact_bytes
 from codeimport.sourcecredentials import from_wire
 from codeimport.sourcecredentials import write_file
+from codeimport.targetstore import UnsafeTargetName
+from codeimport.targetstore import target_path
 from codeimport.wire.client import UnknownRemoteMethod
 from codeimport.worker.child import WorkerProcess
+from codeimport.worker.reported import manifest_digest
+from codeimport.worker.reported import target_changed
 from codeimport.worker.retry import call_with_retry
+from codeimport.worker.spool import Report
+from codeimport.worker.spool import Spool
+from codeimport.worker.spool import deliver
 from codeimport.worker.waker import Waker
 
 __all__ = [
@@ -114,6 +126,12 @@ class WorkerMonitor:
     :param retry_delay: the first delay between retries; it doubles, up
         to `heartbeat_interval` for heartbeats and 30 s otherwise.
     :param env: the worker's environment (default: ours).
+    :param spool: a `codeimport.worker.spool.Spool`: the result is kept
+        there until the scheduler has it (the dispatcher reports what a
+        monitor could not).
+    :param target_store: the target store the worker writes into, to
+        tell the scheduler whether the target changed
+        (`codeimport.worker.reported`); unknown without it.
     """
 
     def __init__(
@@ -128,6 +146,8 @@ class WorkerMonitor:
         retry_timeout: float = 600.0,
         retry_delay: float = 1.0,
         env: dict[str, str] | None = None,
+        spool: Spool | None = None,
+        target_store: str | None = None,
     ):
         self.job_id = job_id
         self.client = client
@@ -138,6 +158,11 @@ class WorkerMonitor:
         self.retry_timeout = retry_timeout
         self.retry_delay = retry_delay
         self.env = env
+        self.spool = spool
+        self.target_store = target_store
+        # The target's path and its manifest's digest before the run.
+        self._target: str | None = None
+        self._before: str | None = None
         self.tail = b""
         # Set by the main thread when the worker has ended, to stop the
         # heartbeat thread.
@@ -219,6 +244,7 @@ class WorkerMonitor:
             return self._failed(logfile, reason)
         if self._interrupted:
             raise _HandBack()
+        self._findTarget(arguments)
         command = self.worker_command(arguments)
         log.info("Job %d: running %s", self.job_id,
                  redact(" ".join(command), self._secrets))
@@ -259,6 +285,17 @@ class WorkerMonitor:
             return self._failed(logfile, reason)
         log.info("Import succeeded: %s", status.name)
         return status
+
+    def _findTarget(self, arguments: list[str]) -> None:
+        """Note the target's path (its id is the first argument) and its
+        manifest before the worker runs."""
+        if not self.target_store or not arguments:
+            return
+        try:
+            self._target = target_path(self.target_store, arguments[0])
+        except UnsafeTargetName:
+            return  # the worker refuses it and fails the job
+        self._before = manifest_digest(self._target)
 
     def _failed(
         self, logfile: IO[bytes], reason: str
@@ -312,21 +349,27 @@ class WorkerMonitor:
         A gone job raises `_JobGone`.  With `abandon_on_stop`, a stop
         request ends the retries (raising the last error).
         """
+        try:
+            return self._retrying(method, *args,
+                                  abandon_on_stop=abandon_on_stop)
+        except NoSuchCodeImportJob:
+            raise _JobGone() from None
+
+    def _retrying(self, method, *args, abandon_on_stop=False):
+        """Call the scheduler, retrying connection failures for
+        `retry_timeout`."""
 
         def wait(delay: float) -> bool:
             self._wake.wait(delay)
             return abandon_on_stop and self._stop_reason is not None
 
-        try:
-            return call_with_retry(
-                lambda: method(*args),
-                give_up_after=self.retry_timeout,
-                first_delay=self.retry_delay,
-                wait=wait,
-                on_retry=self._logRetry,
-            )
-        except NoSuchCodeImportJob:
-            raise _JobGone() from None
+        return call_with_retry(
+            lambda: method(*args),
+            give_up_after=self.retry_timeout,
+            first_delay=self.retry_delay,
+            wait=wait,
+            on_retry=self._logRetry,
+        )
 
     def _handBack(self) -> int:
         log.info("Job %d: interrupted; handing it back.", self.job_id)
@@ -348,19 +391,31 @@ class WorkerMonitor:
         return 0
 
     def _finish(self, status: CodeImportResultStatus, logfile) -> int:
+        """Keep the result in the spool, then report it (`deliver`)."""
         logfile.seek(0)
-        log_data = xmlrpc.client.Binary(
-            redact_bytes(logfile.read(), self._secrets))
+        changed, digest = target_changed(self._target, self._before)
+        report = Report(self.job_id, status.name,
+                        redact_bytes(logfile.read(), self._secrets),
+                        changed, self._target, digest)
+        entry = None
+        if self.spool is not None:
+            try:
+                entry = self.spool.keep(report)
+            except OSError as error:
+                log.error("Job %d: cannot keep the result in the spool: "
+                          "%s", self.job_id, error)
         try:
-            self._call(
-                self.client.finishJobID, self.job_id, status.name, log_data
-            )
-        except _JobGone:
-            log.info("Job %d no longer exists; exiting.", self.job_id)
-            return 0
+            outcome = deliver(self.client, report, self._retrying)
         except (CodeImportError, OSError) as error:
-            log.error("Job %d: could not report %s: %r",
-                      self.job_id, status.name, error)
+            log.error("Job %d: could not report %s: %r%s",
+                      self.job_id, status.name, error,
+                      "; kept in the spool for the dispatcher"
+                      if entry is not None else "")
             return 1
-        log.info("Job %d finished: %s", self.job_id, status.name)
+        if entry is not None:
+            entry.remove()
+        log.info("Job %d finished: %s (%s%s).", self.job_id, status.name,
+                 outcome, "" if changed is None else
+                 ", the target changed" if changed else
+                 ", the target is unchanged")
         return 0
