@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from datetime import timedelta
@@ -114,6 +115,29 @@ def test_status_marks_stale_heartbeats(codeimport, capsys):
     lines = lines_of(ran.stdout)
     assert lines[2] == "alpha ONLINE AGE ago 1"
     assert lines[6].endswith(" AGE ago (stale)")
+
+
+@pytest.mark.parametrize("last_seen, outage_ended, away", [
+    (1, 10, False),    # the service came back 10 s ago
+    (3600, None, True),  # the service is away
+])
+def test_status_counts_no_silence_across_an_outage(
+        codeimport, capsys, last_seen, outage_ended, away):
+    job = codeimport.factory.makeRunningJob()
+    limit = codeimport.settings.maximum_heartbeat_interval
+    age(codeimport.store, "codeimportjob", job.id, "heartbeat", limit + 1)
+    since = ("'-infinity'" if outage_ended is None else
+             f"CURRENT_TIMESTAMP - interval '{outage_ended} seconds'")
+    codeimport.store.execute(
+        "INSERT INTO codeimportservice VALUES (1, CURRENT_TIMESTAMP"
+        f" - interval '{last_seen} seconds', {since})")
+    codeimport.commit()
+
+    ran = call(status.main, "--dsn", codeimport.dsn, capsys=capsys)
+    assert "(stale)" not in ran.stdout
+    ran = call(status.main, "--json", "--dsn", codeimport.dsn,
+               capsys=capsys)
+    assert json.loads(ran.stdout)["service"]["away"] is away
 
 
 def test_status_results_option_limits_the_results(codeimport, capsys):

@@ -16,6 +16,7 @@ from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
 from codeimport.redact import redact
+from codeimport.model import rules
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import add_database_options
 from codeimport.scripts.options import load_settings
@@ -40,12 +41,17 @@ class StatusReport:
     """The rows `render` shows; `now` is the database's time.
 
     Heartbeats older than the ``*_stale_after`` limits are marked: the
-    watchdog acts on them at its next round.
+    watchdog acts on them at its next round.  Like the watchdog, it
+    counts silence only from the end of the last outage
+    (`outage_ended`), and none while the service is `service_away`
+    (`codeimport.model.rules.silent`).
     """
 
     now: datetime
     job_stale_after: timedelta = timedelta(seconds=300)
     machine_stale_after: timedelta = timedelta(seconds=900)
+    outage_ended: datetime | None = None
+    service_away: bool = False
     machines: list = field(default_factory=list)
     running: list = field(default_factory=list)
     due_now: int = 0
@@ -67,6 +73,11 @@ def collect(store, results_limit: int = 10,
             seconds=settings.maximum_heartbeat_interval),
         machine_stale_after=timedelta(
             seconds=settings.machine_heartbeat_limit))
+    statement, layout = rules.positional(
+        "SELECT r = 'infinity', CASE WHEN isfinite(r) THEN r END"
+        f" FROM (SELECT {rules.reachable_since()} AS r) reachable")
+    report.service_away, report.outage_ended = execute(
+        statement, layout(rules.silence_values(settings))).get_one()
     report.machines = [
         (hostname, CodeImportMachineState.items[state].name, heartbeat, jobs)
         for hostname, state, heartbeat, jobs in execute(
@@ -131,10 +142,18 @@ def format_age(now: datetime, then: datetime | None) -> str:
 
 
 def format_heartbeat(now: datetime, then: datetime | None,
-                     stale_after: timedelta, live: bool) -> str:
-    """`format_age`, marked "(stale)" when a live thing went silent."""
+                     stale_after: timedelta, live: bool,
+                     report: StatusReport | None = None) -> str:
+    """`format_age`, marked "(stale)" when a live thing went silent (by
+    `report`'s outages, if given)."""
     text = format_age(now, then)
-    if live and then is not None and now - then > stale_after:
+    if report is not None and report.service_away:
+        return text
+    since = then
+    if (report is not None and report.outage_ended is not None
+            and then is not None):
+        since = max(then, report.outage_ended)
+    if live and since is not None and now - since > stale_after:
         text += " (stale)"
     return text
 
@@ -173,7 +192,8 @@ def render(report: StatusReport) -> str:
     if report.machines:
         out += table(("HOSTNAME", "STATE", "HEARTBEAT", "JOBS"), [
             (host, state, format_heartbeat(
-                now, beat, report.machine_stale_after, state != "OFFLINE"),
+                now, beat, report.machine_stale_after, state != "OFFLINE",
+                report),
              jobs)
             for host, state, beat, jobs in report.machines])
     else:
@@ -183,7 +203,8 @@ def render(report: StatusReport) -> str:
         out += table(
             ("JOB", "IMPORT", "MACHINE", "STARTED", "HEARTBEAT", "LOG TAIL"),
             [(job_id, name, host or "-", format_time(started),
-              format_heartbeat(now, beat, report.job_stale_after, True),
+              format_heartbeat(now, beat, report.job_stale_after, True,
+                               report),
               last_line(logtail))
              for job_id, name, host, started, beat, logtail
              in report.running])
@@ -232,6 +253,8 @@ def as_json(report: StatusReport) -> str:
             {"job": i, "import": n, "machine": m, "date_started": d,
              "heartbeat": b, "log_tail": t}
             for i, n, m, d, b, t in report.running],
+        "service": {"away": report.service_away,
+                    "outage_ended": report.outage_ended},
         "pending": {"due_now": report.due_now,
                     "due_now_requested": report.due_now_requested,
                     "due_later": report.due_later,
