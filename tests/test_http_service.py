@@ -5,6 +5,7 @@ much or find the port taken, over real sockets."""
 from __future__ import annotations
 
 import base64
+import http.client
 import os
 import re
 import signal
@@ -277,6 +278,29 @@ def test_a_worker_process_that_dies_is_replaced(codeimport):
         server.close()
 
 
+def logout_redirect(port: int, headers: dict) -> str:
+    """Where ``codeimport web`` sends a browser after signing out."""
+    connection = http.client.HTTPConnection("127.0.0.1", port,
+                                            timeout=ANSWER_TIMEOUT)
+    try:
+        connection.request("GET", "/login", headers=headers)
+        reply = connection.getresponse()
+        page = reply.read().decode()
+        cookie = reply.getheader("Set-Cookie").split(";")[0]
+        token = re.search(r'name="csrf_token" value="([^"]+)"',
+                          page).group(1)
+        connection.request(
+            "POST", "/logout", body=f"csrf_token={token}",
+            headers={**headers, "Cookie": cookie, "Content-Type":
+                     "application/x-www-form-urlencoded"})
+        reply = connection.getresponse()
+        reply.read()
+        assert reply.status == 303
+        return reply.getheader("Location")
+    finally:
+        connection.close()
+
+
 def test_web_keeps_the_same_deadlines(codeimport, tmp_path):
     """``codeimport web`` runs on the same front end: a stalled header
     gets its 408 there too."""
@@ -296,11 +320,19 @@ def test_web_keeps_the_same_deadlines(codeimport, tmp_path):
             assert process.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.05)
-        with socket.create_connection(("127.0.0.1", int(match.group(1))),
+        port = int(match.group(1))
+        with socket.create_connection(("127.0.0.1", port),
                                       timeout=ANSWER_TIMEOUT) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
             answer = read_until_closed(sock)
         assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+        # Behind a TLS proxy on this machine, redirects stay https.
+        assert logout_redirect(port, {
+            "X-Forwarded-Proto": "https",
+            # Pyramid checks the origin of a form sent over https.
+            "Origin": f"https://127.0.0.1:{port}"}) == (
+                f"https://127.0.0.1:{port}/")
+        assert logout_redirect(port, {}) == f"http://127.0.0.1:{port}/"
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(ANSWER_TIMEOUT) == 0

@@ -36,6 +36,8 @@ log = logging.getLogger("codeimport.http")
 
 #: Exit status of a process whose application could not be built.
 BOOT_FAILED = 3
+#: The one address whose X-Forwarded-Proto is believed.
+TRUSTED_PROXY = "127.0.0.1"
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -266,6 +268,7 @@ def _serve(sock, app_factory, options: ServiceOptions) -> int:
     from codeimport.scripts.httpchannel import server_class
 
     malloc.use_one_arena()
+    _log_waitress_like_us()
     stop = []
     handlers = {signum: signal.signal(signum, lambda s, f: stop.append(s))
                 for signum in _STOP_SIGNALS}
@@ -281,7 +284,14 @@ def _serve(sock, app_factory, options: ServiceOptions) -> int:
             connection_limit=options.connection_limit,
             asyncore_use_poll=True,
             max_request_body_size=options.max_request_bytes + 1,
-            ident="codeimport", expose_tracebacks=False)
+            ident="codeimport", expose_tracebacks=False,
+            # A TLS proxy on this machine says the scheme, so that
+            # absolute URLs (the web's redirects) stay https; nobody
+            # else may.
+            trusted_proxy=TRUSTED_PROXY,
+            trusted_proxy_headers={"x-forwarded-proto"},
+            clear_untrusted_proxy_headers=True,
+            log_untrusted_proxy_headers=False)
         # Set after parsing, which would round them to whole seconds.
         # waitress's own timeout: a connection silent this long between
         # requests is closed.
@@ -319,6 +329,16 @@ def _serve(sock, app_factory, options: ServiceOptions) -> int:
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
+
+
+def _log_waitress_like_us() -> None:
+    """Send waitress's warnings ("Task queue depth is 3": calls waiting
+    for a thread) where ours go, in our format."""
+    ours = logging.getLogger("codeimport")
+    theirs = logging.getLogger("waitress")
+    theirs.handlers = list(ours.handlers)
+    theirs.propagate = not ours.handlers
+    theirs.setLevel(max(ours.getEffectiveLevel(), logging.WARNING))
 
 
 def _log_timeout(address, message: str) -> None:
