@@ -41,6 +41,8 @@ EXPECTED = {
         "OLD_CVS_ROOT": 222, "OLD_CVS_MODULE": 223, "SVN_BRANCH_URL": 230,
         "OLD_SVN_BRANCH_URL": 231, "GIT_REPO_URL": 237,
         "OLD_GIT_REPO_URL": 238, "URL": 240, "OLD_URL": 241,
+        # Ours (issue 13): when a private source's credentials were set.
+        "SOURCE_CREDENTIALS": 250, "OLD_SOURCE_CREDENTIALS": 251,
         "OFFLINE_REASON": 410, "RECLAIMED_JOB_ID": 510,
     },
     "CodeImportResultStatus": {

@@ -346,3 +346,30 @@ def test_the_upgrade_moves_credentials_out_of_urls_and_cvsroots(
             (":pserver:bob@cvs.example.org:/cvs",), (PLAIN,)]
     finally:
         connection.close()
+
+
+def test_the_audit_trail_records_when_credentials_change_never_them(
+        codeimport):
+    from codeimport.enums import CodeImportEventDataType as Data
+
+    code_import = new_import(codeimport, url=PRIVATE)
+    user = codeimport.factory.makePerson()
+    codeimport.commit()
+    [create] = codeimport.utilities.events.getEventsForCodeImport(
+        code_import)
+    assert dict(create.items())[Data.SOURCE_CREDENTIALS].startswith("set 2")
+
+    event = code_import.updateFromData(
+        {"credentials": SourceCredentials("alice", "changed-pw")}, user)
+    codeimport.commit()
+    data = dict(event.items())
+    assert data[Data.SOURCE_CREDENTIALS] != data[
+        Data.OLD_SOURCE_CREDENTIALS]
+    event = code_import.updateFromData({"credentials": None}, user)
+    data = dict(event.items())
+    assert data[Data.SOURCE_CREDENTIALS] is None
+    assert data[Data.OLD_SOURCE_CREDENTIALS].startswith("set 2")
+    shown = repr([e.items() for e in
+                  codeimport.utilities.events.getEventsForCodeImport(
+                      code_import)])
+    assert "changed-pw" not in shown and SECRET not in shown

@@ -249,3 +249,23 @@ def test_an_error_page_leaves_no_transaction_open(world, app, codeimport):
         " current_database() AND state = 'idle in transaction'"
         " AND application_name LIKE 'codeimport-web%'").get_one()[0]
     assert busy == 0
+
+
+def test_logs_and_tails_from_before_redaction_show_no_credentials(
+        world, app, codeimport):
+    """Logs stored before the monitor redacted them, and tails, pass
+    through `codeimport.redact` on every page."""
+    f = codeimport.factory
+    log = f.makeLibraryFileAlias(
+        "old.log", b"Fetching https://bob:hunter2@git.example.com/x.git\n")
+    f.makeCodeImportResult(world.running, log_file=log,
+                           log_excerpt="https://bob:hunter2@git.example.com")
+    codeimport.utilities.workflow.updateHeartbeat(
+        world.running.import_job, "at https://bob:hunter2@git.example.com")
+    codeimport.commit()
+    sign_in(app, "victor")
+    page = app.get(f"/imports/{world.running.id}")
+    assert "hunter2" not in page.text
+    assert "https://***@git.example.com" in page.text
+    log = page.click(linkid=None, href=r"/results/\d+/log")
+    assert log.text == "Fetching https://***@git.example.com/x.git\n"

@@ -135,6 +135,11 @@ class CodeImportEventDataType(DBEnumeratedType):
     OLD_GIT_REPO_URL = DBItem(238, "Previous Git URL", "Legacy.")
     URL = DBItem(240, "Foreign URL", "URL of the source.")
     OLD_URL = DBItem(241, "Previous Foreign URL", "Old URL of the source.")
+    SOURCE_CREDENTIALS = DBItem(
+        250, "Source Credentials",
+        "When the private source's credentials were set (never them).")
+    OLD_SOURCE_CREDENTIALS = DBItem(
+        251, "Previous Source Credentials", "When the old ones were set.")
     OFFLINE_REASON = DBItem(410, "Offline Reason", "Why a machine stopped.")
     RECLAIMED_JOB_ID = DBItem(510, "Reclaimed Job Id", "Id of the old job.")
 

@@ -22,6 +22,7 @@ from codeimport.model.columns import DBEnum
 from codeimport.model.columns import UTCDateTime
 from codeimport.model.constants import UTC_NOW
 from codeimport.model.context import StoreUtility
+from codeimport.model.sourcecredential import credentials_changed
 
 __all__ = [
     "CodeImportEvent",
@@ -113,6 +114,10 @@ def snapshot(code_import):
         raise InvalidEventArgument(
             f"Unknown RCS type: {code_import.rcs_type}"
         )
+    # Credentials show only as when they were set, and only when kept.
+    changed = credentials_changed(Store.of(code_import), code_import.id)
+    if changed is not None:
+        items.append((_Data.SOURCE_CREDENTIALS, f"set {changed}"))
     return items
 
 

@@ -20,8 +20,8 @@ from codeimport.sourcecredentials import check_credential_scheme
 from codeimport.sourcecredentials import split_cvs_root
 from codeimport.sourcecredentials import split_url
 
-__all__ = ["clear_credentials", "credentials_for", "set_credentials",
-           "split_source", "has_credentials"]
+__all__ = ["clear_credentials", "credentials_changed", "credentials_for",
+           "has_credentials", "set_credentials", "split_source"]
 
 
 def set_credentials(store, code_import_id: int,
@@ -48,6 +48,17 @@ def has_credentials(store, code_import_id: int) -> bool:
     return store.execute(
         "SELECT 1 FROM codeimportsourcecredential"
         " WHERE code_import = ?", (code_import_id,)).get_one() is not None
+
+
+def credentials_changed(store, code_import_id: int) -> str | None:
+    """When the import's credentials were set (ISO 8601), or None: what
+    the audit trail records of them."""
+    row = store.execute(
+        "SELECT to_char(date_changed AT TIME ZONE 'UTC',"
+        " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        " FROM codeimportsourcecredential WHERE code_import = ?",
+        (code_import_id,)).get_one()
+    return None if row is None else row[0]
 
 
 def credentials_for(store, code_import_id: int) -> SourceCredentials | None:

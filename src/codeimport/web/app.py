@@ -135,6 +135,8 @@ def make_app(dsn: str, credentials, *, session_secret: str, settings=None,
         "jinja2.directories": "codeimport.web:templates",
         "jinja2.autoescape": "true",
         "jinja2.undefined": "strict",
+        # Logs and sources shown through it never show a password.
+        "jinja2.filters": "redact = codeimport.redact:redact",
     })
     registry = config.registry
     configure(registry, get_store=web_stores.get, settings=settings)

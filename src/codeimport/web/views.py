@@ -45,6 +45,7 @@ from codeimport.interfaces import ICodeImportSet
 from codeimport.interfaces import IPersonSet
 from codeimport.interfaces.listing import LISTING_FILTERS
 from codeimport.interfaces.listing import LISTING_SORTS
+from codeimport.redact import redact_bytes
 from codeimport.scripts.status import format_age
 from codeimport.scripts.status import format_duration
 from codeimport.scripts.status import format_time
@@ -195,7 +196,7 @@ def import_log_view(request):
         raise HTTPNotFound("That import has no such result.")
     if result.log_file is None:
         raise HTTPNotFound("That result has no log file.")
-    body = result.log_file.read()
+    body = redact_bytes(result.log_file.read())
     response = Response(body=body, content_type="text/plain",
                         charset="utf-8")
     # A log is the source's and the tools' text: never let a browser
