@@ -410,3 +410,14 @@ def test_control_characters_in_a_log_tail_are_accepted(codeimport, app):
 
     codeimport.abort()
     assert job.logtail == "\ufffd[32mgreen\ufffd[0m\ufffd"
+
+
+def test_a_fault_never_quotes_a_urls_credentials(fake, caplog):
+    caplog.set_level(logging.INFO)
+    fault = rpc(fake, "https://u:hunter2@h.example.org/x",
+                path="/fake").fault()
+
+    assert fault.faultCode == 905
+    assert fault.faultString == (
+        "Unknown method: 'https://***@h.example.org/x'")
+    assert "hunter2" not in caplog.text

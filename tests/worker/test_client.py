@@ -110,7 +110,7 @@ def test_non_http_url_is_refused():
 
 
 def test_redact_url():
-    assert redact_url("http://u:pw@h:8087/x") == "http://u:***@h:8087/x"
+    assert redact_url("http://u:pw@h:8087/x") == "http://***@h:8087/x"
     assert redact_url("http://h/x") == "http://h/x"
 
 

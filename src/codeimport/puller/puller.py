@@ -129,10 +129,10 @@ class Puller:
             self._report(branch_id, unique_name, "mirrorComplete",
                          outcome.revision)
         else:
-            logger.warning("%s: failed: %s", unique_name, outcome.reason)
-            report.failed.append((unique_name, outcome.reason))
-            self._report(branch_id, unique_name, "mirrorFailed",
-                         outcome.reason)
+            reason = redact_url(outcome.reason)
+            logger.warning("%s: failed: %s", unique_name, reason)
+            report.failed.append((unique_name, reason))
+            self._report(branch_id, unique_name, "mirrorFailed", reason)
         return True
 
     def _mirror(self, pull_url, unique_name, type_name):

@@ -33,6 +33,7 @@ from typing import Any
 from codeimport.errors import CodeImportError
 from codeimport.errors import NoSuchBranch
 from codeimport.errors import NoSuchCodeImportJob
+from codeimport.redact import redact
 from codeimport.wire import faults
 from codeimport.wire.remote import RemoteFault
 from codeimport.wire.remote import UnknownRemoteMethod
@@ -67,14 +68,9 @@ class RemoteUnavailable(CodeImportError, ConnectionError):
 
 
 def redact_url(url: str) -> str:
-    """Return `url` with any password replaced by ``***``."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    """Return `url` with its user information replaced by ``***``
+    (`codeimport.redact`, the one rule)."""
+    return redact(url)
 
 
 def _transport(url: str, timeout: float) -> xmlrpc.client.Transport:

@@ -34,6 +34,7 @@ from codeimport.metrics import CONTENT_TYPE
 from codeimport.metrics import DatabaseCollector
 from codeimport.metrics import ServiceMetrics
 from codeimport.metrics import render
+from codeimport.redact import redact
 from codeimport.settings import Settings
 from codeimport.wire import faults
 from codeimport.wire.interfaces import IBranchStatusAPI
@@ -220,8 +221,10 @@ class XMLRPCApplication:
             response = run_in_transaction(
                 endpoint.stores.get(), lambda: dump_result(method(*params)))
         except xmlrpc.client.Fault as fault:
-            log.info("%s %s.%s: fault %d: %s", user, endpoint.path, name,
-                     fault.faultCode, fault.faultString)
+            # A fault may quote its input: never a URL's credentials.
+            fault.faultString = redact(fault.faultString)
+            log.info("%s %s.%s: fault %d: %s", user, endpoint.path,
+                     redact(name), fault.faultCode, fault.faultString)
             return dump_fault(fault)
         except DatabaseUnavailable as error:
             log.warning("%s %s.%s: database unavailable: %s", user,
