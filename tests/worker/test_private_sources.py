@@ -86,6 +86,9 @@ def assert_never_shown(codeimport, harness, code_import, sampler, run,
     assert sampler.leaks == []
     assert PASSWORD not in run.log and quote(PASSWORD) not in run.log
     assert files_holding(tmp_path / "machine", PASSWORD) == []
+    # Those files include the machine's logs, with the worker's command.
+    logs = files_holding(tmp_path / "machine", "importworker")
+    assert any(path.endswith(".log") for path in logs), logs
     codeimport.abort()
     assert "@" not in (code_import.url or code_import.cvs_root.split(
         "@")[-1])
