@@ -118,7 +118,7 @@ def test_hostile_requests_get_clean_answers_and_the_server_keeps_serving(
     assert fault_code(post(server, scheduler, (
         "<methodCall><methodName>getMachineState</methodName><params>"
         f"<param>{deep}</param></params></methodCall>").encode())) == 904
-    # A body over the limit (1 MiB for the test server) is refused unread.
+    # A body over the limit (1 MiB for the test server) is refused: 413.
     status, _ = post(server, scheduler, b"x" * (2 * 1024 * 1024))
     assert status == 413
     status, _ = post(server, scheduler, b"", headers={

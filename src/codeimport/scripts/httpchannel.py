@@ -130,6 +130,8 @@ class _DeadlineChannel(HTTPChannel):
             self.outbufs[-1].append(response)
             self.total_outbufs_len += len(response)
             self.current_outbuf_count += len(response)
+        if self.request is not None:
+            self.request.close()  # a body's temporary file
         self.request = None
         self.started = self.headers_done = None
         self.close_when_flushed = True
