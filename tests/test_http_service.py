@@ -350,3 +350,32 @@ def test_web_keeps_the_same_deadlines(codeimport, tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(ANSWER_TIMEOUT) == 0
+
+
+def test_serve_on_a_unix_socket_removes_it_at_the_end(codeimport, tmp_path):
+    path = tmp_path / "serve.sock"
+    log_path = tmp_path / "serve.log"
+    env = dict(os.environ, CODEIMPORT_XMLRPC_CREDENTIALS="a:b")
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "codeimport.cli", "serve", "--dsn",
+             codeimport.dsn, "--bind", f"unix:{path}", "--workers", "1"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env)
+    try:
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while "Listening at: unix:" not in log_path.read_text():
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(ANSWER_TIMEOUT)
+            sock.connect(str(path))
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                         b"Connection: close\r\n\r\n")
+            answer = read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(ANSWER_TIMEOUT) == 0
+    assert not path.exists()

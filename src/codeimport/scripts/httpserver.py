@@ -16,6 +16,7 @@ Every answer gets an access log line (`AccessLog`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -168,6 +169,8 @@ def run_service(app_factory, options: ServiceOptions) -> int:
         on (before anything is started).
     """
     sock = listen(options.bind)
+    unix_path = (sock.getsockname() if sock.family == socket.AF_UNIX
+                 else None)
     log.info("Listening at: %s (%d process(es) of %d threads, header "
              "deadline %gs, body deadline %gs)", _address_text(sock),
              options.processes, options.threads,
@@ -178,6 +181,9 @@ def run_service(app_factory, options: ServiceOptions) -> int:
         else:
             code = _supervise(sock, app_factory, options)
     finally:
+        if unix_path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(unix_path)
         sock.close()
     log.info("%s stopped", options.name)
     return code
