@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from datetime import timedelta
 
 import pytest
@@ -23,6 +24,7 @@ from scripthelpers import call
 from scripthelpers import cli
 from scripthelpers import reload
 
+import codeimport
 from codeimport.enums import BranchType
 from codeimport.errors import NoSuchBranch
 from codeimport.puller.mirror import NO_REVISION
@@ -32,7 +34,7 @@ from codeimport.puller.mirror import tip_revision
 from codeimport.puller.puller import INTERRUPTED
 from codeimport.puller.puller import Puller
 from codeimport.scripts import puller as puller_script
-from codeimport.scripts.daemon import StopRequested
+from codeimport.scripts.daemon import StopSignals
 from codeimport.scripts.importworker import main as importworker
 from codeimport.targetstore import target_path
 from codeimport.worker.target import STAGING_PREFIX
@@ -316,7 +318,9 @@ def test_puller_with_the_server_down_exits_1_and_records_nothing(
     (["--authserver-url", "http://x/a"],
      "--import-store is required to pull IMPORTED branches."),
     (["--authserver-url", "http://x/a", "--import-store", "/no/such/dir"],
-     "--import-store /no/such/dir: no such directory."),
+     "The import store /no/such/dir does not exist."),
+    (["--authserver-url", "http://x/a", "--import-store", "/etc/passwd"],
+     "The import store /etc/passwd is not a directory."),
     (["--authserver-url", "http://x/a", "--branch-type", "HOSTED"],
      "argument --branch-type: invalid choice: 'HOSTED'"),
     (["--authserver-url", "http://x/a", "--max-branches", "0"],
@@ -404,6 +408,104 @@ def test_puller_stopped_mid_mirror_reports_and_requests_the_branch(
     assert last_activity(codeimport) is None
 
 
+def child_processes():
+    """The command lines of this process's children still alive."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stream:
+                fields = stream.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid() and fields[0] != "Z":
+                with open(f"/proc/{entry}/cmdline", "rb") as stream:
+                    children.append(stream.read().replace(b"\0", b" "))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return children
+
+
+def signal_at_line(number, root):
+    """A trace function that sends this process SIGTERM at the
+    `number`-th line executed in codeimport or subprocess.py."""
+    seen = [0]
+
+    def trace(frame, event, arg):
+        name = frame.f_code.co_filename
+        if not (name.startswith(root) or name.endswith("subprocess.py")):
+            return None
+        if event == "line":
+            seen[0] += 1
+            if seen[0] == number:
+                os.kill(os.getpid(), signal.SIGTERM)
+        return trace
+
+    return trace, seen
+
+
+def test_puller_stops_cleanly_wherever_the_signal_lands(
+        stores, tmp_path, monkeypatch, capsys):
+    # The signal is sent at sampled lines all along a real mirror of an
+    # imported branch (the puller, the mirrorer, safegit, run_tool and
+    # subprocess.Popen itself): the same lines every run.
+    source = tmp_path / "source"
+    make_repo(source, commits=2, branches=["topic"])
+    run_import(stores["imports"], "~o/p/b", source)
+    published = refs_of(target_path(str(stores["imports"]), "~o/p/b"))
+    homes = tmp_path / "homes"
+    homes.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(homes))
+    capsys.readouterr()
+    root = os.path.dirname(codeimport.__file__)
+    branch = (1, "~o/p/b", "~o/p/b", "", "IMPORTED")
+
+    def pull(trace):
+        shutil.rmtree(stores["mirrors"])
+        stores["mirrors"].mkdir()
+        client = RecordingClient(branch)
+        mirrorer = Mirrorer(str(stores["mirrors"]), str(stores["imports"]))
+        with StopSignals() as stop:
+            sys.settrace(trace)
+            try:
+                Puller(client, mirrorer, hostname="h", stop=stop).run()
+            finally:
+                sys.settrace(None)
+        return client.calls
+
+    trace, seen = signal_at_line(0, root)
+    assert pull(trace)[0][:2] == ("mirrorComplete", 1)
+    lines = seen[0]
+    assert lines > 500
+    outcomes = set()
+    # Servers of other tests' fixtures may still be our children.
+    others = child_processes()
+    for number in range(1, lines, lines // 60):
+        calls = pull(signal_at_line(number, root)[0])
+        where = f"signal at line {number} of {lines}: {calls}"
+        if calls == []:
+            # Before the branch was asked for: it stays due.
+            outcomes.add("before")
+        elif calls[0] == ("mirrorFailed", 1, INTERRUPTED):
+            assert calls == [("mirrorFailed", 1, INTERRUPTED),
+                             ("requestMirror", 1)], where
+            outcomes.add("interrupted")
+        else:
+            # The mirror was done when the stop came: it counts, the
+            # run is recorded only if it had ended too.
+            assert calls[0][:2] == ("mirrorComplete", 1), where
+            assert [c[0] for c in calls[1:]] in ([], ["recordSuccess"]), (
+                where)
+            assert refs_of(target_path(str(stores["mirrors"]),
+                                       "~o/p/b")) == published, where
+            outcomes.add("complete")
+        assert child_processes() == others, where
+        assert os.listdir(homes) == [], where
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "Exception ignored" not in err, (
+            where + "\n" + err)
+    assert outcomes == {"before", "interrupted", "complete"}
+
+
 # The puller's loop and the mirrorer on their own, without a server.
 
 class RecordingClient:
@@ -442,16 +544,47 @@ def branch_tuple(branch_id):
             "MIRRORED")
 
 
-def test_Puller_interrupted_mirror_is_failed_and_requested_again():
-    client = RecordingClient(branch_tuple(1))
-    puller = Puller(client, ScriptedMirrorer(StopRequested("SIGTERM")),
-                    hostname="h")
+class Stop:
+    """A `StopSignals` stand-in: `requested` is set by the test."""
 
-    with pytest.raises(StopRequested):
-        puller.run()
+    requested = False
+
+    def cancelling(self):
+        return contextlib.nullcontext()
+
+
+class StoppingMirrorer:
+    """A mirror during which the stop signal arrives: it ends with
+    `outcome` (a killed git's failure, or a finished mirror) or raises
+    it."""
+
+    def __init__(self, stop, outcome):
+        self.stop = stop
+        self.outcome = outcome
+
+    def mirror(self, *args):
+        self.stop.requested = True
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+@pytest.mark.parametrize("outcome", [
+    MirrorOutcome(reason="Cannot read x: cancelled"),
+    RuntimeError("a bug met while stopping"),
+])
+def test_Puller_interrupted_mirror_is_failed_and_requested_again(outcome):
+    stop = Stop()
+    client = RecordingClient(branch_tuple(1), branch_tuple(2))
+    puller = Puller(client, StoppingMirrorer(stop, outcome),
+                    hostname="h", stop=stop)
+
+    report = puller.run()
 
     assert client.calls == [("mirrorFailed", 1, INTERRUPTED),
                             ("requestMirror", 1)]
+    assert report.failed == [("~o/p/b1", INTERRUPTED)]
+    assert not report.recorded and client.branches
 
 
 def test_Puller_crashing_mirror_is_reported_and_the_run_goes_on():
@@ -538,10 +671,6 @@ def test_Mirrorer_refusals(stores, pull_url, type_name, import_store, reason):
     assert outcome.reason.startswith(reason)
 
 
-class Stop:
-    requested = False
-
-
 def test_Puller_stop_before_any_branch_ends_the_run_unrecorded():
     client = RecordingClient(branch_tuple(1))
     stop = Stop()
@@ -556,17 +685,10 @@ def test_Puller_stop_before_any_branch_ends_the_run_unrecorded():
 
 def test_Puller_stop_after_a_branch_ends_the_run_unrecorded():
     stop = Stop()
-
-    class StoppingMirrorer:
-        def mirror(self, *args):
-            stop.requested = True
-            return MirrorOutcome(revision="abc")
-
-    stop.interruptible = contextlib.nullcontext
     client = RecordingClient(branch_tuple(1), branch_tuple(2))
 
-    report = Puller(client, StoppingMirrorer(), hostname="h",
-                    stop=stop).run()
+    report = Puller(client, StoppingMirrorer(
+        stop, MirrorOutcome(revision="abc")), hostname="h", stop=stop).run()
 
     assert report.mirrored == ["~o/p/b1"] and not report.recorded
     assert client.calls == [("mirrorComplete", 1, "abc")]

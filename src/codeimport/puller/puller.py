@@ -10,9 +10,13 @@ methods (`codeimport.wire.client.BranchStatusClient`):
 
 A run repeats this until nothing is due (or a branch limit is reached),
 then records itself with ``recordSuccess("branch-puller", ...)``.  A
-branch whose mirror is cut short by a stop signal is reported failed
-("interrupted") and requested again, so the next run retries it at once
-instead of leaving it in progress for ever.
+stop signal ends the run after the branch in hand: a mirror it cut
+short (its ``git`` killed, see `StopSignals.cancelling`) is reported
+failed ("interrupted") and requested again, so the next run retries it
+at once instead of leaving it in progress for ever; a mirror that was
+already complete is reported complete.  Nothing is raised into the
+puller at the instant the signal arrives, so it stops cleanly wherever
+it was.
 """
 
 from __future__ import annotations
@@ -61,8 +65,8 @@ class Puller:
     :param branch_type_names: the `BranchType` names to pull; empty
         means the server's default (MIRRORED and IMPORTED).
     :param hostname: recorded with the run (default: this host's name).
-    :param stop: a `StopSignals`, to stop between branches and cut a
-        mirror short; None to run uninterrupted.
+    :param stop: a `StopSignals`, to stop after the branch in hand and
+        cut its mirror short; None to run uninterrupted.
     """
 
     def __init__(self, client, mirrorer, branch_type_names=(),
@@ -78,8 +82,6 @@ class Puller:
         """Pull branches until none is due, `max_branches` were pulled
         or a stop is requested; record the run unless it was stopped.
 
-        :raises BaseException: whatever cut a mirror short (the
-            `StopSignals` exception, KeyboardInterrupt), after reporting.
         :raises OSError, CodeImportError: when the authserver cannot be
             used; the run is then not recorded.
         """
@@ -107,21 +109,27 @@ class Puller:
         if not answer:
             return False
         branch_id, pull_url, unique_name, _stacked_on, type_name = answer
+        outcome = crash = None
         try:
             outcome = self._mirror(pull_url, unique_name, type_name)
         except Exception as error:
-            logger.exception("%s: mirroring crashed", unique_name)
+            crash = error
+        if self._stopping() and not (outcome and outcome.succeeded):
+            # The stop killed the mirror's git (or came before it ran):
+            # whatever it reported, the branch was not really tried.
+            logger.warning("%s: interrupted", unique_name)
+            report.failed.append((unique_name, INTERRUPTED))
+            self._report(branch_id, unique_name, "mirrorFailed", INTERRUPTED)
+            self._report(branch_id, unique_name, "requestMirror")
+            return True
+        if crash is not None:
+            logger.error("%s: mirroring crashed", unique_name,
+                         exc_info=crash)
             reason = (f"Internal error in the branch puller: "
-                      f"{type(error).__name__}.")
+                      f"{type(crash).__name__}.")
             report.failed.append((unique_name, reason))
             self._report(branch_id, unique_name, "mirrorFailed", reason)
             return True
-        except BaseException:
-            # A stop signal or Ctrl-C cut the mirror short.
-            logger.warning("%s: interrupted", unique_name)
-            self._report(branch_id, unique_name, "mirrorFailed", INTERRUPTED)
-            self._report(branch_id, unique_name, "requestMirror")
-            raise
         if outcome.succeeded:
             logger.info("%s: mirrored %s from %s", unique_name,
                         outcome.revision[:12], redact_url(pull_url))
@@ -138,7 +146,7 @@ class Puller:
     def _mirror(self, pull_url, unique_name, type_name):
         if self.stop is None:
             return self.mirrorer.mirror(pull_url, unique_name, type_name)
-        with self.stop.interruptible():
+        with self.stop.cancelling():
             return self.mirrorer.mirror(pull_url, unique_name, type_name)
 
     def _report(self, branch_id, unique_name, method, *args) -> None:

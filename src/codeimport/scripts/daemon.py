@@ -2,9 +2,10 @@
 
 `StopSignals` turns SIGTERM and SIGINT into a stop request that a loop
 checks between rounds, so a daemon finishes what it is doing and exits
-cleanly, without a traceback.  Code that must be cut short instead (a
-long download) runs inside `StopSignals.interruptible`, where a signal
-raises `StopRequested` at once.
+cleanly, without a traceback.  Work that must be cut short instead (a
+long download) runs inside `StopSignals.cancelling`: a signal there
+kills the programs it runs (`codeimport.worker.cancellation`); the
+handler never raises, so no exception lands at an arbitrary instant.
 """
 
 from __future__ import annotations
@@ -12,19 +13,12 @@ from __future__ import annotations
 import contextlib
 import signal
 
+from codeimport.worker.cancellation import Cancellation
 from codeimport.worker.waker import Waker
 
-__all__ = ["StopRequested", "StopSignals"]
+__all__ = ["StopSignals"]
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-class StopRequested(BaseException):
-    """A stop signal arrived inside `StopSignals.interruptible`.
-
-    A `BaseException`, like `KeyboardInterrupt`, so that library code
-    catching `Exception` does not swallow it.
-    """
 
 
 class StopSignals:
@@ -33,7 +27,7 @@ class StopSignals:
     def __init__(self) -> None:
         self.requested = False
         self.signal_name: str | None = None
-        self._interruptible = False
+        self._cancellation: Cancellation | None = None
         self._waker: Waker | None = None
         self._previous: dict = {}
 
@@ -60,9 +54,8 @@ class StopSignals:
         self.requested = True
         self.signal_name = signal.Signals(signum).name
         self._waker.poke()
-        if self._interruptible:
-            self._interruptible = False
-            raise StopRequested(self.signal_name)
+        if self._cancellation is not None:
+            self._cancellation.cancel()
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to `seconds`; return True if a stop was requested."""
@@ -71,12 +64,19 @@ class StopSignals:
         return self.requested
 
     @contextlib.contextmanager
-    def interruptible(self):
-        """Let a stop signal raise `StopRequested` inside this block."""
-        if self.requested:
-            raise StopRequested(self.signal_name)
-        self._interruptible = True
+    def cancelling(self):
+        """Run the block with a `Cancellation` that a stop signal sets:
+        the programs `run_tool` runs in the block are killed at once, and
+        none starts after the signal.  The block ends normally (its
+        programs fail); check `requested` afterwards."""
+        cancellation = Cancellation()
+        # Published before `requested` is read: a signal arriving in
+        # between then cancels it either way.
+        self._cancellation = cancellation
         try:
-            yield
+            if self.requested:
+                cancellation.cancel()
+            with cancellation.active():
+                yield cancellation
         finally:
-            self._interruptible = False
+            self._cancellation = None

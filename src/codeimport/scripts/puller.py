@@ -15,13 +15,13 @@ import socket
 from codeimport.errors import CodeImportError
 from codeimport.puller.mirror import Mirrorer
 from codeimport.puller.puller import Puller
-from codeimport.scripts.daemon import StopRequested
 from codeimport.scripts.daemon import StopSignals
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import first_line
 from codeimport.scripts.options import positive
 from codeimport.scripts.options import run
 from codeimport.scripts.options import setup_logging
+from codeimport.targetstore import check_store
 from codeimport.wire.client import DEFAULT_TIMEOUT
 from codeimport.wire.client import BranchStatusClient
 
@@ -77,9 +77,8 @@ def _make_parser() -> ArgumentParser:
     return parser
 
 
-def _directory(path: str, option: str) -> str:
-    if not os.path.isdir(path):
-        raise CodeImportError(f"{option} {path}: no such directory.")
+def _directory(path: str, what: str, write: bool) -> str:
+    check_store(path, what, write=write)
     return os.path.realpath(path)
 
 
@@ -89,10 +88,11 @@ def _build(options):
         raise CodeImportError(
             f"No authserver: use --authserver-url or set {URL_VARIABLE}.")
     types = list(dict.fromkeys(options.branch_types or BRANCH_TYPES))
-    mirror_store = _directory(options.mirror_store, "--mirror-store")
+    mirror_store = _directory(options.mirror_store, "mirror store", True)
     import_store = None
     if options.import_store is not None:
-        import_store = _directory(options.import_store, "--import-store")
+        import_store = _directory(options.import_store, "import store",
+                                  False)
         if import_store == mirror_store:
             raise CodeImportError(
                 "--import-store and --mirror-store must be different "
@@ -126,18 +126,17 @@ def _main(argv) -> int:
     logger = setup_logging("codeimport.puller", verbose=options.verbose)
     with StopSignals() as stop:
         puller = Puller(client, mirrorer, types, options.hostname, stop)
-        try:
-            if not options.loop:
-                return 0 if _pull(puller, options, logger) else 1
-            logger.info("started: pulling %s every %gs from %s",
-                        "+".join(types), options.interval, client.url)
-            while not stop.requested:
-                _pull(puller, options, logger)
-                stop.wait(options.interval)
-        except StopRequested:
-            pass
-        if stop.requested:
-            logger.info("stopped (%s)", stop.signal_name)
+        if not options.loop:
+            ended = _pull(puller, options, logger)
+            if stop.requested:
+                logger.info("stopped (%s)", stop.signal_name)
+            return 0 if ended else 1
+        logger.info("started: pulling %s every %gs from %s",
+                    "+".join(types), options.interval, client.url)
+        while not stop.requested:
+            _pull(puller, options, logger)
+            stop.wait(options.interval)
+        logger.info("stopped (%s)", stop.signal_name)
     return 0
 
 

@@ -24,6 +24,7 @@ is, but it refuses arguments that contain NUL characters.
 from __future__ import annotations
 
 import collections
+import contextvars
 import os
 import signal
 import subprocess
@@ -33,9 +34,11 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 
 from codeimport.errors import CodeImportError
+from codeimport.worker import cancellation
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "ToolCancelled",
     "ToolFailed",
     "ToolMissing",
     "ToolTimedOut",
@@ -74,6 +77,15 @@ class ToolFailed(CodeImportError):
 
 class ToolTimedOut(ToolFailed):
     """A program ran longer than its timeout and was killed."""
+
+
+class ToolCancelled(ToolFailed):
+    """A program was killed, or not started, because the work it was
+    part of was cancelled (`codeimport.worker.cancellation`)."""
+
+    def __init__(self, argv: Sequence[str], returncode: int | None = None):
+        super().__init__(argv, -signal.SIGKILL if returncode is None
+                         else returncode, "cancelled")
 
 
 class ToolMissing(CodeImportError):
@@ -154,6 +166,9 @@ def run_tool(
     argv = [str(arg) for arg in argv]
     if any("\0" in arg for arg in argv):
         raise ValueError("a program argument contains a NUL character")
+    cancel = cancellation.current()
+    if cancel is not None and cancel.cancelled:
+        raise ToolCancelled(argv)
     try:
         process = subprocess.Popen(
             argv,
@@ -166,6 +181,9 @@ def run_tool(
         )
     except FileNotFoundError:
         raise ToolMissing(os.path.basename(argv[0])) from None
+    if cancel is not None:
+        # Its own session: the process group is the child's pid.
+        cancel.register(process.pid)
     if started is not None:
         started()
     reader = process.stdout if stdout is None else process.stderr
@@ -195,7 +213,12 @@ def run_tool(
     finally:
         timer.cancel()
         reader.close()
+        if cancel is not None:
+            # Reaped: its pid may be reused from now on.
+            cancel.unregister(process.pid)
     text = "\n".join(tail)
+    if cancel is not None and cancel.cancelled and returncode != 0:
+        raise ToolCancelled(argv, returncode)
     if timed_out.is_set():
         raise ToolTimedOut(argv, returncode, f"killed after {timeout:g} s")
     if returncode != 0:
@@ -264,7 +287,10 @@ def run_pipeline(
         finally:
             consumer_running.set()
 
-    thread = threading.Thread(target=consume, daemon=True)
+    # In this context, so a cancellation reaches the consumer too.
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(consume,),
+                              daemon=True)
     thread.start()
     try:
         consumer_running.wait()
