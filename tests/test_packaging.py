@@ -35,7 +35,10 @@ def test_the_library_needs_no_program_of_its_own(setup_cfg):
     server = requirements(extras["server"])
     assert server & servers
     assert {"pyramid", "prometheus_client"} <= server
-    assert "dulwich" in requirements(extras["worker"])
+    # Git is read with the git program: dulwich only builds the test
+    # and demo repositories.
+    assert "dulwich" not in requirements(extras["worker"])
+    assert "dulwich" in requirements(extras["test"])
     assert "pgserver" in requirements(extras["embedded"])
     assert {"pgserver", "pytest", "pytest-cov"} <= requirements(
         extras["test"])
@@ -61,6 +64,14 @@ def test_an_embedding_application_loads_no_program():
 
 def test_the_service_loads_no_worker_or_embedded_server():
     assert not loaded("codeimport.xmlrpc.app") & {"dulwich", "pgserver"}
+
+
+def test_an_import_machine_and_the_puller_load_no_dulwich():
+    assert "dulwich" not in loaded(
+        "codeimport.scripts.dispatch", "codeimport.scripts.monitor",
+        "codeimport.scripts.importworker", "codeimport.worker.importworker",
+        "codeimport.worker.sources.git", "codeimport.scripts.puller",
+        "codeimport.puller.mirror")
 
 
 def test_an_import_machine_loads_no_database():
