@@ -82,15 +82,27 @@ def test_add_import_registers_a_reviewed_git_import_due_now(
     assert events.summary() == f"CREATE {NAME} alice"
 
 
-def test_add_import_with_target_bzr(codeimport, run, alice):
+@pytest.mark.parametrize("target", ["bzr", "BZR"])
+def test_add_import_refuses_targets_other_than_git(
+        codeimport, run, alice, target):
     ran = run(addimport.main, "--owner", "alice", "--project", "p",
-              "--name", "trunk", "--git-url", URL, "--target", "bzr")
+              "--name", "trunk", "--git-url", URL, "--target", target)
+
+    one_line_error(ran, f"--target {target}: only Git targets exist "
+                   "(every import is converted into Git)")
+    assert count_rows(codeimport, "codeimport") == 0
+    assert codeimport.utilities.branches.getByUniqueName(
+        "~alice/p/trunk") is None
+
+
+def test_add_import_with_target_git(codeimport, run, alice):
+    ran = run(addimport.main, "--owner", "alice", "--project", "p",
+              "--name", "trunk", "--git-url", URL, "--target", "git")
 
     assert ran.returncode == 0, ran.stderr
     branch = codeimport.utilities.branches.getByUniqueName("~alice/p/trunk")
     code_import = codeimport.utilities.code_imports.getByBranch(branch)
-    assert code_import.target_rcs_type == TargetRevisionControlSystems.BZR
-    assert code_import.registrant.name == "alice"
+    assert code_import.target_rcs_type == TargetRevisionControlSystems.GIT
 
 
 def test_add_import_with_create_owner_creates_the_person(codeimport, run):
@@ -112,7 +124,7 @@ def test_add_import_with_create_owner_creates_the_person(codeimport, run):
     (["--owner", "alice", "--project", "Bad Name"],
      "Invalid project name: 'Bad Name'"),
     (["--owner", "alice", "--target", "svn"],
-     "argument --target: invalid choice: 'svn'"),
+     "--target svn: only Git targets exist"),
 ])
 def test_add_import_with_bad_input_changes_nothing(
         codeimport, run, alice, args, message):

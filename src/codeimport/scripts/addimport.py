@@ -70,8 +70,9 @@ def _make_parser() -> ArgumentParser:
                         "[:port]/path); needs --cvs-module")
     parser.add_argument("--cvs-module", metavar="MODULE",
                         help="the CVS module to import (with --cvs-root)")
-    parser.add_argument("--target", choices=("git", "bzr"), default="git",
-                        help="the target kind (default: %(default)s)")
+    parser.add_argument("--target", default="git", metavar="git",
+                        help="the target kind: git, the only one (every "
+                        "import is converted into a Git repository)")
     parser.add_argument("--registrant", metavar="NAME",
                         help="who registers it (default: the owner); must "
                         "be a member of the owner team")
@@ -143,10 +144,16 @@ def _main(argv) -> int:
     parser = _make_parser()
     options = parser.parse_args(argv)
     source = _source(parser, options)
+    if options.target != "git":
+        # The library keeps Bazaar targets for the seeds' API, but no
+        # worker writes one: registering it would only make an import
+        # that fails on every run.
+        parser.error(f"--target {options.target}: only Git targets exist "
+                     "(every import is converted into Git)")
     credentials = _credentials(parser, options, source)
     dsn = resolve_dsn(options)
     settings = load_settings(options.settings_file)
-    target = TargetRevisionControlSystems.items[options.target.upper()]
+    target = TargetRevisionControlSystems.GIT
     with operator_transaction(dsn, ROLE, settings) as utilities:
         owner = utilities.persons.getByName(options.owner)
         if owner is None:
