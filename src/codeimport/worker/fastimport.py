@@ -22,7 +22,9 @@ __all__ = ["FastImport", "quote_path", "read_marks"]
 
 
 def quote_path(path: str) -> bytes:
-    raw = path.encode("utf-8")
+    """`path` as a quoted fast-import path (bytes a converter decoded
+    with ``surrogateescape`` come back as they were)."""
+    raw = path.encode("utf-8", "surrogateescape")
     raw = raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(
         b"\n", b"\\n")
     return b'"' + raw + b'"'
@@ -34,7 +36,9 @@ class FastImport:
     Its answers to ``ls`` come back on its standard output.
     """
 
-    def __init__(self, target, env, marks: str, export: str):
+    def __init__(self, target, env, marks: str | None, export: str):
+        """:param marks: marks of earlier runs to read (if the file
+            exists), or None; :param export: where to write the marks."""
         stdin_r, stdin_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
         self._fds = [stdin_r, stdout_w]
@@ -43,7 +47,8 @@ class FastImport:
         self.error = None
         argv = ["git", f"--git-dir={target.path}", "fast-import", "--quiet",
                 "--force", "--done", "--date-format=raw",
-                f"--import-marks-if-exists={marks}",
+                *([] if marks is None
+                  else [f"--import-marks-if-exists={marks}"]),
                 f"--export-marks={export}", "--cat-blob-fd=1"]
 
         def run():

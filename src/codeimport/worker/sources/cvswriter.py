@@ -2,8 +2,9 @@
 
 `Writer` plans the commits of a run (one per changeset, plus one where
 a branch starts or a tag lands on file revisions that no commit had as
-a whole), fetches the file revisions they need from the server, writes
-blobs and commits into a stream file and runs ``git fast-import`` on it.
+a whole), fetches the file revisions they need from the server and
+writes blobs and commits to ``git fast-import`` through the converters'
+shared writer (`codeimport.worker.fastimport.FastImport`).
 `Lines` is the converted history it works from: each line's tip and
 file map, and a key of every commit's tree so that tags and branch
 starts find the commit they equal.
@@ -20,6 +21,9 @@ from collections import defaultdict
 
 from codeimport.worker.conversion import ConversionError
 from codeimport.worker.conversion import SourceBroken
+from codeimport.worker.fastimport import FastImport
+from codeimport.worker.fastimport import quote_path
+from codeimport.worker.fastimport import read_marks
 from codeimport.worker.sources.cvsclient import CVSProtocolError
 from codeimport.worker.sources.cvsclient import CVSServerError
 from codeimport.worker.tools import ToolFailed
@@ -96,14 +100,6 @@ def _text(data: bytes) -> str:
         return data.decode("latin-1")
 
 
-def _quote(path: str) -> bytes:
-    data = path.encode("utf-8", "surrogateescape")
-    if data.startswith(b'"') or b"\n" in data:
-        data = b'"' + data.replace(b"\\", b"\\\\").replace(
-            b'"', b'\\"').replace(b"\n", b"\\n") + b'"'
-    return data
-
-
 class Writer:
     """Plans commits, fetches their file revisions, writes the stream."""
 
@@ -118,8 +114,9 @@ class Writer:
         self.module = module.rstrip("/") + "/"
         host = converter._cvsroot.host or "localhost"
         self.host = host
-        self.path = os.path.join(converter.work_dir, "cvs.fi")
-        self.stream = open(self.path, "wb")
+        self._marks = os.path.join(converter.work_dir, "cvs.marks")
+        # Started at the first write: a run with nothing new starts none.
+        self._fast_import: FastImport | None = None
         self.next_mark = 1
         self.blobs: dict[tuple[str, str], int] = {}
         self.executable: dict[str, bool] = {}
@@ -133,6 +130,14 @@ class Writer:
     def empty(self) -> bool:
         return not self.new_commits and not self.refs \
             and not self.deleted_refs
+
+    def _emit(self, data: bytes) -> None:
+        """Send `data` to git fast-import (callers hold no other lock)."""
+        if self._fast_import is None:
+            # Marks count from 1 in every run: none are read.
+            self._fast_import = FastImport(self.c.target, self.c.env, None,
+                                           self._marks)
+        self._fast_import.write(data)
 
     def _mark(self) -> str:
         mark = self.next_mark
@@ -255,10 +260,8 @@ class Writer:
                         return
                     with lock:
                         mark = self._mark()
-                        self.stream.write(b"blob\nmark %s\ndata %d\n" % (
-                            mark.encode(), len(content.data)))
-                        self.stream.write(content.data)
-                        self.stream.write(b"\n")
+                        self._emit(b"blob\nmark %s\ndata %d\n%s\n" % (
+                            mark.encode(), len(content.data), content.data))
                         self.blobs[(path, revision)] = mark
                         self.executable[path] = content.executable
                     got.add(path)
@@ -326,7 +329,7 @@ class Writer:
         if plan.get("deleteall"):
             out.append(b"deleteall\n")
         for path, revision in sorted(plan["changes"].items()):
-            git_path = _quote(self._git_path(path))
+            git_path = quote_path(self._git_path(path))
             if revision is None:
                 out += [b"D ", git_path, b"\n"]
             else:
@@ -334,7 +337,7 @@ class Writer:
                 mark = self.blobs[(path, revision)].encode()
                 out += [b"M ", mode, b" ", mark, b" ", git_path, b"\n"]
         out.append(b"\n")
-        self.stream.write(b"".join(out))
+        self._emit(b"".join(out))
 
     def run(self, changesets: list, waiting: int) -> None:
         """Convert `changesets`; `waiting` more are left for later runs."""
@@ -417,40 +420,37 @@ class Writer:
                 self.deleted_refs.append(ref)
 
     def close(self) -> None:
-        """Close the connections opened for fetching."""
+        """Close the connections opened for fetching; stop a fast-import
+        that `finish` did not end (the run failed)."""
         for connection in self.connections[1:]:
             connection.close()
-        if not self.stream.closed:
-            self.stream.close()
+        if self._fast_import is not None:
+            self._fast_import.abort()
+            self._fast_import = None
 
     def finish(self) -> None:
         for ref, commit in sorted(self.refs.items()):
-            self.stream.write(b"reset " + _ref_staging(self.c, ref)
-                              + b"\nfrom " + commit.encode() + b"\n\n")
-        self.stream.write(b"done\n")
-        self.stream.close()
-        marks = os.path.join(self.c.work_dir, "cvs.marks")
-        git = ["git", f"--git-dir={self.c.target.path}"]
-        try:
-            with open(self.path, "rb") as stream:
-                run_tool([*git, "fast-import", "--quiet", "--force",
-                          "--done", f"--export-marks={marks}"],
-                         env=self.c.env, stdin=stream.fileno())
-            if self.deleted_refs:
-                script = os.path.join(self.c.work_dir, "delete-refs")
-                with open(script, "w") as out:
-                    for ref in self.deleted_refs:
-                        out.write(f"delete {self.c.stagingRef(ref)}\n")
-                with open(script, "rb") as stream:
-                    run_tool([*git, "update-ref", "--stdin"],
-                             env=self.c.env, stdin=stream.fileno())
-        except ToolFailed as error:
-            raise SourceBroken(f"git fast-import failed: {error}") from None
+            self._emit(b"reset " + _ref_staging(self.c, ref)
+                       + b"\nfrom " + commit.encode() + b"\n\n")
         shas = {}
-        with open(marks) as stream:
-            for line in stream:
-                mark, sha = line.split()
-                shas[mark] = sha
+        if self._fast_import is not None:
+            fast_import, self._fast_import = self._fast_import, None
+            fast_import.finish()
+            shas = {f":{mark}": sha
+                    for mark, sha in read_marks(self._marks).items()}
+        if self.deleted_refs:
+            script = os.path.join(self.c.work_dir, "delete-refs")
+            with open(script, "w") as out:
+                for ref in self.deleted_refs:
+                    out.write(f"delete {self.c.stagingRef(ref)}\n")
+            try:
+                with open(script, "rb") as stream:
+                    run_tool(["git", f"--git-dir={self.c.target.path}",
+                              "update-ref", "--stdin"],
+                             env=self.c.env, stdin=stream.fileno())
+            except ToolFailed as error:
+                raise ConversionError(
+                    f"Deleting refs failed: {error}") from None
         for record in self.new_commits:
             record[1] = shas.get(record[1], record[1])
             self.state["commits"].append(record)
