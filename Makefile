@@ -36,6 +36,7 @@ bench-quick: system $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(PY) -m pip install --quiet flake8 isort
 	$(VENV)/bin/flake8 src tests benchmarks
+	$(VENV)/bin/isort --check-only --diff src tests benchmarks
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -210,7 +210,8 @@ def test_the_test_fixture_allows_loopback(codeimport, registrant):
 
 @pytest.mark.parametrize("url,expected", [
     ("HTTP://LOCALHOST/x.git", "http://localhost/x.git"),
-    ("Git://User:PW@Example.COM:99/Path/", "git://User:PW@example.com:99/Path"),
+    ("Git://User:PW@Example.COM:99/Path/",
+     "git://User:PW@example.com:99/Path"),
     ("http://[2001:DB8::1]/X", "http://[2001:db8::1]/X"),
 ])
 def test_normalise_url_lowers_scheme_and_host_only(url, expected):

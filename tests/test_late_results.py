@@ -75,7 +75,7 @@ def test_target_changed_must_be_a_boolean(codeimport,
     assert statuses(codeimport, code_import) == []
 
 
-# -- late results --------------------------------------------------------------
+# -- late results -----------------------------------------------------------
 
 def test_a_late_result_is_recorded_once_beside_the_live_job(
         codeimport, scheduler):
