@@ -124,3 +124,14 @@ def test_ids_that_no_row_has(queue):
     for job_id in (0, -1, 2**31):
         with pytest.raises(NoSuchCodeImportJob):
             queue.end(job_id, S.SUCCESS)
+
+
+def test_get_a_job_or_the_same_refusal_as_every_transition(codeimport,
+                                                           queue):
+    job = codeimport.factory.makeCodeImportJob()
+    assert queue.get(job.id) is job
+    for job_id in (0, -1, 2**31, job.id + 1):
+        with pytest.raises(NoSuchCodeImportJob):
+            queue.get(job_id)
+    with pytest.raises(CodeImportValidationError):
+        queue.get("1")

@@ -136,6 +136,19 @@ class CodeImportJobQueue(StoreUtility):
             f"The CodeImportJob associated with {name} is "
             f"{job.state.name}.")
 
+    def get(self, job_id):
+        """The job `job_id`, for a transition's caller that needs the
+        record itself.
+
+        :raises NoSuchCodeImportJob: for an id no job can have, or no row:
+            the same `Refusal.MISSING` every transition refuses first.
+        """
+        _check_id(job_id)
+        job = self._store.get(CodeImportJob, job_id)
+        if job is None:
+            raise self._error(Refusal.MISSING, job_id)
+        return job
+
     def poll(self, hostname):
         """Touch the heartbeat of ONLINE machine `hostname`.
 

@@ -102,16 +102,21 @@ class CodeImportSchedulerAPI:
         self._utilities = utilities
 
     def _getJob(self, job_id: int):
+        """The job, or fault 360: what a missing job is, is the queue's
+        (`CodeImportJobQueue.get`), and its fault comes from the table."""
         job_id = arguments.integer(job_id, "job_id")
-        job = self._utilities.jobs.getById(job_id)
-        if job is None:
-            raise faults.NoSuchCodeImportJob(job_id=job_id)
-        return job
+        with translate_errors():
+            return self._utilities.queue.get(job_id)
 
     @contextlib.contextmanager
     def _missingJobFirst(self, job_id: int):
-        """Let a missing job outrank a bad argument, as when every call
-        looked the job up first: only a refused call pays the lookup."""
+        """Decode the other arguments of a call on job `job_id`.
+
+        The queue refuses a missing job before anything else
+        (`Refusal.MISSING` comes first); a bad argument is the API's own
+        refusal, so it is put behind that one here, as when every call
+        looked the job up first.  Only a refused call pays the lookup.
+        """
         try:
             yield
         except faults.CodeImportFault:
