@@ -78,6 +78,20 @@ def test_parse_import_arguments_breaking_contract_raises(arguments):
         parse_import_arguments(arguments)
 
 
+@pytest.mark.parametrize("limit, message", [
+    ("0", "must be more than 0: '0'"),
+    ("-3", "must be more than 0: '-3'"),
+    ("ten", "not a number: 'ten'"),
+])
+def test_a_revision_limit_is_a_positive_number(limit, message):
+    base = ["~a/b/c", "bzr-svn", "git", "svn://example.com/r"]
+    assert parse_import_arguments(
+        [*base, "--revision-limit", "500"]).revision_limit == 500
+    with pytest.raises(ArgumentError) as caught:
+        parse_import_arguments([*base, "--revision-limit", limit])
+    assert str(caught.value) == f"argument --revision-limit: {message}"
+
+
 def test_target_path_strips_tilde(tmp_path):
     path = target_path(str(tmp_path), TARGET)
     assert path == os.path.join(

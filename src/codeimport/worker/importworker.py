@@ -33,6 +33,7 @@ from codeimport.access import ForbiddenURL
 from codeimport.errors import CodeImportError
 from codeimport.errors import CodeImportValidationError
 from codeimport.exitcodes import WorkerExitCode
+from codeimport.scripts.options import positive
 from codeimport.sourcecredentials import SourceCredentials
 from codeimport.sourcekinds import SOURCE_KINDS
 from codeimport.sourcekinds import check_source_url
@@ -157,20 +158,9 @@ def _make_parser() -> _Parser:
     parser.add_argument(
         "--exclude-host", action="append", default=[], dest="exclude_hosts"
     )
-    parser.add_argument("--revision-limit", type=_positive)
+    parser.add_argument("--revision-limit", type=positive(int))
     parser.add_argument("--source-credentials-file")
     return parser
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive whole number, not {text!r}")
-    return value
 
 
 def parse_import_arguments(arguments: list[str]) -> ImportRequest:
