@@ -50,7 +50,7 @@ SETTINGS = {
 }
 
 
-# -- helpers -------------------------------------------------------------------
+# -- helpers ------------------------------------------------------------------
 
 class OwnDatabase:
     """What `ImportHarness` needs of the ``codeimport`` fixture, on a
@@ -237,7 +237,7 @@ def _try(function, *args):
         return None
 
 
-# -- the service away ----------------------------------------------------------
+# -- the service away ---------------------------------------------------------
 
 def test_service_outage_loses_no_result_and_no_mirror(
         codeimport, tmp_path, daemon):
@@ -286,7 +286,7 @@ def test_service_outage_loses_no_result_and_no_mirror(
         other.close()
 
 
-# -- the spool, a restart and a late result ------------------------------------
+# -- the spool, a restart and a late result -----------------------------------
 
 def test_spooled_result_survives_restarts_and_is_recorded_late(
         codeimport, tmp_path, daemon):
