@@ -26,11 +26,11 @@ import sys
 from collections.abc import Callable
 
 from codeimport.access import POLICY_NAMES
+from codeimport.scripts.importworker import STORE_VARIABLE
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import positive
 from codeimport.scripts.options import setup_logging
 from codeimport.wire.client import SchedulerClient
-from codeimport.scripts.importworker import STORE_VARIABLE
 from codeimport.worker.monitor import WorkerMonitor
 from codeimport.worker.spool import Spool
 

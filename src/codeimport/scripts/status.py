@@ -15,8 +15,8 @@ from codeimport import database
 from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
-from codeimport.redact import redact
 from codeimport.model import rules
+from codeimport.redact import redact
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import add_database_options
 from codeimport.scripts.options import load_settings
