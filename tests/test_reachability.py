@@ -222,3 +222,62 @@ def test_service_records_reachability_and_notices_its_own_outage(
             "RUNNING")
     finally:
         server.close()
+
+
+# -- the recorder, in process -------------------------------------------------
+
+def test_recorder_writes_until_stopped(codeimport):
+    from codeimport.testing.endtoend import wait_for
+    from codeimport.xmlrpc.reachability import ReachabilityRecorder
+
+    recorder = ReachabilityRecorder(
+        codeimport.dsn, Settings(service_outage_after=1))
+    assert recorder.interval == pytest.approx(1 / 3)
+    recorder.start()
+    try:
+        def seen():
+            codeimport.abort()
+            return codeimport.store.execute(
+                "SELECT count(*) FROM codeimportservice").get_one()[0]
+        wait_for(seen)
+    finally:
+        recorder.stop()
+    assert not recorder._thread.is_alive()
+
+
+def test_recorder_survives_a_database_it_cannot_reach(caplog):
+    import logging
+
+    from codeimport.testing.endtoend import wait_for
+    from codeimport.xmlrpc.reachability import ReachabilityRecorder
+
+    recorder = ReachabilityRecorder(
+        "host=127.0.0.1 port=1 dbname=none user=none connect_timeout=1",
+        Settings(service_outage_after=1))
+    with caplog.at_level(logging.INFO, logger="codeimport.xmlrpc"):
+        recorder.start()
+        try:
+            wait_for(lambda: recorder._failing, timeout=30)
+            # It keeps trying, and says so only once.
+            wait_for(lambda: recorder._thread.is_alive(), timeout=1)
+        finally:
+            recorder.stop()
+    warnings = [r for r in caplog.records
+                if "cannot record" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_service_app_starts_and_stops_its_recorder(codeimport):
+    from codeimport.xmlrpc.app import make_app
+    from codeimport.xmlrpc.auth import Credentials
+
+    app = make_app(codeimport.dsn, Credentials({"u": "secret-" * 3}),
+                   settings=Settings(service_outage_after=1),
+                   record_reachability=True)
+    try:
+        assert app.recorder is not None
+    finally:
+        app.close()
+    assert not app.recorder._thread.is_alive()
+    assert make_app(codeimport.dsn, Credentials({"u": "secret-" * 3})) \
+        .recorder is None
