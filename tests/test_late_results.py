@@ -4,7 +4,9 @@ service."""
 
 from __future__ import annotations
 
+import threading
 import xmlrpc.client
+import xmlrpc.server
 
 import pytest
 
@@ -12,6 +14,7 @@ from codeimport import errors
 from codeimport.enums import CodeImportEventType
 from codeimport.wire.client import RemoteFault
 from codeimport.wire.client import SchedulerClient
+from codeimport.wire.client import UnknownRemoteMethod
 
 
 @pytest.fixture
@@ -144,3 +147,47 @@ def test_a_late_result_is_a_run_result(codeimport, scheduler, status):
     assert info.value.fault_code == 904
     assert f"{status} is not a result a run reports" in str(info.value)
     assert statuses(codeimport, code_import) == ["RECLAIMED"]
+
+
+# -- a new machine, an older scheduler ---------------------------------------
+
+class _OlderScheduler:
+    """The scheduler before issue 13: finishJobID takes 3 arguments, and
+    there is no recordLateResult (its faults as that scheduler sent
+    them)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def _dispatch(self, method, params):
+        self.calls.append((method, len(params)))
+        if method != "finishJobID":
+            raise xmlrpc.client.Fault(905, f"Unknown method: {method}")
+        if len(params) != 3:
+            raise xmlrpc.client.Fault(
+                904, "finishJobID takes 3 arguments (job_id, status_name,"
+                f" log_file), not {len(params)}")
+        return 0
+
+
+@pytest.fixture
+def older_scheduler():
+    server = xmlrpc.server.SimpleXMLRPCServer(
+        ("127.0.0.1", 0), logRequests=False, allow_none=False)
+    instance = _OlderScheduler()
+    server.register_instance(instance)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, port = server.server_address
+    yield SchedulerClient(f"http://u:p@{host}:{port}/", timeout=10), instance
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_older_scheduler_is_asked_again_without_target_changed(
+        older_scheduler):
+    client, scheduler = older_scheduler
+    assert client.finishJobID(7, "SUCCESS", "", True) == 0
+    assert scheduler.calls == [("finishJobID", 4), ("finishJobID", 3)]
+    with pytest.raises(UnknownRemoteMethod):
+        client.recordLateResult(7, "SUCCESS", "", True)
