@@ -12,6 +12,7 @@ import webtest
 from webhelpers import WHO
 from webhelpers import sign_in
 
+from codeimport.enums import CodeImportMachineOfflineReason
 from codeimport.xmlrpc.auth import Credentials
 
 OPERATORS = ("victor", "ada")
@@ -269,3 +270,36 @@ def test_logs_and_tails_from_before_redaction_show_no_credentials(
     assert "https://***@git.example.com" in page.text
     log = page.click(linkid=None, href=r"/results/\d+/log")
     assert log.text == "Fetching https://***@git.example.com/x.git\n"
+
+
+def test_machine_history_is_paginated(world, app, codeimport):
+    # A busy machine: 119 more events than the world gave it.
+    machine = codeimport.utilities.machines.getByHostname("importer-1")
+    for _ in range(60):
+        machine.setOffline(CodeImportMachineOfflineReason.STOPPED)
+        machine.setOnline()
+    codeimport.commit()
+    total = machine.event_count
+    assert total > 100
+    sign_in(app, "victor")
+
+    first = app.get("/machines/importer-1")
+    rows = first.html.select("#events tbody tr")
+    assert len(rows) == 50
+    assert rows[0].select("td")[1].text == "ONLINE"
+    pages = -(-total // 50)
+    assert first.html.select_one("#events-pages").text.startswith(
+        f"Page 1 of {pages}")
+    assert first.html.select_one("#events-newer") is None
+    older = first.click(linkid="events-older")
+    assert "Page 2 of" in older.html.select_one("#events-pages").text
+    last = app.get(f"/machines/importer-1?page={pages}")
+    assert len(last.html.select("#events tbody tr")) == total - 50 * (
+        pages - 1)
+    assert last.html.select_one("#events-older") is None
+    shown = [tr for page in range(1, pages + 1) for tr in app.get(
+        f"/machines/importer-1?page={page}").html.select("#events tbody tr")]
+    assert len(shown) == total
+    app.get(f"/machines/importer-1?page={pages + 1}", status=404)
+    for bad in ("0", "-1", "two", "9" * 30):
+        app.get(f"/machines/importer-1?page={bad}", status=400)

@@ -46,6 +46,15 @@ class ICodeImportMachineView(Interface):
     events = Attribute(
         "The machine's events, newest first (date_created, id descending)."
     )
+    event_count = Attribute("How many events the machine has.")
+
+    def getEvents(offset=0, limit=None):
+        """A page of `events`, read from the database alone.
+
+        :param offset: how many of the newest events to skip.
+        :param limit: the most events to return; None for all the rest.
+        :return: a list of events, newest first, as `events` orders them.
+        """
     offline_reason = Attribute(
         "Why an OFFLINE machine is offline: the "
         "`CodeImportMachineOfflineReason` of its newest OFFLINE event, or "

@@ -57,15 +57,25 @@ class CodeImportMachine(Storm):
             .order_by(CodeImportJob.date_started, CodeImportJob.id)
         )
 
+    def _events(self):
+        return Store.of(self).find(CodeImportEvent, machine_id=self.id)
+
     @property
     def events(self):
         """See `ICodeImportMachine`."""
-        return list(
-            Store.of(self)
-            .find(CodeImportEvent, machine_id=self.id)
-            .order_by(Desc(CodeImportEvent.date_created),
-                      Desc(CodeImportEvent.id))
-        )
+        return self.getEvents()
+
+    @property
+    def event_count(self):
+        """See `ICodeImportMachine`."""
+        return self._events().count()
+
+    def getEvents(self, offset=0, limit=None):
+        """See `ICodeImportMachine`."""
+        events = self._events().order_by(
+            Desc(CodeImportEvent.date_created), Desc(CodeImportEvent.id))
+        end = None if limit is None else offset + limit
+        return list(events[offset:end])
 
     def setOnline(self, user=None, message=None):
         """See `ICodeImportMachine`."""

@@ -54,7 +54,7 @@ def _describe(machine, events: int) -> dict:
             "date_created": e.date_created, "event_type": e.event_type,
             "person": None if e.person is None else e.person.name,
             "data": {key.name: value for key, value in e.items()},
-        } for e in list(machine.events)[:events]],
+        } for e in machine.getEvents(0, events)],
     }
 
 

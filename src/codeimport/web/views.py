@@ -64,6 +64,8 @@ REVIEW_ACTIONS = (
 MACHINE_ACTIONS = ("online", "offline", "quiesce")
 LIST_LIMIT = 1000
 EVENT_LIMIT = 200
+#: Events on one page of a machine's history.
+MACHINE_EVENTS_PER_PAGE = 50
 RESULT_LIMIT = 100
 
 
@@ -95,6 +97,14 @@ def add_helpers(event):
     event["person"] = getattr(request, "person_name", None)
     event["csrf_token"] = get_csrf_token(request) if request else ""
     event["flashes"] = request.session.pop_flash() if request else []
+
+
+def _page(request) -> int:
+    """The 1-based ``page`` of the query string (1 if not given)."""
+    text = request.GET.get("page", "1")
+    if not text.isdigit() or not 0 < int(text) <= 10**6:
+        raise HTTPBadRequest(f"Not a page number: {text[:20]!r}.")
+    return int(text)
 
 
 def _choice(request, name, choices):
@@ -273,9 +283,15 @@ def machine_view(request):
             actions.append(("offline", "Set offline"))
         if state == CodeImportMachineState.ONLINE:
             actions.append(("quiesce", "Quiesce"))
+    # One page of the history: a busy machine has many thousands.
+    page = _page(request)
+    per_page = MACHINE_EVENTS_PER_PAGE
+    pages = max(1, -(-machine.event_count // per_page))
+    if page > pages:
+        raise HTTPNotFound(f"The history has {pages} page(s).")
     return {"machine": machine, "now": _now(request), "age": format_age,
-            "events": list(machine.events)[:EVENT_LIMIT],
-            "actions": actions}
+            "events": machine.getEvents((page - 1) * per_page, per_page),
+            "page": page, "pages": pages, "actions": actions}
 
 
 @view_config(route_name="machine_state", request_method="POST")
