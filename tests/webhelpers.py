@@ -18,6 +18,7 @@ from codeimport.enums import CodeImportResultStatus as Status
 from codeimport.enums import CodeImportReviewStatus
 from codeimport.enums import RevisionControlSystems
 from codeimport.web.app import make_app
+from codeimport.web.throttle import SignInThrottle
 from codeimport.xmlrpc.auth import Credentials
 
 #: name -> password of everybody who may sign in.
@@ -118,5 +119,9 @@ def app(codeimport, web_application):
     """A browser with no cookies, on the web interface."""
     registry = web_application._wsgi.registry
     credentials = registry.codeimport_credentials
+    throttle = registry.codeimport_sign_in_throttle
+    # Each test starts with no failed sign-ins counted.
+    registry.codeimport_sign_in_throttle = SignInThrottle()
     yield webtest.TestApp(web_application)
     registry.codeimport_credentials = credentials
+    registry.codeimport_sign_in_throttle = throttle

@@ -32,6 +32,7 @@ from codeimport.security import CodeImportSecurityPolicy
 from codeimport.security import login_anonymous
 from codeimport.security import login_person
 from codeimport.web.identity import SessionIdentity
+from codeimport.web.throttle import SignInThrottle
 from codeimport.xmlrpc.transactions import ThreadStores
 from codeimport.xmlrpc.transactions import service_dsn
 
@@ -114,7 +115,9 @@ def _rollback(stores) -> None:
 
 def make_app(dsn: str, credentials, *, session_secret: str, settings=None,
              secure_cookies: bool = False,
-             statement_timeout: float | None = 30.0) -> WebApplication:
+             statement_timeout: float | None = 30.0,
+             sign_in_throttle: SignInThrottle | None = None
+             ) -> WebApplication:
     """Build the web interface.
 
     :param credentials: a `codeimport.xmlrpc.auth.Credentials` whose users
@@ -123,6 +126,8 @@ def make_app(dsn: str, credentials, *, session_secret: str, settings=None,
         process serving the same site needs the same one.
     :param secure_cookies: send the cookie over HTTPS only (set it when a
         TLS proxy is in front).
+    :param sign_in_throttle: the limit on failed sign-ins
+        (`codeimport.web.throttle`); a new default one if None.
     """
     setSecurityPolicy(CodeImportSecurityPolicy)
     web_stores = ThreadStores(
@@ -147,6 +152,8 @@ def make_app(dsn: str, credentials, *, session_secret: str, settings=None,
                                  name=MACHINE_ADMIN)
     registry.codeimport_stores = (web_stores, machine_stores)
     registry.codeimport_credentials = credentials
+    registry.codeimport_sign_in_throttle = (
+        sign_in_throttle or SignInThrottle())
     config.set_session_factory(SignedCookieSessionFactory(
         session_secret, cookie_name="codeimport_session", httponly=True,
         samesite="Strict", secure=secure_cookies, max_age=12 * 3600,

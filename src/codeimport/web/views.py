@@ -339,15 +339,30 @@ def login_view(request):
     name = request.POST.get("name", "").strip()
     secret = request.POST.get("password", "")
     came_from = _came_from(request)
+    throttle = request.registry.codeimport_sign_in_throttle
+    client = request.client_addr or "-"
+    # Bounded keys: a name no person has is still counted.
+    key = name[:100]
+    wait = throttle.retry_after(client, key)
+    if wait:
+        # Refused before the password is looked at.
+        minutes = max(1, round(wait / 60))
+        request.response.status = 429
+        request.response.headers["Retry-After"] = str(int(wait) + 1)
+        return {"error": "Too many failed sign-ins; try again in "
+                f"{minutes} minute{'s' if minutes > 1 else ''}.",
+                "name": name, "came_from": came_from}
     credentials = request.registry.codeimport_credentials
     person = None
     if credentials.check(name, secret):
         person = _utility(request, IPersonSet).getByName(name)
     # A team is nobody: it cannot sign in, whatever the credentials say.
     if person is None or person.is_team:
+        throttle.failed(client, key)
         request.response.status = 403
         return {"error": "Wrong name or password.", "name": name,
                 "came_from": came_from}
+    throttle.succeeded(key)
     headers = remember(request, person.name)
     request.session.flash(f"Signed in as {person.name}.")
     return HTTPSeeOther(came_from, headers=headers)
