@@ -6,7 +6,10 @@
   finish: every result is recorded, and mirrored, once it returns;
 * a result kept in the machine's spool survives its monitor and its
   dispatcher being killed, and is recorded as a late result when its job
-  was reclaimed meanwhile, with the mirror request.
+  was reclaimed meanwhile, with the mirror request;
+* with the spool lost too, the rerun that finds nothing new
+  (SUCCESS_NOCHANGE) still requests the mirror: the target changed since
+  the last report.
 
 The sources are served by ``git daemon``, which holds the fetches while
 the test sets up the outage, so each job is RUNNING and healthy for as
@@ -39,6 +42,7 @@ from codeimport.testing.endtoend import Dispatcher
 from codeimport.testing.endtoend import ImportHarness
 from codeimport.testing.endtoend import wait_for
 from codeimport.testing.vcs.git import GitDaemon
+from codeimport.testing.vcs.git import add_commits
 from codeimport.testing.vcs.git import git_refs
 from codeimport.testing.vcs.git import make_history
 
@@ -340,5 +344,52 @@ def test_spooled_result_survives_restarts_and_is_recorded_late(
         assert statuses(codeimport, code_import)[2] == "SUCCESS_NOCHANGE"
         assert git_refs(harness.targetPath(code_import)) == git_refs(source)
         assert again.stop() == 0
+    finally:
+        harness.close()
+
+
+def test_nochange_after_a_lost_success_still_asks_for_the_mirror(
+        codeimport, tmp_path, daemon):
+    """The probe's finding 4, with the spool lost too (a machine whose
+    disk died): the run that published is never reported, and its
+    rerun, which finds nothing new, still requests the mirror, because
+    the target changed since the last report."""
+    harness = ImportHarness(codeimport, tmp_path / "fleet", settings=SETTINGS)
+    settings_file = tmp_path / "fleet" / "service.ini"
+    server = harness.server
+    try:
+        source = make_history(daemon.path("project.git"), commits=5)
+        code_import = harness.register("git", daemon.url("project.git"))
+        assert harness.run(code_import).status == "SUCCESS"
+        codeimport.abort()
+        # The puller mirrors it: no mirror is due any more.
+        codeimport.store.execute(
+            "UPDATE branch SET next_mirror_time = NULL WHERE id = ?",
+            (code_import.branch.id,))
+        codeimport.commit()
+        add_commits(source, 3)  # new work
+        harness.request(code_import)
+        daemon.stall(after=1)
+        machine = harness.dispatcher("importer-1", max_jobs=1)
+        wait_for(lambda: fetching(codeimport, code_import, daemon))
+        job_id = code_import.import_job.id
+        server.stop()
+        daemon.gate.set()
+        entry = machine.log_dir / "spool" / str(job_id)
+        wait_for(lambda: (entry / "result.json").exists())
+        machine.killMachine()
+        shutil.rmtree(machine.log_dir / "spool")  # the disk is lost
+        server.start()
+        wait_for(lambda: "RECLAIMED" in statuses(codeimport, code_import)
+                 or (watchdog_once(codeimport.dsn, settings_file)
+                     and False), timeout=60)
+        codeimport.abort()
+        assert code_import.branch.next_mirror_time is None
+        # Another machine runs the successor: nothing new to import.
+        rerun = harness.run(code_import)
+        assert rerun.status == "SUCCESS_NOCHANGE", rerun.log
+        codeimport.abort()
+        assert code_import.branch.next_mirror_time is not None
+        assert git_refs(harness.targetPath(code_import)) == git_refs(source)
     finally:
         harness.close()
