@@ -191,3 +191,25 @@ def test_an_older_scheduler_is_asked_again_without_target_changed(
     assert scheduler.calls == [("finishJobID", 4), ("finishJobID", 3)]
     with pytest.raises(UnknownRemoteMethod):
         client.recordLateResult(7, "SUCCESS", "", True)
+
+
+def test_concurrent_late_reports_record_one_result(codeimport, scheduler):
+    # The monitor and a replaying dispatcher may report the same job at
+    # the same moment: one records it, the others hear "already".
+    job_id, code_import = running(codeimport)
+    scheduler.reclaimJobID(job_id)
+    barrier = threading.Barrier(6)
+    answers = []
+
+    def report():
+        barrier.wait()
+        answers.append(scheduler.recordLateResult(job_id, "SUCCESS", LOG,
+                                                  True))
+
+    threads = [threading.Thread(target=report) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(answers) == [False] * 5 + [True]
+    assert statuses(codeimport, code_import) == ["RECLAIMED", "SUCCESS"]
