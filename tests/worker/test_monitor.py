@@ -13,11 +13,11 @@ from worker_fakes import python_command
 from worker_fakes import wait_for
 
 from codeimport.errors import NoSuchCodeImportJob
+from codeimport.joblog import update_tail
 from codeimport.scripts.monitor import main
 from codeimport.wire.client import SchedulerClient
 from codeimport.worker.monitor import WorkerMonitor
 from codeimport.worker.monitor import status_for_exit_code
-from codeimport.worker.monitor import update_tail
 
 JOB = 7
 IMPORT_DATA = {

@@ -27,6 +27,7 @@ from codeimport.errors import CodeImportValidationError
 from codeimport.errors import InvalidJobState
 from codeimport.errors import InvalidMachineState
 from codeimport.errors import NoSuchCodeImportJob
+from codeimport.joblog import cap_tail
 from codeimport.model import rules
 from codeimport.model import statements
 from codeimport.model._storm import column_list
@@ -210,14 +211,18 @@ class CodeImportJobQueue(StoreUtility):
         raise AssertionError("start: refused with every guard holding")
 
     def heartbeat(self, job_id, logtail):
-        """Record that RUNNING job `job_id` is alive, with `logtail`.
+        """Record that RUNNING job `job_id` is alive, with `logtail` cut
+        to its last lines (`codeimport.joblog.cap_tail`).
 
         :raises NoSuchCodeImportJob, InvalidJobState: for the job.
         """
         _check_id(job_id)
         if not isinstance(logtail, str):
             raise CodeImportValidationError("logtail must be a string.")
-        values = {"job": job_id, "logtail": logtail.replace("\x00", "")}
+        # The service keeps what the monitor keeps, whatever it was sent
+        # (`codeimport.joblog`).
+        values = {"job": job_id,
+                  "logtail": cap_tail(logtail.replace("\x00", ""))}
         for _ in range(2):
             if self._run(statements.HEARTBEAT, values).get_one() is not None:
                 invalidate_cached(self._store, CodeImportJob, job_id)

@@ -16,6 +16,7 @@ from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
 from codeimport.enums import CodeImportReviewStatus
+from codeimport.joblog import LOG_TAIL_CHARACTERS
 from codeimport.model import rules
 from codeimport.model._storm import column_list
 from codeimport.model.job import CodeImportJob
@@ -164,7 +165,8 @@ END = _prepare(
     "  INSERT INTO codeimportresult (code_import, machine,"
     "  requesting_user, log_excerpt, log_file, status, date_job_started,"
     "  date_created)"
-    "  SELECT code_import, machine, requesting_user, logtail, $log_file,"
+    "  SELECT code_import, machine, requesting_user,"
+    f"  right(logtail, {LOG_TAIL_CHARACTERS}), $log_file,"
     "  $status, date_started, CURRENT_TIMESTAMP FROM job"
     f"  RETURNING {column_list(CodeImportResult)}),"
     " next_job AS ("

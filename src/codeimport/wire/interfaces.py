@@ -69,7 +69,10 @@ class ICodeImportScheduler(Interface):
         """Record that the RUNNING job is alive, with its latest output.
 
         :param job_id: int.
-        :param log_tail: the last few lines of the job's output (string).
+        :param log_tail: the last few lines of the job's output (string);
+            the service keeps its last `codeimport.joblog.LOG_TAIL_LINES`
+            lines (a carriage return ends a line) and at most
+            `codeimport.joblog.LOG_TAIL_CHARACTERS` characters.
         :return: 0.
         :raises Fault 360 NoSuchCodeImportJob: when no job has this id
             (it was reclaimed or finished meanwhile).
@@ -83,7 +86,10 @@ class ICodeImportScheduler(Interface):
         :param status_name: the name of a `CodeImportResultStatus` item,
             e.g. ``"SUCCESS"``.
         :param log_file: the job's whole log as base64 (``Binary``), or
-            ``""`` for none.  An empty log is not stored.
+            ``""`` for none.  An empty log is not stored; one longer than
+            `codeimport.joblog.LOG_FILE_LIMIT` bytes keeps its head and
+            tail (`codeimport.joblog.truncate_log`).  A request larger
+            than the service accepts is refused with HTTP 413.
         :param target_changed: optional boolean (added in issue 13):
             whether the target's published refs differ from what the
             import's last reported run left (the machine compares the

@@ -3,8 +3,11 @@
 `WorkerMonitor.run` fetches the job's arguments from the scheduler, runs
 the import worker as a child process in its own process group, copies
 its output to a log file, sends heartbeats carrying the last lines of
-output, kills the worker when it falls silent for too long, and finally
-reports the result and the whole log with ``finishJobID``.
+output (`codeimport.joblog.update_tail`), kills the worker when it falls
+silent for too long, and finally reports the result and the log with
+``finishJobID``: the whole log, or its head and tail when it is longer
+than `codeimport.joblog.LOG_FILE_LIMIT` (`codeimport.joblog.read_log`,
+which never loads the rest).
 
 If the scheduler says the job no longer exists while the worker runs
 (it was reclaimed after a stale heartbeat and may be running
@@ -37,6 +40,8 @@ from typing import IO
 from codeimport.enums import CodeImportResultStatus
 from codeimport.errors import CodeImportError
 from codeimport.errors import NoSuchCodeImportJob
+from codeimport.joblog import read_log
+from codeimport.joblog import update_tail
 from codeimport.redact import redact
 from codeimport.redact import redact_bytes
 from codeimport.sourcecredentials import from_wire
@@ -57,12 +62,10 @@ __all__ = [
     "EXIT_CODE_STATUSES",
     "WorkerMonitor",
     "status_for_exit_code",
-    "update_tail",
 ]
 
 log = logging.getLogger("codeimport.monitor")
 
-TAIL_LINES = 5
 INTERRUPTED = "Import interrupted."
 
 EXIT_CODE_STATUSES = {
@@ -90,15 +93,6 @@ def describe_exit(returncode: int) -> str:
             name = str(-returncode)
         return f"The worker was killed by signal {name}."
     return f"The worker exited with status {returncode}."
-
-
-def update_tail(tail: bytes, data: bytes, lines: int = TAIL_LINES) -> bytes:
-    """Append `data` to `tail` and keep the last `lines` pieces.
-
-    Pieces are what splitting on "\\n" gives, so output ending in a
-    newline keeps an empty last piece (as the original did).
-    """
-    return b"\n".join((tail + data).split(b"\n")[-lines:])
 
 
 class _JobGone(Exception):
@@ -395,7 +389,7 @@ class WorkerMonitor:
         logfile.seek(0)
         changed, digest = target_changed(self._target, self._before)
         report = Report(self.job_id, status.name,
-                        redact_bytes(logfile.read(), self._secrets),
+                        redact_bytes(read_log(logfile), self._secrets),
                         changed, self._target, digest)
         entry = None
         if self.spool is not None:

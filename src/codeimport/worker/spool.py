@@ -36,10 +36,14 @@ import xmlrpc.client
 
 from codeimport.errors import CodeImportError
 from codeimport.errors import NoSuchCodeImportJob
+from codeimport.joblog import LOG_FALLBACK_LIMIT
+from codeimport.joblog import LOG_UPLOAD_LIMITS
+from codeimport.joblog import truncate_log
+from codeimport.wire.client import RemoteHTTPError
 from codeimport.wire.client import UnknownRemoteMethod
 from codeimport.worker.reported import mark_reported
 
-__all__ = ["Report", "Spool", "SpoolEntry", "deliver"]
+__all__ = ["LogTooLarge", "Report", "Spool", "SpoolEntry", "deliver"]
 
 log = logging.getLogger("codeimport.dispatcher")
 
@@ -62,8 +66,39 @@ class Report:
     digest: str | None = None
 
 
+class LogTooLarge(CodeImportError):
+    """The scheduler refused a report for the size of its log."""
+
+
+def _size_checked(method, size: int):
+    """`method`, raising `LogTooLarge` when the scheduler refuses a call
+    carrying a log of `size` bytes for its size."""
+
+    def send(*args):
+        try:
+            return method(*args)
+        except RemoteHTTPError as error:
+            if error.status == 413:
+                raise LogTooLarge(f"HTTP {error.status}") from None
+            raise
+        except (BrokenPipeError, ConnectionResetError) as error:
+            # A server (or a proxy) refusing a body for its size may
+            # answer before reading it and close the connection, which a
+            # client still sending sees as a cut connection.  For a large
+            # upload that is the likely cause; a small one is retried.
+            if size > LOG_FALLBACK_LIMIT:
+                raise LogTooLarge(repr(error)) from None
+            raise
+
+    return send
+
+
 def deliver(client, report: Report, call=None) -> str:
     """Report `report` to the scheduler; return the outcome.
+
+    A report the scheduler refuses for the size of its log (HTTP 413) is
+    sent again with the log cut to each of
+    `codeimport.joblog.LOG_UPLOAD_LIMITS` in turn.
 
     :param call: ``call(method, *args)`` runs one client call (the
         monitor's retries connection failures); by default, once.
@@ -71,26 +106,43 @@ def deliver(client, report: Report, call=None) -> str:
     :raises CodeImportError: the scheduler refused the result.
     """
     call = call or (lambda method, *args: method(*args))
-    log_data = xmlrpc.client.Binary(report.log)
-    args = (report.job_id, report.status, log_data)
+    for limit in LOG_UPLOAD_LIMITS:
+        log_bytes = truncate_log(report.log, limit)
+        try:
+            outcome = _deliver(client, report, log_bytes, call)
+        except LogTooLarge as error:
+            if limit == LOG_UPLOAD_LIMITS[-1]:
+                raise
+            log.warning("Job %d: the scheduler refused a log of %d bytes as "
+                        "too large (%s); sending less of it.",
+                        report.job_id, len(log_bytes), error)
+            continue
+        if outcome != DROPPED:
+            mark_reported(report.target, report.digest)
+        return outcome
+    raise AssertionError("LOG_UPLOAD_LIMITS is empty")
+
+
+def _deliver(client, report: Report, log_bytes: bytes, call) -> str:
+    args = (report.job_id, report.status, xmlrpc.client.Binary(log_bytes))
     if report.target_changed is not None:
         args += (report.target_changed,)
     try:
-        call(client.finishJobID, *args)
+        call(_size_checked(client.finishJobID, len(log_bytes)), *args)
         outcome = REPORTED
     except NoSuchCodeImportJob:
         record = getattr(client, "recordLateResult", None)
         if record is None:
             return DROPPED
         try:
-            outcome = LATE if call(record, *args) else REPEATED
+            recorded = call(_size_checked(record, len(log_bytes)), *args)
+            outcome = LATE if recorded else REPEATED
         except NoSuchCodeImportJob:
             # Not reclaimed, so finished: by this very report, whose
             # answer was lost.
             outcome = REPEATED
         except UnknownRemoteMethod:
             return DROPPED
-    mark_reported(report.target, report.digest)
     return outcome
 
 

@@ -22,6 +22,7 @@ from codeimport.enums import CodeImportJobState
 from codeimport.enums import CodeImportMachineOfflineReason
 from codeimport.enums import CodeImportMachineState
 from codeimport.enums import CodeImportResultStatus
+from codeimport.joblog import truncate_log
 from codeimport.model.sourcecredential import credentials_for
 from codeimport.sourcecredentials import to_wire
 from codeimport.wire import faults
@@ -80,12 +81,16 @@ def _idempotently(transition, machine, wanted) -> None:
 
 
 def _result_arguments(status_name, log_file, target_changed):
-    """Decode a reported result: its status, log bytes (or None) and
-    whether the target changed (None when not said)."""
+    """Decode a reported result: its status, log bytes (or None; cut to
+    `codeimport.joblog.LOG_FILE_LIMIT` with `truncate_log`, as the
+    monitor sends it) and whether the target changed (None when not
+    said)."""
     status = arguments.enum_item(status_name, "status_name",
                                  CodeImportResultStatus,
                                  faults.UnknownStatusName)
     data = arguments.log_file(log_file, "log_file")
+    if data:
+        data = truncate_log(data)
     if target_changed is not None:
         target_changed = arguments.boolean(target_changed, "target_changed")
     return status, data, target_changed
@@ -155,7 +160,11 @@ class CodeImportSchedulerAPI:
         return data
 
     def updateHeartbeat(self, job_id: int, log_tail: str) -> int:
-        """See `ICodeImportScheduler`."""
+        """See `ICodeImportScheduler`.
+
+        The queue keeps only the tail's last lines
+        (`codeimport.joblog.cap_tail`).
+        """
         job_id = arguments.integer(job_id, "job_id")
         with self._missingJobFirst(job_id):
             log_tail = arguments.text(log_tail, "log_tail")
