@@ -125,6 +125,15 @@ def test_add_import_with_create_owner_creates_the_person(codeimport, run):
      "Invalid project name: 'Bad Name'"),
     (["--owner", "alice", "--target", "svn"],
      "--target svn: only Git targets exist"),
+    (["--owner", "alice", "--name", "n" * 5000],
+     "The branch name is 5,000 characters long; the limit is 100."),
+    (["--owner", "alice", "--project", "p" * 101],
+     "The project name is 101 characters long; the limit is 100."),
+    (["--owner", "o" * 101, "--create-owner"],
+     "The person name is 101 characters long; the limit is 100."),
+    (["--owner", "alice", "--git-url", "https://example.com/"
+      + "x" * 100_000],
+     "The URL is 100,020 characters long; the limit is 2,048."),
 ])
 def test_add_import_with_bad_input_changes_nothing(
         codeimport, run, alice, args, message):
@@ -407,6 +416,14 @@ def test_machine_quiesce_then_online(codeimport, run, alice):
     (["offline", "charlie"],
      "No machine called 'charlie' (known: bravo; use online --create"),
     (["reboot", "bravo"], "argument action: invalid choice: 'reboot'"),
+    (["online", "evil\x1b[31mRED\x1b[0m\nFAKE    ONLINE", "--create"],
+     "Invalid machine host name: 'evil\\x1b[31mRED\\x1b[0m\\nFAKE"),
+    (["online", "csi\u009b31m", "--create"],
+     "Invalid machine host name: 'csi\\x9b31m' is not ASCII"),
+    (["online", "rlo\u202ehost", "--create"],
+     "Invalid machine host name: 'rlo\\u202ehost' is not ASCII"),
+    (["online", "h" * 300, "--create"],
+     "Invalid machine host name: it is 300 characters long"),
 ])
 def test_machine_with_bad_input_changes_nothing(
         codeimport, run, args, message):
@@ -416,6 +433,7 @@ def test_machine_with_bad_input_changes_nothing(
     ran = run(machine_script.main, *args)
 
     one_line_error(ran, message)
+    assert ran.stderr.isascii() and "\x1b" not in ran.stderr
     assert machine.state == CodeImportMachineState.ONLINE
     assert list(events) == []
     assert count_rows(codeimport, "codeimportmachine") == 1

@@ -1,4 +1,4 @@
-"""Source-detail validators: CVSROOT, CVS module, URL (§4.2, D7); and
+"""Validators: CVSROOT, CVS module, URL (§4.2, D7), names, host names;
 the checks on `Settings`."""
 
 from __future__ import annotations
@@ -11,9 +11,14 @@ from codeimport.enums import RevisionControlSystems as R
 from codeimport.errors import CodeImportValidationError
 from codeimport.errors import ConfigurationError
 from codeimport.settings import Settings
+from codeimport.validators import NAME_MAX_LENGTH
+from codeimport.validators import PERSON_NAME
+from codeimport.validators import URL_MAX_LENGTH
 from codeimport.validators import normalise_url
 from codeimport.validators import validate_cvs_module
 from codeimport.validators import validate_cvs_root
+from codeimport.validators import validate_hostname
+from codeimport.validators import validate_name
 
 
 @pytest.mark.parametrize("root", [
@@ -257,3 +262,72 @@ def test_settings_fromMapping_bad_revision_limit_raises():
         Settings.fromMapping({"revision_limit_bzr": "lots"})
     assert str(info.value) == (
         "revision_limit_bzr must be an integer, not 'lots'.")
+
+
+# names and host names
+
+@pytest.mark.parametrize("hostname", [
+    "bazaar-importer", "frobisher.example.com", "Importer-1", "a",
+    "xn--bcher-kva.example", "10.0.0.1", "a" * 63,
+    ".".join(["a" * 63] * 3) + "." + "b" * 61,
+])
+def test_validate_hostname_accepts_rfc_1123_names(hostname):
+    assert validate_hostname(hostname) == hostname
+
+
+@pytest.mark.parametrize("hostname, reason", [
+    ("a" * 254, "it is 254 characters long; the limit is 253."),
+    ("b\u00fccher.example", "is not ASCII; give its IDNA form"),
+    ("rlo\u202ehost", "is not ASCII"),
+    ("csi\u009bhost", "is not ASCII"),
+    ("evil\x1b[31mRED", "a host name is dot-separated labels"),
+    ("two\nlines", "a host name is dot-separated labels"),
+    ("under_score", "a host name is dot-separated labels"),
+    ("-lead", "a host name is dot-separated labels"),
+    ("trail-", "a host name is dot-separated labels"),
+    ("dot..dot", "a host name is dot-separated labels"),
+    ("trailing.", "a host name is dot-separated labels"),
+    ("a" * 64, "a host name is dot-separated labels"),
+    ("with space", "a host name is dot-separated labels"),
+])
+def test_validate_hostname_refuses_other_names(hostname, reason):
+    with pytest.raises(CodeImportValidationError) as info:
+        validate_hostname(hostname)
+    message = str(info.value)
+    assert message.startswith("Invalid machine host name: ")
+    assert reason in message
+    assert message.isprintable() and len(message) < 400
+
+
+@pytest.mark.parametrize("name", ["trunk", "a", "x" * NAME_MAX_LENGTH])
+def test_validate_name_accepts_names_up_to_the_limit(name):
+    assert validate_name(name, "branch") == name
+
+
+def test_validate_name_refuses_a_long_name_without_echoing_it():
+    with pytest.raises(CodeImportValidationError) as info:
+        validate_name("x" * 5000, "branch")
+    assert str(info.value) == (
+        "The branch name is 5,000 characters long; the limit is 100.")
+
+
+def test_validate_name_applies_the_person_pattern():
+    assert validate_name("a.b", "person", PERSON_NAME) == "a.b"
+    with pytest.raises(CodeImportValidationError):
+        validate_name("a_b", "person", PERSON_NAME)
+
+
+def test_normalise_url_refuses_a_url_over_the_limit():
+    url = "https://example.com/" + "x" * URL_MAX_LENGTH
+    with pytest.raises(CodeImportValidationError) as info:
+        normalise_url(url)
+    assert str(info.value) == (
+        f"The URL is {len(url):,} characters long; the limit is 2,048.")
+    assert normalise_url(url[:URL_MAX_LENGTH]) == url[:URL_MAX_LENGTH]
+
+
+def test_cvs_details_have_the_url_limit():
+    with pytest.raises(CodeImportValidationError, match="CVSROOT is 3,"):
+        validate_cvs_root(":pserver:cvs.example.com:/" + "r" * 3000)
+    with pytest.raises(CodeImportValidationError, match="CVS module is 3,"):
+        validate_cvs_module("m" * 3000)

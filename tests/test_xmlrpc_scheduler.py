@@ -16,6 +16,8 @@ from codeimport.errors import ConfigurationError
 from codeimport.errors import InvalidJobState
 from codeimport.errors import InvalidMachineState
 from codeimport.errors import NoSuchCodeImportJob
+from codeimport.joblog import LOG_FILE_LIMIT
+from codeimport.joblog import LOG_TAIL_CHARACTERS
 from codeimport.settings import Settings
 from codeimport.wire import faults
 from codeimport.xmlrpc.scheduler import CodeImportSchedulerAPI
@@ -413,3 +415,82 @@ def test_a_machine_transition_refused_for_another_reason_raises():
     with pytest.raises(InvalidMachineState):
         _idempotently(machine.transition, machine,
                       CodeImportMachineState.ONLINE)
+
+
+# bounded data (`codeimport.joblog`)
+
+def test_updateHeartbeat_keeps_only_the_last_lines_of_a_huge_tail(
+        codeimport, api):
+    job = codeimport.factory.makeRunningJob()
+    progress = "".join(f"Receiving objects: {n}\r" for n in range(200_000))
+
+    api.updateHeartbeat(job.id, "x" * 10**6 + "\n" + progress)
+
+    codeimport.store.invalidate(job)
+    assert job.logtail == "".join(f"Receiving objects: {n}\r"
+                                  for n in range(199_996, 200_000))
+    api.updateHeartbeat(job.id, "y" * 10**6)
+    codeimport.store.invalidate(job)
+    assert job.logtail == "y" * LOG_TAIL_CHARACTERS
+
+
+def test_finishJobID_copies_the_capped_tail_into_the_excerpt(
+        codeimport, api):
+    job = codeimport.factory.makeRunningJob()
+    code_import = job.code_import
+    api.updateHeartbeat(job.id, "z" * 5 * 10**6 + "\nlast line\n")
+
+    api.finishJobID(job.id, "SUCCESS", "")
+
+    [result] = code_import.results
+    assert len(result.log_excerpt) == LOG_TAIL_CHARACTERS
+    assert result.log_excerpt.endswith("z\nlast line\n")
+
+
+def test_finishJobID_keeps_head_and_tail_of_an_oversized_log(
+        codeimport, api):
+    job = codeimport.factory.makeRunningJob()
+    code_import = job.code_import
+    log = b"first\n" + b"middle\n" * (LOG_FILE_LIMIT // 7) + b"last\n"
+
+    api.finishJobID(job.id, "SUCCESS", xmlrpc.client.Binary(log))
+
+    [result] = code_import.results
+    stored = result.log_file.read()
+    assert len(stored) <= LOG_FILE_LIMIT
+    assert stored.startswith(b"first\nmiddle\n")
+    assert stored.endswith(b"middle\nlast\n")
+    assert b"bytes of this log were left out here" in stored
+
+
+@pytest.mark.parametrize("method, extra", [
+    ("getJobForMachine", (1,)),
+    ("setMachineOnline", ()),
+    ("setMachineOffline", ("STOPPED",)),
+    ("setMachineQuiescing", ()),
+    ("getMachineState", ()),
+    ("getMachineOfflineReason", ()),
+])
+@pytest.mark.parametrize("hostname", [
+    "evil\x1b[31mRED\x1b[0m", "two\nlines", "csi\u009bhost", "rlo\u202ehost",
+    "ünïcödé", "a" * 254, "under_score", "-leading", "trailing-",
+    "dot..dot", "a" * 64 + ".example.com", "with space", "",
+])
+def test_machine_methods_refuse_a_bad_host_name_with_904(
+        codeimport, api, method, extra, hostname):
+    with pytest.raises(faults.InvalidArguments) as info:
+        getattr(api, method)(hostname, *extra)
+    assert info.value.faultCode == 904
+    assert "\x1b" not in info.value.faultString
+    assert "\n" not in info.value.faultString
+    assert codeimport.utilities.machines.getAll() == []
+
+
+@pytest.mark.parametrize("hostname", [
+    "bazaar-importer", "doesnt-exist-yet", "frobisher.example.com",
+    "Importer-1.EXAMPLE.com", "xn--bcher-kva.example", "a" * 63,
+    ".".join(["a" * 63] * 3) + "." + "b" * 61, "10.0.0.1",
+])
+def test_setMachineOnline_accepts_host_names(codeimport, api, hostname):
+    assert api.setMachineOnline(hostname) == 0
+    assert api.getMachineState(hostname) == "ONLINE"

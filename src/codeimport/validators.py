@@ -1,4 +1,4 @@
-"""Checks on import source details (URLs, CVSROOTs, CVS modules).
+"""Checks on what users name: hosts, people, branches and import sources.
 
 Registration checks a source URL with `check_registered_url`, which
 applies `codeimport.sourcekinds` (the one rule per kind the import worker
@@ -7,6 +7,12 @@ applies too), so no import is registered that no worker could run, and
 worker applies too): a host that spells an internal address, or
 ``localhost``, is refused unless ``allowed_source_networks`` allows it.
 CVSROOTs get the same address check (`check_registered_cvs_root`).
+
+Every name has a length limit, so that no name makes a path the target
+store cannot create or a line no terminal can show: `NAME_MAX_LENGTH`
+for people, projects and branches (`validate_name`), `URL_MAX_LENGTH`
+for source URLs, CVSROOTs and CVS modules, and `HOSTNAME_MAX_LENGTH` for
+import machines, whose names must be host names (`validate_hostname`).
 """
 
 from __future__ import annotations
@@ -23,16 +29,86 @@ from codeimport.sourcekinds import SOURCE_KINDS
 from codeimport.sourcekinds import check_source_url
 
 __all__ = [
+    "BRANCH_NAME",
     "DEFAULT_URL_SCHEMES",
+    "HOSTNAME_MAX_LENGTH",
+    "NAME_MAX_LENGTH",
+    "PERSON_NAME",
     "RCS_KINDS",
+    "URL_MAX_LENGTH",
     "check_registered_cvs_root",
     "check_registered_url",
     "normalise_url",
     "validate_cvs_module",
     "validate_cvs_root",
+    "validate_hostname",
+    "validate_name",
 ]
 
 DEFAULT_URL_SCHEMES = ("http", "https", "svn", "git", "bzr", "ftp")
+
+#: The longest person, team, project or branch name.
+NAME_MAX_LENGTH = 100
+#: The longest source URL, CVSROOT or CVS module.
+URL_MAX_LENGTH = 2048
+#: The longest host name (RFC 1035: 253 characters written out).
+HOSTNAME_MAX_LENGTH = 253
+
+#: People and teams: lower-case letters, digits, "+", "." and "-".
+PERSON_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*$")
+#: Projects and branches: the same, and "_".
+BRANCH_NAME = re.compile(r"^[a-z0-9][a-z0-9+._-]*$")
+# One label of a host name (RFC 1123 section 2.1).
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def _check_length(value: str, what: str, limit: int) -> None:
+    if len(value) > limit:
+        raise CodeImportValidationError(
+            f"The {what} is {len(value):,} characters long; the limit is "
+            f"{limit:,}.")
+
+
+def validate_name(value, what: str, pattern=BRANCH_NAME) -> str:
+    """Return `value` if it is an acceptable `what` name (e.g. "branch").
+
+    :param pattern: `BRANCH_NAME` or `PERSON_NAME`.
+    :raises CodeImportValidationError: for a name that breaks `pattern`
+        or is longer than `NAME_MAX_LENGTH`.
+    """
+    if isinstance(value, str):
+        _check_length(value, f"{what} name", NAME_MAX_LENGTH)
+    if not isinstance(value, str) or not pattern.match(value):
+        raise CodeImportValidationError(f"Invalid {what} name: {value!r}")
+    return value
+
+
+def validate_hostname(hostname) -> str:
+    """Return `hostname` if it is a host name (RFC 1123): dot-separated
+    labels of ASCII letters, digits and inner hyphens, each 1 to 63
+    characters long, at most `HOSTNAME_MAX_LENGTH` in all.  A name in
+    another script must be given in its IDNA form (``xn--...``).
+
+    :raises CodeImportValidationError: otherwise.
+    """
+    prefix = "Invalid machine host name"
+    if not isinstance(hostname, str) or not hostname.strip():
+        raise CodeImportValidationError(f"{prefix}: {hostname!r}")
+    if len(hostname) > HOSTNAME_MAX_LENGTH:
+        raise CodeImportValidationError(
+            f"{prefix}: it is {len(hostname):,} characters long; the limit "
+            f"is {HOSTNAME_MAX_LENGTH}.")
+    if not hostname.isascii():
+        raise CodeImportValidationError(
+            f"{prefix}: {hostname!r} is not ASCII; give its IDNA form "
+            "(xn--...).")
+    if not all(_HOST_LABEL.match(label) for label in hostname.split(".")):
+        raise CodeImportValidationError(
+            f"{prefix}: {hostname!r}: a host name is dot-separated labels "
+            "of letters, digits and inner hyphens, 1 to 63 characters "
+            "each.")
+    return hostname
+
 
 # :method:[user[:password]@]host[:port][:]/path -- unlike the original,
 # a numeric port is accepted (decision D7).
@@ -68,6 +144,7 @@ def validate_cvs_root(root: str) -> str:
     """
     if not isinstance(root, str):
         raise CodeImportValidationError(f"bad CVSROOT: {root!r}")
+    _check_length(root, "CVSROOT", URL_MAX_LENGTH)
     match = _CVS_ROOT.match(_normalise_cvs_root(root))
     if match is None:
         raise CodeImportValidationError(f"bad CVSROOT: {root!r}")
@@ -85,6 +162,8 @@ def validate_cvs_root(root: str) -> str:
 
 def validate_cvs_module(module: str) -> str:
     """Return `module` if it is an acceptable CVS module name."""
+    if isinstance(module, str):
+        _check_length(module, "CVS module", URL_MAX_LENGTH)
     if not isinstance(module, str) or not _CVS_MODULE.match(module):
         raise CodeImportValidationError(
             "The CVS module contains illegal characters."
@@ -102,10 +181,12 @@ def normalise_url(url: str, schemes=DEFAULT_URL_SCHEMES) -> str:
     ``http://example.com/x``), if it is an acceptable source.
 
     :raises CodeImportValidationError: for another scheme, a missing host
-        (except for file: URLs), a query or a fragment.
+        (except for file: URLs), a query or a fragment, or a URL longer
+        than `URL_MAX_LENGTH`.
     """
     if not isinstance(url, str) or not url.strip():
         raise CodeImportValidationError(f"Invalid URL: {url!r}")
+    _check_length(url, "URL", URL_MAX_LENGTH)
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - raises ValueError for a bad port

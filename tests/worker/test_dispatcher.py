@@ -575,3 +575,19 @@ def test_an_unusable_target_store_stops_dispatch_before_it_goes_online(
             f"{problem}"), done.stderr
         assert done.stderr.count("\n") == 1, done.stderr
     assert scheduler.fake.calls == []
+
+
+@pytest.mark.parametrize("hostname", [
+    "", "evil\x1b[31mRED", "two\nlines", "csi\u009bhost", "rlo\u202ehost",
+    "under_score", "a" * 254,
+])
+def test_command_line_bad_hostname_exits_2_before_any_call(
+        scheduler, capsys, hostname):
+    assert main(["--scheduler-url", scheduler.url, "--hostname", hostname]
+                ) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("codeimport dispatch: error: --hostname: Invalid "
+                          "machine host name")
+    assert err.count("\n") == 1
+    assert "\x1b" not in err and "\u202e" not in err
+    assert scheduler.fake.calls == []

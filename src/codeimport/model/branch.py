@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 from storm.expr import Or
@@ -24,10 +23,10 @@ from codeimport.model.columns import DBEnum
 from codeimport.model.columns import UTCDateTime
 from codeimport.model.constants import UTC_NOW
 from codeimport.model.context import StoreUtility
+from codeimport.validators import validate_name
 
 __all__ = ["Branch", "BranchPuller", "BranchSet"]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9+._-]*$")
 MAXIMUM_MIRROR_FAILURES = 5
 MIRROR_TIME_INCREMENT = timedelta(hours=6)
 _NEVER_MIRRORED = (BranchType.HOSTED, BranchType.REMOTE)
@@ -140,11 +139,8 @@ class BranchSet(StoreUtility):
 
     def new(self, owner, project, name, branch_type, url=None):
         """See `IBranchSet`."""
-        for label, value in (("project", project), ("branch", name)):
-            if not isinstance(value, str) or not _NAME.match(value):
-                raise CodeImportValidationError(
-                    f"Invalid {label} name: {value!r}"
-                )
+        validate_name(project, "project")
+        validate_name(name, "branch")
         if url is not None:
             url = url.rstrip("/")
         if branch_type == BranchType.MIRRORED and not url:

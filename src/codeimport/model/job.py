@@ -22,6 +22,7 @@ from codeimport.model.rules import positional
 from codeimport.model.rules import silence_values
 from codeimport.model.rules import stale_job_condition
 from codeimport.validators import RCS_KINDS
+from codeimport.validators import validate_hostname
 
 __all__ = ["CodeImportJob", "CodeImportJobSet"]
 
@@ -142,9 +143,7 @@ class CodeImportJobSet(StoreUtility):
         only then does the reclaim's locking query run.  The claim
         checks the worker limit, after the lock.
         """
-        if not isinstance(hostname, str) or not hostname.strip():
-            raise CodeImportValidationError(
-                f"Invalid machine host name: {hostname!r}")
+        validate_hostname(hostname)
         if not isinstance(worker_limit, int) or worker_limit < 0:
             raise CodeImportValidationError(
                 f"worker_limit must be a non-negative int: {worker_limit!r}")

@@ -23,6 +23,7 @@ from codeimport.model.context import StoreUtility
 from codeimport.model.context import context_of
 from codeimport.model.event import CodeImportEvent
 from codeimport.model.job import CodeImportJob
+from codeimport.validators import validate_hostname
 
 __all__ = ["CodeImportMachine", "CodeImportMachineSet"]
 
@@ -134,10 +135,7 @@ class CodeImportMachineSet(StoreUtility):
             raise InvalidMachineState(
                 f"Invalid machine creation state: {state!r}."
             )
-        if not isinstance(hostname, str) or not hostname.strip():
-            raise CodeImportValidationError(
-                f"Invalid machine host name: {hostname!r}"
-            )
+        validate_hostname(hostname)
         store = self._store
         if self.getByHostname(hostname) is not None:
             raise CodeImportValidationError(
@@ -155,7 +153,11 @@ class CodeImportMachineSet(StoreUtility):
 
         Safe when several callers register the same new host at once:
         only one row and one ONLINE event are written.
+
+        :raises CodeImportValidationError: for a bad host name
+            (`codeimport.validators.validate_hostname`).
         """
+        validate_hostname(hostname)
         store = self._store
         row = store.execute(
             "INSERT INTO codeimportmachine (hostname, state)"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from storm.locals import Bool
 from storm.locals import Int
 from storm.locals import Storm
@@ -16,10 +14,10 @@ from codeimport.interfaces.person import IPerson
 from codeimport.interfaces.person import IPersonSet
 from codeimport.model.columns import UTCDateTime
 from codeimport.model.context import StoreUtility
+from codeimport.validators import PERSON_NAME
+from codeimport.validators import validate_name
 
 __all__ = ["Person", "PersonSet", "TeamParticipation"]
-
-_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*$")
 
 
 class TeamParticipation(Storm):
@@ -86,8 +84,7 @@ class PersonSet(StoreUtility):
         return self._store.find(Person, email=email.lower()).one()
 
     def _create(self, name, displayname, email, is_team):
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise CodeImportValidationError(f"Invalid person name: {name!r}")
+        validate_name(name, "person", PERSON_NAME)
         store = self._store
         if self.getByName(name) is not None:
             raise CodeImportValidationError(f"The name {name!r} is taken.")

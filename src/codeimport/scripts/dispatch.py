@@ -25,6 +25,7 @@ import socket
 import sys
 
 from codeimport.access import POLICY_NAMES
+from codeimport.errors import CodeImportValidationError
 from codeimport.scripts.importworker import STORE_VARIABLE
 from codeimport.scripts.monitor import URL_VARIABLE
 from codeimport.scripts.options import ArgumentParser
@@ -32,6 +33,7 @@ from codeimport.scripts.options import positive
 from codeimport.scripts.options import setup_logging
 from codeimport.targetstore import StoreUnusable
 from codeimport.targetstore import check_store
+from codeimport.validators import validate_hostname
 from codeimport.wire.client import SchedulerClient
 from codeimport.worker.authors import AuthorsFileError
 from codeimport.worker.authors import read_authors_file
@@ -128,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         options = parser.parse_args(argv)
         if not options.scheduler_url:
             parser.error(f"--scheduler-url or ${URL_VARIABLE} is required")
+        try:
+            validate_hostname(options.hostname)
+        except CodeImportValidationError as error:
+            parser.error(f"--hostname: {error}")
         try:
             client = SchedulerClient(options.scheduler_url)
         except ValueError as error:

@@ -15,11 +15,14 @@ import xmlrpc.client
 from datetime import datetime
 from datetime import timezone
 
+from codeimport.errors import CodeImportValidationError
+from codeimport.validators import validate_hostname
 from codeimport.wire.faults import InvalidArguments
 
 __all__ = [
     "boolean",
     "enum_item",
+    "hostname",
     "integer",
     "log_file",
     "name_list",
@@ -79,6 +82,16 @@ def text(value, name: str, *, max_length: int | None = None,
     if required and not value.strip():
         raise InvalidArguments(message=f"{name} must not be empty")
     return value
+
+
+def hostname(value, name: str = "hostname") -> str:
+    """Return `value` if it is a host name
+    (`codeimport.validators.validate_hostname`)."""
+    value = text(value, name)
+    try:
+        return validate_hostname(value)
+    except CodeImportValidationError as error:
+        raise InvalidArguments(message=str(error)) from None
 
 
 def log_file(value, name: str) -> bytes | None:

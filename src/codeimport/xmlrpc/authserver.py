@@ -68,8 +68,7 @@ class BranchStatusAPI:
         """See `IBranchStatusAPI`."""
         name = arguments.text(name, "name", required=True,
                               max_length=_NAME_LENGTH)
-        hostname = arguments.text(hostname, "hostname", required=True,
-                                  max_length=_NAME_LENGTH)
+        hostname = arguments.hostname(hostname)
         date_started = arguments.timestamp(date_started, "date_started")
         date_completed = arguments.timestamp(date_completed,
                                              "date_completed")

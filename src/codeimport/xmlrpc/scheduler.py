@@ -36,8 +36,6 @@ __all__ = [
     "translate_errors",
 ]
 
-_HOSTNAME_LENGTH = 255
-
 
 @contextlib.contextmanager
 def translate_errors():
@@ -130,8 +128,7 @@ class CodeImportSchedulerAPI:
 
     def getJobForMachine(self, hostname: str, worker_limit: int) -> int:
         """See `ICodeImportScheduler`."""
-        hostname = arguments.text(hostname, "hostname", required=True,
-                                  max_length=_HOSTNAME_LENGTH)
+        hostname = arguments.hostname(hostname)
         worker_limit = arguments.integer(worker_limit, "worker_limit")
         with translate_errors():
             job = self._utilities.jobs.getJobForMachine(hostname,
@@ -223,8 +220,7 @@ class CodeImportSchedulerAPI:
         return 0
 
     def _getMachine(self, hostname: str):
-        hostname = arguments.text(hostname, "hostname", required=True,
-                                  max_length=_HOSTNAME_LENGTH)
+        hostname = arguments.hostname(hostname)
         machine = self._utilities.machines.getByHostname(hostname)
         if machine is None:
             raise faults.NoSuchMachine(hostname=hostname)
@@ -232,8 +228,7 @@ class CodeImportSchedulerAPI:
 
     def setMachineOnline(self, hostname: str) -> int:
         """See `ICodeImportScheduler`."""
-        hostname = arguments.text(hostname, "hostname", required=True,
-                                  max_length=_HOSTNAME_LENGTH)
+        hostname = arguments.hostname(hostname)
         machines = self._utilities.machines
         with translate_errors():
             machine, created = machines.getOrCreateOnline(hostname)
@@ -266,15 +261,13 @@ class CodeImportSchedulerAPI:
 
     def getMachineState(self, hostname: str) -> str:
         """See `ICodeImportScheduler`."""
-        hostname = arguments.text(hostname, "hostname",
-                                  max_length=_HOSTNAME_LENGTH)
+        hostname = arguments.hostname(hostname)
         machine = self._utilities.machines.getByHostname(hostname)
         return "" if machine is None else machine.state.name
 
     def getMachineOfflineReason(self, hostname: str) -> str:
         """See `ICodeImportScheduler`."""
-        hostname = arguments.text(hostname, "hostname",
-                                  max_length=_HOSTNAME_LENGTH)
+        hostname = arguments.hostname(hostname)
         machine = self._utilities.machines.getByHostname(hostname)
         reason = None if machine is None else machine.offline_reason
         return "" if reason is None else reason.name
