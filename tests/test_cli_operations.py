@@ -200,6 +200,6 @@ def test_text_output_shows_control_characters_escaped(world, run,
     out = run("show", str(world.running.id)).stdout
     assert "\x1b" not in out and "\x07" not in out
     assert "  | fetching\\x1b]0;pwned\\x07" in out
-    assert "  | ok\tdone" in out
+    assert "  | ok\\tdone" in out
     shown = json.loads(run("show", str(world.running.id), "--json").stdout)
     assert shown["job"]["logtail"].startswith("fetching\x1b]0;pwned\x07")

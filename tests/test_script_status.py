@@ -89,7 +89,7 @@ def test_status_shows_machines_jobs_queue_results_and_puller(
     job_line = lines[7].split(" ")
     assert job_line[:3] == [
         str(running.id), running.code_import.branch.unique_name, "alpha"]
-    assert job_line[5:] == ["AGE", "ago", "x" * 57 + "..."]
+    assert job_line[5:] == ["AGE", "ago", "x" * 59 + "\N{HORIZONTAL ELLIPSIS}"]
     assert lines[9] == (
         "Pending jobs: 2 due now (1 requested), 1 later (next in 2h 00m)")
     assert lines[11:14] == [
@@ -198,6 +198,45 @@ def test_render_measures_ages_from_the_database_time():
 ])
 def test_format_duration(seconds, text):
     assert status.format_duration(timedelta(seconds=seconds)) == text
+
+
+HOSTILE_HOST = "evil\x1b[31mRED\x1b[0m\nFAKE    ONLINE  1s ago  0"
+HOSTILE_TAIL = ("fetching\r\n\x1b]0;owned\x07\x1b[2J\u009b31mred"
+                "\u202eevil\u2066\u200f\u061c\t" + "w" * 500)
+
+
+def test_status_shows_hostile_host_names_and_tails_harmlessly(
+        codeimport, capsys):
+    """A host name registered before names were checked, and a log tail
+    from a hostile source: escapes, newlines, C1 and bidi controls are
+    shown as escapes, and long values are cut."""
+    factory, store = codeimport.factory, codeimport.store
+    store.execute("INSERT INTO codeimportmachine (hostname, state)"
+                  " VALUES (?, 20)", (HOSTILE_HOST,))
+    machine = codeimport.utilities.machines.getByHostname(HOSTILE_HOST)
+    running = factory.makeRunningJob(machine=machine)
+    codeimport.utilities.workflow.updateHeartbeat(running, HOSTILE_TAIL)
+    codeimport.commit()
+
+    ran = call(status.main, "--dsn", codeimport.dsn, capsys=capsys)
+
+    assert ran.returncode == 0, ran.stderr
+    out = ran.stdout
+    for char in "\x1b\x07\x9b\u202e\u2066\u200f\u061c\r\t":
+        assert char not in out
+    lines = out.splitlines()
+    # One row per machine and per job: nothing forged.
+    assert lines[0] == "Machines (1)"
+    assert lines[2].startswith(
+        "  evil\\x1b[31mRED\\x1b[0m\\nFAKE    ONLINE  1s ago  0  ONLINE")
+    assert lines[3] == ""
+    assert lines[4] == "Running jobs (1)"
+    tail = lines[6].split("  ")[-1].strip()
+    assert tail == ("\\x1b]0;owned\\x07\\x1b[2J\\x9b31mred\\u202eevil"
+                    "\\u2066\\u200f\\u06\N{HORIZONTAL ELLIPSIS}")
+    assert len(tail) == status.LOG_TAIL_WIDTH
+    assert lines[7] == ""
+    assert max(len(line) for line in lines) < 400
 
 
 def test_last_line_skips_blank_lines_and_shortens():

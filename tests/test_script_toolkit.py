@@ -11,6 +11,7 @@ import psycopg2
 import pytest
 
 from codeimport.errors import CodeImportError
+from codeimport.scripts.options import LOG_MESSAGE_WIDTH
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import first_line
 from codeimport.scripts.options import positive
@@ -59,6 +60,27 @@ def test_setup_logging_replaces_handlers_and_follows_stderr(capsys):
     assert line.count("\n") == 1
 
 
+def test_log_lines_show_user_data_harmlessly(capsys):
+    logger = setup_logging("codeimport.test-escapes")
+    logger.info("Job %d: running %s", 7,
+                "evil\x1b[2J\nFAKE INFO line\u009b\u202e" + "x" * 10_000)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logger.exception("failed on %s", "host\rname")
+    err = capsys.readouterr().err
+    first, second, *traceback = err.splitlines()
+    message = first.split(" INFO codeimport.test-escapes: ")[1]
+    assert message.startswith("Job 7: running evil\\x1b[2J\\nFAKE INFO "
+                              "line\\x9b\\u202exxx")
+    assert message.endswith("x\N{HORIZONTAL ELLIPSIS}")
+    assert len(message) == LOG_MESSAGE_WIDTH
+    assert second.endswith(" ERROR codeimport.test-escapes: failed on "
+                           "host\\rname")
+    assert traceback[0] == "Traceback (most recent call last):"
+    assert traceback[-1] == "ValueError: boom"
+
+
 def test_setup_logging_to_a_file_with_a_level(tmp_path):
     path = tmp_path / "log"
     logger = setup_logging("codeimport.test-file", level="warning",
@@ -77,7 +99,7 @@ def _raise(error):
 
 def test_run_turns_expected_failures_into_one_line(capsys):
     assert run("p", _raise(CodeImportError("bad\nworse")), []) == 2
-    assert capsys.readouterr().err == "p: bad\nworse\n"
+    assert capsys.readouterr().err == "p: bad\\nworse\n"
     assert run("p", _raise(psycopg2.OperationalError("down\nmore")), []) == 1
     assert capsys.readouterr().err == "p: database error: down\n"
     assert run("p", _raise(KeyboardInterrupt()), []) == 130

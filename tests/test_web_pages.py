@@ -124,6 +124,23 @@ def test_running_job_and_its_escaped_log_tail(world, app, who):
     assert shows_machine == (who in OPERATORS)
 
 
+def test_pages_show_bidi_and_control_characters_as_escapes(
+        world, app, codeimport):
+    # A hostile source's progress output: a right-to-left override makes
+    # the text after it read backwards; an escape code and a C1 CSI.
+    codeimport.utilities.workflow.updateHeartbeat(
+        world.running.import_job,
+        "fetching \u202egro.elpmaxe\u202c\n\x1b[31mred\u009b0m\r\u2066x")
+    codeimport.commit()
+    sign_in(app, "ada")
+    page = app.get(f"/imports/{world.running.id}")
+    for char in "\u202e\u202c\x1b\x9b\u2066\r":
+        assert char not in page.text
+    assert page.html.select_one("#logtail").text == (
+        "fetching \\u202egro.elpmaxe\\u202c\n\\x1b[31mred\\x9b0m\n"
+        "\\u2066x")
+
+
 def test_unknown_import_is_not_found(world, app):
     app.get("/imports/999999", status=404)
     app.get("/nowhere", status=404)

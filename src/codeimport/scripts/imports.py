@@ -21,19 +21,23 @@ from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import add_database_options
 from codeimport.scripts.options import load_settings
 from codeimport.scripts.options import positive
-from codeimport.scripts.options import printable
 from codeimport.scripts.options import resolve_dsn
 from codeimport.scripts.options import run
 from codeimport.scripts.requestimport import find_code_import
 from codeimport.scripts.session import operator_transaction
+from codeimport.scripts.status import CELL_WIDTH
+from codeimport.scripts.status import event_data_text
 from codeimport.scripts.status import format_age
 from codeimport.scripts.status import format_duration
 from codeimport.scripts.status import format_time
 from codeimport.scripts.status import table
+from codeimport.text import printable
 
 __all__ = ["describe", "find_import", "main_imports", "main_show"]
 
 ROLE = "webapp"
+#: The widest detail or log line `show` prints.
+DETAIL_WIDTH = 200
 _KINDS = tuple(item.name for item in RevisionControlSystems.items)
 _STATUSES = tuple(item.name for item in CodeImportReviewStatus.items)
 
@@ -107,8 +111,8 @@ def _imports(argv) -> int:
           row.consecutive_failures,
           format_age(row.now, row.date_last_successful))
          for row in rows])
-    # Names and URLs come from users and sources: no terminal escapes.
-    print(printable("\n".join(line[2:] for line in lines)))
+    # `table` shows names and URLs harmlessly.
+    print("\n".join(line[2:] for line in lines))
     return 0
 
 
@@ -195,10 +199,13 @@ def _show_parser() -> ArgumentParser:
 
 
 def _render(info: dict, now) -> str:
-    out = [f"{info['unique_name']} (import {info['id']})"]
+    """`info` as text; every value from users or sources is shown by
+    `printable`."""
+    out = [f"{printable(info['unique_name'], CELL_WIDTH)} "
+           f"(import {info['id']})"]
     freshness = (format_age(now, info["date_last_successful"])
                  if info["date_last_successful"] else "never")
-    out += [f"  {label}: {value}" for label, value in (
+    details = (
         ("source", f"{info['rcs_type'].name} {info['source']}"
                    + (" (with stored credentials)"
                       if info["source_credentials"] else "")),
@@ -207,7 +214,9 @@ def _render(info: dict, now) -> str:
         ("review status", info["review_status"].name),
         ("update interval", format_duration(info["update_interval"])),
         ("last success", freshness),
-        ("consecutive failures", info["consecutive_failures"]))]
+        ("consecutive failures", info["consecutive_failures"]))
+    out += [f"  {label}: {printable(value, DETAIL_WIDTH)}"
+            for label, value in details]
     job = info["job"]
     out += ["", "Job:"]
     if job is None:
@@ -218,10 +227,10 @@ def _render(info: dict, now) -> str:
                    + (f", requested by {job['requesting_user']}"
                       if job["requesting_user"] else ""))
         if job["machine"]:
-            out.append(f"  on {job['machine']} since "
-                       f"{format_time(job['date_started'])}, heartbeat "
-                       f"{format_age(now, job['heartbeat'])}")
-            out += ["  | " + line for line in
+            out.append(f"  on {printable(job['machine'], CELL_WIDTH)} "
+                       f"since {format_time(job['date_started'])}, "
+                       f"heartbeat {format_age(now, job['heartbeat'])}")
+            out += ["  | " + printable(line, DETAIL_WIDTH) for line in
                     (job["logtail"] or "").splitlines()]
     out += ["", f"Results ({len(info['results'])}):"]
     out += table(("ID", "FINISHED", "STATUS", "TOOK", "MACHINE", "LOG"), [
@@ -231,12 +240,12 @@ def _render(info: dict, now) -> str:
         "results"] else ["  none"]
     out += ["", f"Events ({len(info['events'])}):"]
     for e in info["events"]:
-        data = ", ".join(f"{k}={v}" for k, v in e["data"].items())
         who = f" by {e['person']}" if e["person"] else ""
-        where = f" on {e['machine']}" if e["machine"] else ""
+        where = (f" on {printable(e['machine'], CELL_WIDTH)}"
+                 if e["machine"] else "")
         out.append(f"  {format_time(e['date_created'])} "
                    f"{e['event_type'].name}{who}{where}"
-                   + (f": {data}" if data else ""))
+                   + event_data_text(e["data"]))
     return "\n".join(out)
 
 
@@ -250,7 +259,7 @@ def _show(argv) -> int:
             return _print_log(code_import, options.log)
         now = datetime.now(timezone.utc)
         info = describe(utilities, code_import, now)
-    print(dumps(info) if options.json else printable(_render(info, now)))
+    print(dumps(info) if options.json else _render(info, now))
     return 0
 
 
@@ -259,8 +268,10 @@ def _print_log(code_import, result_id: int) -> int:
         if result.id == result_id:
             if result.log_file is None:
                 raise CodeImportError(f"Result {result_id} has no log file.")
+            # Whole lines, each shown harmlessly; "\r" ends a line.
             text = printable(redact(
-                result.log_file.read().decode("utf-8", "replace")))
+                result.log_file.read().decode("utf-8", "replace")),
+                multiline=True)
             print(text, end="" if text.endswith("\n") else "\n")
             return 0
     raise CodeImportError(

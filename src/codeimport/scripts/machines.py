@@ -14,12 +14,14 @@ from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import add_database_options
 from codeimport.scripts.options import load_settings
 from codeimport.scripts.options import positive
-from codeimport.scripts.options import printable
 from codeimport.scripts.options import resolve_dsn
 from codeimport.scripts.options import run
 from codeimport.scripts.session import operator_transaction
+from codeimport.scripts.status import CELL_WIDTH
+from codeimport.scripts.status import event_data_text
 from codeimport.scripts.status import format_age
 from codeimport.scripts.status import table
+from codeimport.text import printable
 
 __all__ = ["main"]
 
@@ -80,14 +82,13 @@ def _main(argv) -> int:
     out = [line[2:] for line in lines]
     for m in machines:
         if m["events"]:
-            out += ["", f"{m['hostname']}:"]
+            out += ["", f"{printable(m['hostname'], CELL_WIDTH)}:"]
             for e in m["events"]:
-                data = ", ".join(f"{k}={v}" for k, v in e["data"].items())
                 who = f" by {e['person']}" if e["person"] else ""
                 out.append(f"  {e['date_created']:%Y-%m-%d %H:%M:%S} "
                            f"{e['event_type'].name}{who}"
-                           + (f": {data}" if data else ""))
-    print(printable("\n".join(out)))
+                           + event_data_text(e["data"]))
+    print("\n".join(out))
     return 0
 
 

@@ -21,17 +21,18 @@ from typing import TYPE_CHECKING
 from codeimport.errors import CodeImportError
 from codeimport.errors import ConfigurationError
 from codeimport.redact import redact
+from codeimport.text import printable
 
 if TYPE_CHECKING:
     from codeimport.settings import Settings
 
 __all__ = [
     "ArgumentParser",
+    "PrintableFormatter",
     "add_database_options",
     "first_line",
     "load_settings",
     "positive",
-    "printable",
     "resolve_dsn",
     "run",
     "setup_logging",
@@ -39,6 +40,10 @@ __all__ = [
 
 #: The one log line format of every command.
 LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
+#: The longest error message a command prints.
+ERROR_WIDTH = 1000
+#: The longest message a log line holds.
+LOG_MESSAGE_WIDTH = 4000
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -80,6 +85,21 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+class PrintableFormatter(logging.Formatter):
+    """Formats each message with `codeimport.text.printable`.
+
+    Messages quote host names, URLs, faults and workers' output: escape
+    codes, newlines and bidi controls in them would rewrite a terminal
+    showing the log or forge log lines.  A traceback still follows on
+    lines of its own.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord(record.__dict__)
+        record.message = printable(record.message, LOG_MESSAGE_WIDTH)
+        return super().formatMessage(record)
+
+
 def setup_logging(name: str = "codeimport", *, verbose: bool = False,
                   level: str | int | None = None,
                   log_file: str | None = None) -> logging.Logger:
@@ -95,27 +115,13 @@ def setup_logging(name: str = "codeimport", *, verbose: bool = False,
         handler.close()
     handler = (logging.FileHandler(log_file) if log_file
                else _StderrHandler())
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(PrintableFormatter(LOG_FORMAT))
     logger.addHandler(handler)
     logger.propagate = False
     if level is None:
         level = logging.DEBUG if verbose else logging.INFO
     logger.setLevel(level.upper() if isinstance(level, str) else level)
     return logger
-
-
-_CONTROL = dict.fromkeys(
-    [c for c in range(32) if c not in (9, 10)] + list(range(127, 160)))
-
-
-def printable(text) -> str:
-    """`text` safe for a terminal: control characters (a hostile source's
-    escape sequences) shown as ``\\xNN``; newlines and tabs kept."""
-    text = "" if text is None else str(text)
-    if not any(ord(c) in _CONTROL for c in text):
-        return text
-    return "".join(f"\\x{ord(c):02x}" if ord(c) in _CONTROL else c
-                   for c in text)
 
 
 def first_line(error: BaseException) -> str:
@@ -175,13 +181,16 @@ def run(prog: str, body, argv) -> int:
     except KeyboardInterrupt:
         return 130
     except CodeImportError as error:
-        print(f"{prog}: {redact(str(error))}", file=sys.stderr)
+        # Messages quote user input; show it harmlessly.
+        print(f"{prog}: {printable(redact(str(error)), ERROR_WIDTH)}",
+              file=sys.stderr)
         return 2
     except Exception as error:
         # Only a command that loaded the driver can meet its errors.
         driver = sys.modules.get("psycopg2")
         if driver is None or not isinstance(error, driver.Error):
             raise
-        print(f"{prog}: database error: {redact(first_line(error))}",
+        print(f"{prog}: database error: "
+              f"{printable(redact(first_line(error)), ERROR_WIDTH)}",
               file=sys.stderr)
         return 1

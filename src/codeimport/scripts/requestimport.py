@@ -9,11 +9,11 @@ from codeimport.errors import CodeImportError
 from codeimport.scripts.options import ArgumentParser
 from codeimport.scripts.options import add_database_options
 from codeimport.scripts.options import load_settings
-from codeimport.scripts.options import printable
 from codeimport.scripts.options import resolve_dsn
 from codeimport.scripts.options import run
 from codeimport.scripts.session import lookup_person
 from codeimport.scripts.session import operator_transaction
+from codeimport.text import printable
 
 __all__ = ["find_code_import", "main"]
 

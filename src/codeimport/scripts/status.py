@@ -24,12 +24,15 @@ from codeimport.scripts.options import positive
 from codeimport.scripts.options import resolve_dsn
 from codeimport.scripts.options import run
 from codeimport.settings import Settings
+from codeimport.text import printable
 
 __all__ = ["StatusReport", "collect", "format_age", "main", "render"]
 
 PROG = "codeimport status"
 ROLE = "importd"
 LOG_TAIL_WIDTH = 60
+#: The widest cell of a table (see `table`).
+CELL_WIDTH = 80
 PULLER_NAME = "branch-puller"
 
 _RUNNING = CodeImportJobState.RUNNING.value
@@ -168,15 +171,27 @@ def last_line(logtail: str | None) -> str:
              if line.strip()]
     if not lines:
         return ""
-    line = lines[-1].strip()
-    if len(line) > LOG_TAIL_WIDTH:
-        line = line[:LOG_TAIL_WIDTH - 3] + "..."
-    return line
+    return printable(lines[-1].strip(), LOG_TAIL_WIDTH)
+
+
+def event_data_text(data: dict) -> str:
+    """An event's data as ": KEY=value, ...", or "" for none; values
+    (operators' messages, URLs) are shown by `printable`."""
+    if not data:
+        return ""
+    return ": " + ", ".join(f"{key}={printable(value, CELL_WIDTH)}"
+                            for key, value in data.items())
 
 
 def table(headers: tuple, rows: list) -> list[str]:
-    """Lay out `rows` under `headers` in left-aligned columns."""
-    cells = [tuple(headers)] + [tuple(str(c) for c in row) for row in rows]
+    """Lay out `rows` under `headers` in left-aligned columns.
+
+    Cells hold user data (host names, import names, URLs, log lines):
+    each is shown by `printable`, at most `CELL_WIDTH` characters, so no
+    cell can break a row or the terminal.
+    """
+    cells = [tuple(headers)] + [
+        tuple(printable(cell, CELL_WIDTH) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     return [
         "  " + "  ".join(
@@ -229,7 +244,8 @@ def render(report: StatusReport) -> str:
     else:
         host, started, completed = report.puller
         out.append(
-            f"Branch puller: last run on {host} finished "
+            f"Branch puller: last run on {printable(host, CELL_WIDTH)} "
+            "finished "
             f"{format_age(now, completed)}, took "
             f"{format_duration(completed - started)}")
     return "\n".join(out)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 
+from markupsafe import Markup
 from pyramid.config import Configurator
 from pyramid.csrf import SessionCSRFStoragePolicy
 from pyramid.session import SignedCookieSessionFactory
@@ -31,12 +32,13 @@ from codeimport.registration import configure
 from codeimport.security import CodeImportSecurityPolicy
 from codeimport.security import login_anonymous
 from codeimport.security import login_person
+from codeimport.text import printable
 from codeimport.web.identity import SessionIdentity
 from codeimport.web.throttle import SignInThrottle
 from codeimport.xmlrpc.transactions import ThreadStores
 from codeimport.xmlrpc.transactions import service_dsn
 
-__all__ = ["MACHINE_ADMIN", "WebApplication", "make_app"]
+__all__ = ["MACHINE_ADMIN", "WebApplication", "make_app", "shown"]
 
 log = logging.getLogger("codeimport.web")
 
@@ -44,6 +46,18 @@ log = logging.getLogger("codeimport.web")
 #: importd are registered (objects of one store link only to objects of
 #: the same store).
 MACHINE_ADMIN = "machine-admin"
+
+
+def shown(value):
+    """Every value a template outputs passes here (Jinja's ``finalize``),
+    before HTML escaping: text has its control, bidi and other invisible
+    characters written as escapes (`codeimport.text.printable`, keeping
+    line breaks), so that a log tail or a URL cannot reorder or hide what
+    the page shows.  Markup the templates built themselves is left alone.
+    """
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return printable(value, multiline=True)
+    return value
 
 
 class WebApplication:
@@ -142,6 +156,7 @@ def make_app(dsn: str, credentials, *, session_secret: str, settings=None,
         "jinja2.undefined": "strict",
         # Logs and sources shown through it never show a password.
         "jinja2.filters": "redact = codeimport.redact:redact",
+        "jinja2.finalize": shown,
     })
     registry = config.registry
     configure(registry, get_store=web_stores.get, settings=settings)
