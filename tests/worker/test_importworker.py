@@ -291,15 +291,60 @@ def test_import_escaping_target_fails_without_traceback(
     assert "Traceback" not in err
 
 
-def test_unexpected_error_is_one_line_unless_verbose(tmp_path, source_repo,
-                                                     capsys):
+@pytest.mark.parametrize("verbose", [[], ["-v"]])
+def test_a_target_store_that_is_no_directory_fails_in_one_line(
+        tmp_path, source_repo, capsys, verbose):
     store = tmp_path / "not-a-dir"
     store.write_text("")
     arguments = ["--target-store", str(store), "--access-policy", "anything",
                  "--", TARGET, "git", "git", source_repo.path]
+    assert main(verbose + arguments) == WorkerExitCode.FAILURE
+    out = capsys.readouterr()
+    assert out.out == "Cannot import: Not a directory on the import machine.\n"
+    assert "Traceback" not in out.err
+
+
+@pytest.mark.parametrize("verbose", [[], ["-v"]])
+def test_a_name_too_long_for_the_store_fails_without_paths(
+        store, source_repo, capsys, verbose):
+    # An import registered before names had a length limit.
+    target = "~vcs-imports/project/" + "n" * 5000
+    code = main(verbose + ["--access-policy", "anything", "--target-store",
+                           store, "--", target, "git", "git",
+                           source_repo.path])
+    assert code == WorkerExitCode.FAILURE
+    out = capsys.readouterr()
+    assert out.out == (
+        "Cannot import: File name too long on the import machine.\n")
+    assert "Traceback" not in out.err and store not in out.out + out.err
+
+
+def test_a_broken_target_fails_in_one_line_without_paths(
+        store, source_repo, capsys):
+    path = target_path(store, TARGET)
+    os.makedirs(path)
+    with open(os.path.join(path, "config"), "w") as config:
+        config.write("[core\n")
+    code = run_worker(store, TARGET, "git", "git", source_repo.path)
+    assert code == WorkerExitCode.FAILURE
+    out = capsys.readouterr()
+    assert out.out == ("Cannot import: git failed on the import's target "
+                       "(exit status 128).\n")
+    assert store not in out.out + out.err
+
+
+def test_an_unexpected_error_is_one_line_unless_verbose(
+        monkeypatch, store, capsys):
+    def broken(request, context):
+        raise OSError(13, "Permission denied", "/srv/secret/path")
+
+    monkeypatch.setattr("codeimport.scripts.importworker.run_import", broken)
+    arguments = ["--target-store", store, "--", TARGET, "git", "git",
+                 "http://example.com/x.git"]
     assert main(arguments) == WorkerExitCode.FAILURE
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1
+    assert err == ("codeimport importworker: error: PermissionError: "
+                   "Permission denied\n")
     assert main(["-v"] + arguments) == WorkerExitCode.FAILURE
     assert "Traceback" in capsys.readouterr().err
 

@@ -23,6 +23,7 @@ from codeimport.exitcodes import WorkerExitCode
 from codeimport.redact import redact
 from codeimport.scripts.options import ArgumentParser
 from codeimport.sourcecredentials import read_file
+from codeimport.text import os_error_text
 from codeimport.worker.importworker import ArgumentError
 from codeimport.worker.importworker import ImportContext
 from codeimport.worker.importworker import parse_import_arguments
@@ -67,7 +68,9 @@ def _make_parser() -> _Parser:
         "-v",
         "--verbose",
         action="store_true",
-        help="print a traceback for unexpected errors",
+        help="print a traceback for unexpected errors (for a run by "
+        "hand: the monitor does not ask for one, as the output becomes "
+        "the job's log, which users see)",
     )
     return parser
 
@@ -123,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             print(redact(traceback.format_exc(), secrets), end="",
                   file=sys.stderr)
         name = type(error).__name__
-        print(redact(f"{PROG}: error: {name}: {error}", secrets),
+        # The job's log is shown to users: no paths of this machine.
+        text = os_error_text(error) if isinstance(error, OSError) else error
+        print(redact(f"{PROG}: error: {name}: {text}", secrets),
               file=sys.stderr)
         return WorkerExitCode.FAILURE

@@ -49,13 +49,14 @@ def default_worker_command(
 ) -> Callable[[list[str]], list[str]]:
     """Return a builder of the import worker's command line.
 
-    The worker runs with -v so that an unexpected error leaves its
-    traceback in the job's log.
+    The worker runs without -v: its output is the job's log, which users
+    see, so an unexpected error leaves one line there, not a traceback
+    with this machine's paths.
     """
 
     def build(arguments: list[str]) -> list[str]:
         command = [sys.executable, "-m", "codeimport.cli", "importworker"]
-        command += ["-v", "--access-policy", access_policy]
+        command += ["--access-policy", access_policy]
         if target_store:
             command += ["--target-store", target_store]
         if authors_file:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from codeimport.access import ForbiddenURL
 from codeimport.errors import CodeImportError
 from codeimport.exitcodes import WorkerExitCode
+from codeimport.text import os_error_text
 from codeimport.worker.authors import AuthorsFileError
 from codeimport.worker.authors import read_authors_file
 from codeimport.worker.importworker import Importer
@@ -262,6 +264,18 @@ class ConvertingImporter(Importer):
             return error.exit_code
         except AuthorsFileError as error:
             say(f"Cannot import: {error}")
+            return WorkerExitCode.FAILURE
+        except subprocess.CalledProcessError as error:
+            # git on the target itself failed; its message names paths.
+            say(f"Cannot import: git failed on the import's target (exit "
+                f"status {error.returncode}).")
+            return WorkerExitCode.FAILURE
+        except OSError as error:
+            # Unexpected: a full disk, a target store that is no
+            # directory, a name too long for it.  One line for the job's
+            # log, without the machine's paths, never a traceback.
+            say(f"Cannot import: {os_error_text(error)} on the import "
+                "machine.")
             return WorkerExitCode.FAILURE
 
     def _run(self, target: TargetRepository, work_dir: str) -> int:

@@ -89,7 +89,9 @@ class TargetRepository:
 
     def __enter__(self) -> TargetRepository:
         if not os.path.isfile(os.path.join(self.path, "HEAD")):
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            # Made here rather than by git, so that a name the file
+            # system cannot hold is an OSError saying so.
+            os.makedirs(self.path, exist_ok=True)
             subprocess.run(
                 ["git", "init", "--quiet", "--bare", "--", self.path],
                 check=True,
