@@ -34,6 +34,7 @@ import time
 import pytest
 
 from codeimport import database
+from codeimport.enums import CodeImportEventType as Event
 from codeimport.model.watchdog import WatchdogReport
 from codeimport.registration import build_utilities
 from codeimport.settings import Settings
@@ -223,8 +224,8 @@ def test_database_outage_reclaims_no_healthy_job(tmp_path, daemon):
         assert git_refs(harness.targetPath(code_import)) == git_refs(source)
         world.abort()
         assert world.store.execute(
-            "SELECT count(*) FROM codeimportevent WHERE entry_type = 240"
-        ).get_one()[0] == 0  # no RECLAIM at all
+            "SELECT count(*) FROM codeimportevent WHERE entry_type = ?",
+            (Event.RECLAIM.value,)).get_one()[0] == 0
         assert machine.stop() == 0
     finally:
         with contextlib.suppress(Exception):  # its store saw the outage
@@ -245,7 +246,9 @@ def _try(function, *args):
 
 def test_service_outage_loses_no_result_and_no_mirror(
         codeimport, tmp_path, daemon):
-    harness = ImportHarness(codeimport, tmp_path / "fleet", settings=SETTINGS)
+    # Machines too are silent only while they could be heard.
+    harness = ImportHarness(codeimport, tmp_path / "fleet", settings=dict(
+        SETTINGS, machine_heartbeat_limit=HEARTBEAT))
     settings_file = tmp_path / "fleet" / "service.ini"
     server = harness.server
     other = GitDaemon(tmp_path / "served-too").start()
@@ -283,6 +286,11 @@ def test_service_outage_loses_no_result_and_no_mirror(
             codeimport.abort()
             assert code_import.branch.next_mirror_time is not None
         wait_for(lambda: os.listdir(spool) == [])
+        codeimport.abort()
+        assert codeimport.store.execute(
+            "SELECT count(*) FROM codeimportevent WHERE entry_type IN"
+            " (?, ?)", (Event.RECLAIM.value, Event.OFFLINE.value)
+        ).get_one()[0] == 0
         assert machine.stop() == 0
     finally:
         harness.close()
