@@ -87,7 +87,9 @@ class ICodeImportJobSetView(Interface):
 
     def getReclaimableJobs():
         """Return RUNNING jobs whose heartbeat is older than the maximum
-        heartbeat interval (300 seconds unless configured)."""
+        heartbeat interval (300 seconds unless configured), counted from
+        the end of the scheduler service's last outage, if later; none
+        while the service is away (`codeimport.model.rules.silent`)."""
 
     def getJobsInState(state):
         """Return every job in `state` (a `CodeImportJobState`), by id."""

@@ -15,6 +15,9 @@ class ICodeImportWatchdog(Interface):
 
         Every RUNNING job with a stale heartbeat is reclaimed, and every
         ONLINE or QUIESCING machine whose heartbeat is older than the
-        machine heartbeat limit goes OFFLINE with reason WATCHDOG.  Safe
-        to run concurrently with itself and with the scheduler.
+        machine heartbeat limit goes OFFLINE with reason WATCHDOG.  Both
+        limits count from the end of the scheduler service's last
+        outage, if later, and nothing is stale while the service is away
+        (`codeimport.model.rules.silent`).  Safe to run concurrently
+        with itself and with the scheduler.
         """

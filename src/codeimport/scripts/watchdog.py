@@ -53,8 +53,10 @@ def _make_parser() -> ArgumentParser:
         "older than maximum_heartbeat_interval (each gets a RECLAIMED "
         "result and a new job due now) and set ONLINE or QUIESCING "
         "machines that have not polled for machine_heartbeat_limit "
-        "OFFLINE with reason WATCHDOG.  Runs as database role importd.  "
-        "Stops cleanly on SIGTERM or SIGINT.")
+        "OFFLINE with reason WATCHDOG.  Silence counts only while the "
+        "scheduler service reaches the database (service_outage_after): "
+        "give it the service's settings file.  Runs as database role "
+        "importd.  Stops cleanly on SIGTERM or SIGINT.")
     add_database_options(parser)
     parser.add_argument(
         "--interval", type=positive(float), default=DEFAULT_INTERVAL,
