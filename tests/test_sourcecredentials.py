@@ -6,6 +6,8 @@ never reach ``ps`` or a log) is in ``tests/worker/test_private_sources.py``.
 
 from __future__ import annotations
 
+import io
+
 import psycopg2
 import pytest
 from scripthelpers import call
@@ -252,7 +254,7 @@ def test_add_import_with_a_password_file(codeimport, run, tmp_path):
     (["--source-username", "alice"], "--source-username needs"),
     (["--source-password-file", "/nonexistent"], "needs --source-username"),
     (["--source-username", "alice", "--source-password-file",
-      "/nonexistent"], "cannot read --source-password-file"),
+      "/nonexistent"], "Cannot read the password file: No such file"),
     (["--git-url", PRIVATE, "--source-username", "alice",
       "--source-password-file", "PASSWORD"], "not both"),
     (["--git-url", "git://u:s3cret@git.example.org/r"],
@@ -271,6 +273,58 @@ def test_add_import_refuses_bad_credentials_in_one_line(
     assert ran.stderr.count("\n") <= 2 and message in ran.stderr
     assert "s3cret" not in ran.stderr and "s3cr%" not in ran.stderr
     assert codeimport.utilities.branches.getByUniqueName("~alice/p/n") is None
+
+
+def test_source_credentials_sets_replaces_and_removes_them(
+        codeimport, run, tmp_path, monkeypatch):
+    from codeimport.scripts import credentials as credentials_script
+
+    ran = run(addimport.main, "--owner", "alice", "--create-owner",
+              "--project", "p", "--name", "n", "--git-url", PLAIN)
+    assert ran.returncode == 0, ran.stderr
+    code_import = find(codeimport, "~alice/p/n")
+    password = tmp_path / "password"
+    password.write_text("first\n")
+
+    ran = run(credentials_script.main, "~alice/p/n", "--source-username",
+              "bob", "--source-password-file", str(password), "--by",
+              "alice")
+    assert (ran.returncode, ran.stdout) == (
+        0, "~alice/p/n: source credentials set\n"), ran.stderr
+    assert stored(codeimport, code_import) == SourceCredentials(
+        "bob", "first")
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("second\n"))
+    ran = run(credentials_script.main, str(code_import.id),
+              "--source-username", "bob", "--source-password-file", "-")
+    assert ran.stdout == "~alice/p/n: source credentials replaced\n"
+    assert stored(codeimport, code_import).password == "second"
+
+    ran = run(credentials_script.main, "~alice/p/n", "--remove")
+    assert ran.stdout == "~alice/p/n: source credentials removed\n"
+    assert stored(codeimport, code_import) is None
+    events = [e.event_type.name for e in
+              codeimport.utilities.events.getEventsForCodeImport(
+                  code_import)]
+    assert events == ["CREATE", "MODIFY", "MODIFY", "MODIFY"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--remove", "--source-username", "bob"], "--remove takes no"),
+    (["--source-password-file", "/nonexistent"], "needs --source-username"),
+    (["--source-username", "bob", "--source-password-file", "/nonexistent"],
+     "Cannot read the password file"),
+    ([], "one of the arguments"),
+])
+def test_source_credentials_refuses_bad_input_in_one_line(
+        codeimport, run, args, message):
+    from codeimport.scripts import credentials as credentials_script
+
+    run(addimport.main, "--owner", "alice", "--create-owner", "--project",
+        "p", "--name", "n", "--git-url", PLAIN)
+    ran = run(credentials_script.main, "~alice/p/n", *args)
+    assert ran.returncode == 2 and message in ran.stderr, ran.stderr
+    assert not find(codeimport, "~alice/p/n").has_source_credentials
 
 
 def test_listings_and_status_never_show_credentials(codeimport, run):

@@ -66,6 +66,10 @@ COMMANDS = {
         "register a code import (Git, Subversion, Mercurial, Bazaar, "
         "CVS)",
     ),
+    "source-credentials": (
+        "codeimport.scripts.credentials",
+        "set or remove a private source's credentials",
+    ),
     "request-import": (
         "codeimport.scripts.requestimport",
         "ask for an import to run as soon as possible",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from dataclasses import field
 from urllib.parse import quote
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_LENGTH",
     "SourceCredentials",
     "from_wire",
+    "password_from_file",
     "read_file",
     "same_origin",
     "split_cvs_root",
@@ -182,6 +184,23 @@ def from_wire(value) -> SourceCredentials | None:
         raise CodeImportValidationError(
             "source_credentials is not a struct.")
     return SourceCredentials(value.get("username"), value.get("password"))
+
+
+def password_from_file(path: str) -> str:
+    """The first line of `path` (``-``: standard input), without its line
+    end: how commands take a password, never from their arguments.
+
+    :raises CodeImportValidationError: when it cannot be read.
+    """
+    try:
+        if path == "-":
+            return sys.stdin.readline().rstrip("\r\n")
+        with open(path, encoding="utf-8") as stream:
+            return stream.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        raise CodeImportValidationError(
+            f"Cannot read the password file: {reason}.") from None
 
 
 def write_file(directory: str, credentials: SourceCredentials) -> str:

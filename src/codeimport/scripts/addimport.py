@@ -19,8 +19,6 @@ URL (`codeimport.sourcecredentials`).
 
 from __future__ import annotations
 
-import sys
-
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.errors import CodeImportError
@@ -32,6 +30,7 @@ from codeimport.scripts.options import run
 from codeimport.scripts.session import lookup_person
 from codeimport.scripts.session import operator_transaction
 from codeimport.sourcecredentials import SourceCredentials
+from codeimport.sourcecredentials import password_from_file
 
 __all__ = ["main"]
 
@@ -104,17 +103,8 @@ def _credentials(parser, options, source):
         if username is None:
             parser.error("a CVS password needs a CVSROOT that names the "
                          "user (:pserver:user@host/path)")
-    try:
-        if options.source_password_file == "-":
-            text = sys.stdin.readline()
-        else:
-            with open(options.source_password_file,
-                      encoding="utf-8") as stream:
-                text = stream.readline()
-    except (OSError, UnicodeDecodeError) as error:
-        parser.error("cannot read --source-password-file: "
-                     f"{getattr(error, 'strerror', None) or error}")
-    return SourceCredentials(username, text.rstrip("\r\n"))
+    return SourceCredentials(
+        username, password_from_file(options.source_password_file))
 
 
 def _cvs_user(root: str) -> str | None:
