@@ -171,6 +171,15 @@ def test_a_cvs_password_is_stored_apart_from_the_cvsroot(codeimport):
     assert code_import.cvs_root == ":pserver:bob@cvs.example.org:/cvs"
     assert stored(codeimport, code_import) == SourceCredentials(
         "bob", "hunter2")
+    given = new_import(
+        codeimport, rcs_type=_RCS.CVS, cvs_module="given",
+        cvs_root=":pserver:bob@cvs.example.org:/cvs",
+        credentials=SourceCredentials("bob", "pw"))
+    assert stored(codeimport, given) == SourceCredentials("bob", "pw")
+    with pytest.raises(CodeImportValidationError, match="names the user"):
+        new_import(codeimport, rcs_type=_RCS.CVS, cvs_module="nouser",
+                   cvs_root=":pserver:cvs.example.org:/cvs",
+                   credentials=SourceCredentials("bob", "pw"))
     with pytest.raises(CodeImportValidationError, match="CVSROOT's user"):
         new_import(codeimport, rcs_type=_RCS.CVS, cvs_module="other",
                    cvs_root=":pserver:bob@cvs.example.org:/cvs",
