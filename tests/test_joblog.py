@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import time
 
 import pytest
@@ -11,8 +10,8 @@ from codeimport.joblog import LOG_FALLBACK_LIMIT
 from codeimport.joblog import LOG_FILE_LIMIT
 from codeimport.joblog import LOG_HEAD_BYTES
 from codeimport.joblog import LOG_TAIL_CHARACTERS
+from codeimport.joblog import JobLog
 from codeimport.joblog import cap_tail
-from codeimport.joblog import read_log
 from codeimport.joblog import truncate_log
 from codeimport.joblog import update_tail
 
@@ -122,11 +121,36 @@ def test_truncate_log_keeps_whole_lines_of_head_and_tail(limit):
     assert b"were left out here" in tail
 
 
-def test_read_log_cuts_a_file_as_truncate_log_cuts_bytes():
-    data = numbered_log(LOG_FILE_LIMIT + 1)
-    assert read_log(io.BytesIO(data)) == truncate_log(data)
-    small = numbered_log(1000)
-    assert read_log(io.BytesIO(small)) == small
+def write_in_chunks(log, data, chunk=65536):
+    for start in range(0, len(data), chunk):
+        log.write(data[start:start + chunk])
+
+
+@pytest.mark.parametrize("size", [
+    0, 1000, LOG_HEAD_BYTES, LOG_FILE_LIMIT, LOG_FILE_LIMIT + 1,
+    3 * LOG_FILE_LIMIT + 12345])
+def test_job_log_keeps_what_truncate_log_keeps(size):
+    data = numbered_log(size)
+    log = JobLog()
+    write_in_chunks(log, data)
+    assert log.size == size
+    assert log.getvalue() == truncate_log(data)
+
+
+def test_job_log_of_endless_output_stays_bounded():
+    log = JobLog()
+    block = b"Receiving objects: 42%\r" * 4096
+    for _ in range(2000):           # about 190 MB
+        log.write(block)
+        assert len(log._head) + len(log._tail) <= (
+            LOG_HEAD_BYTES + 2 * LOG_FILE_LIMIT)
+    kept = log.getvalue()
+    assert len(kept) <= LOG_FILE_LIMIT
+    head, _, rest = kept.partition(b"\n[codeimport: ")
+    left_out = int(rest.split(b" bytes")[0].replace(b",", b""))
+    tail = rest.partition(b"]\n")[2]
+    assert left_out == log.size - len(head) - len(tail)
+    assert left_out > 180_000_000
 
 
 def test_truncate_log_without_line_breaks_still_fits():

@@ -13,20 +13,18 @@ Both sides of the scheduler apply these limits, from this one module:
 * the **log** a finished job uploads (``finishJobID``) is at most
   `LOG_FILE_LIMIT` bytes: a longer one keeps its first `LOG_HEAD_BYTES`
   and its last bytes, with a line saying how much was left out between
-  them (`truncated_marker`).  The monitor reads it so from its log file
-  (`read_log`), never loading the whole log; the service cuts a longer
-  upload the same way (`truncate_log`).  If the service still refuses
-  the upload as too large (HTTP 413: its ``--max-request-bytes`` is set
-  lower), the result is sent again with the log cut to each of
-  `LOG_UPLOAD_LIMITS` in turn (`codeimport.worker.spool.deliver`), so
-  that the result is always reported.
+  them (`truncated_marker`).  The monitor keeps no more than that of
+  the worker's output (`JobLog`), however long it runs; the service
+  cuts a longer upload the same way (`truncate_log`).  If the service
+  still refuses the upload as too large (HTTP 413: its
+  ``--max-request-bytes`` is set lower), the result is sent again with
+  the log cut to each of `LOG_UPLOAD_LIMITS` in turn
+  (`codeimport.worker.spool.deliver`), so that it is always reported.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from typing import IO
 
 __all__ = [
     "LOG_FALLBACK_LIMIT",
@@ -36,8 +34,8 @@ __all__ = [
     "LOG_TAIL_CHARACTERS",
     "LOG_TAIL_LINES",
     "LOG_UPLOAD_LIMITS",
+    "JobLog",
     "cap_tail",
-    "read_log",
     "truncate_log",
     "truncated_marker",
     "update_tail",
@@ -132,26 +130,60 @@ def _room(limit: int) -> int:
     return limit - len(truncated_marker(10**15, limit))
 
 
-def truncate_log(data: bytes, limit: int = LOG_FILE_LIMIT) -> bytes:
+def truncate_log(data: bytes, limit: int = LOG_FILE_LIMIT, *,
+                 size: int | None = None) -> bytes:
     """`data` if it fits in `limit` bytes, else its head and tail with
-    `truncated_marker` between them, in at most `limit` bytes."""
-    if len(data) <= limit:
+    `truncated_marker` between them, in at most `limit` bytes.
+
+    :param size: the size of the whole log, when `data` is already only
+        its head and tail (`JobLog`): the marker counts from it.
+    """
+    size = len(data) if size is None else size
+    if size <= limit:
         return data
     room = _room(limit)
     head = min(_head_bytes(limit), room)
-    return _join(data[:head], data[len(data) - (room - head):], len(data),
+    return _join(data[:head], data[len(data) - (room - head):], size,
                  limit)
 
 
-def read_log(logfile: IO[bytes], limit: int = LOG_FILE_LIMIT) -> bytes:
-    """The log in the binary file `logfile`, cut as `truncate_log` cuts
-    it, reading only the parts that are kept."""
-    size = logfile.seek(0, os.SEEK_END)
-    logfile.seek(0)
-    if size <= limit:
-        return logfile.read()
-    room = _room(limit)
-    head_size = min(_head_bytes(limit), room)
-    head = logfile.read(head_size)
-    logfile.seek(size - (room - head_size))
-    return _join(head, logfile.read(), size, limit)
+class JobLog:
+    """A job's log as the worker writes it, in bounded memory: what
+    `truncate_log` keeps of the whole (its first `LOG_HEAD_BYTES` and
+    its last bytes, `LOG_FILE_LIMIT` in all), however long the output.
+
+    It has a binary file's ``write`` and ``flush``, so the monitor copies
+    the worker's output into it as into a file; `getvalue` is the log to
+    upload.  A source that prints without end costs neither disk nor
+    more than ``LOG_HEAD_BYTES + 2 * LOG_FILE_LIMIT`` of memory.
+    """
+
+    def __init__(self):
+        #: Every byte written, kept or not.
+        self.size = 0
+        self._head = bytearray()
+        self._tail = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        room = LOG_HEAD_BYTES - len(self._head)
+        if room > 0:
+            self._head += data[:room]
+        self._tail += data[max(room, 0):]
+        # Trimmed by half its size at a time, so that each byte is moved
+        # a bounded number of times.
+        if len(self._tail) > 2 * LOG_FILE_LIMIT:
+            del self._tail[:len(self._tail) - LOG_FILE_LIMIT]
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing to do: the log is in memory."""
+
+    def getvalue(self) -> bytes:
+        """The log, cut as `truncate_log` cuts it."""
+        if self.size <= LOG_FILE_LIMIT:
+            return bytes(self._head + self._tail)
+        # The head is full, and the tail holds more than the rest.
+        tail = LOG_FILE_LIMIT - LOG_HEAD_BYTES
+        return truncate_log(bytes(self._head + self._tail[-tail:]),
+                            LOG_FILE_LIMIT, size=self.size)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
 from worker_fakes import python_command
 from worker_fakes import wait_for
 
@@ -17,6 +18,8 @@ from codeimport.joblog import LOG_TAIL_CHARACTERS
 from codeimport.testing.server import XMLRPCTestServer
 from codeimport.wire.client import SchedulerClient
 from codeimport.worker.monitor import WorkerMonitor
+from codeimport.worker.spool import Report
+from codeimport.worker.spool import Spool
 
 # 50 MB between a first and a last line, written in 1 MB blocks.
 FIFTY_MB_WORKER = """
@@ -144,3 +147,28 @@ open({str(gate)!r}).read()
     codeimport.abort()
     [result] = code_import.results
     assert result.log_excerpt == stored
+
+
+@pytest.mark.parametrize("reclaimed", [False, True])
+def test_a_spooled_result_with_a_large_log_is_replayed_smaller(
+        codeimport, codeimport_xmlrpc_server, tmp_path, reclaimed):
+    """The dispatcher's replay of a spooled result gets the same size
+    fallback, for a finish and for a late result."""
+    server = codeimport_xmlrpc_server
+    code_import = codeimport.factory.makeCodeImport()
+    codeimport.commit()
+    client = SchedulerClient(server.scheduler_url, timeout=30)
+    job_id = client.getJobForMachine("importer-1", 1)
+    if reclaimed:
+        client.reclaimJobID(job_id)
+    log = b"first line\n" + (b"x" * 99 + b"\n") * 30_000 + b"last line\n"
+    spool = Spool(str(tmp_path / "spool"))
+    spool.keep(Report(job_id, "SUCCESS", log)).release()
+
+    spool.replay(client)
+
+    assert spool.entries() == []
+    codeimport.abort()
+    [result] = [r for r in code_import.results
+                if r.status == CodeImportResultStatus.SUCCESS]
+    check_cut_log(result.log_file.read(), LOG_FALLBACK_LIMIT)

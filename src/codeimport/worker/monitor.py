@@ -6,8 +6,8 @@ its output to a log file, sends heartbeats carrying the last lines of
 output (`codeimport.joblog.update_tail`), kills the worker when it falls
 silent for too long, and finally reports the result and the log with
 ``finishJobID``: the whole log, or its head and tail when it is longer
-than `codeimport.joblog.LOG_FILE_LIMIT` (`codeimport.joblog.read_log`,
-which never loads the rest).
+than `codeimport.joblog.LOG_FILE_LIMIT`: the monitor keeps no more of
+the output than that (`codeimport.joblog.JobLog`), on disk or in memory.
 
 If the scheduler says the job no longer exists while the worker runs
 (it was reclaimed after a stale heartbeat and may be running
@@ -35,12 +35,11 @@ import signal
 import tempfile
 import threading
 from collections.abc import Callable
-from typing import IO
 
 from codeimport.enums import CodeImportResultStatus
 from codeimport.errors import CodeImportError
 from codeimport.errors import NoSuchCodeImportJob
-from codeimport.joblog import read_log
+from codeimport.joblog import JobLog
 from codeimport.joblog import update_tail
 from codeimport.redact import redact
 from codeimport.redact import redact_bytes
@@ -195,15 +194,15 @@ class WorkerMonitor:
         """Run the job; return 0 once reported, handed back or gone, 1 if
         none of these."""
         try:
-            with tempfile.TemporaryFile() as logfile:
-                try:
-                    status = self._runJob(logfile)
-                except _JobGone:
-                    log.info("Job %d no longer exists; exiting.", self.job_id)
-                    return 0
-                except _HandBack:
-                    return self._handBack()
-                return self._finish(status, logfile)
+            logfile = JobLog()
+            try:
+                status = self._runJob(logfile)
+            except _JobGone:
+                log.info("Job %d no longer exists; exiting.", self.job_id)
+                return 0
+            except _HandBack:
+                return self._handBack()
+            return self._finish(status, logfile)
         finally:
             self._wake.close()
             if self._private_dir is not None:
@@ -222,7 +221,7 @@ class WorkerMonitor:
         path = write_file(self._private_dir, credentials)
         return ["--source-credentials-file", path]
 
-    def _runJob(self, logfile: IO[bytes]) -> CodeImportResultStatus:
+    def _runJob(self, logfile: JobLog) -> CodeImportResultStatus:
         try:
             data = self._call(
                 self.client.getImportDataForJobID,
@@ -292,7 +291,7 @@ class WorkerMonitor:
         self._before = manifest_digest(self._target)
 
     def _failed(
-        self, logfile: IO[bytes], reason: str
+        self, logfile: JobLog, reason: str
     ) -> CodeImportResultStatus:
         log.info("Import failed: %s", reason)
         logfile.write(f"Import failed:\n{reason}\n".encode("utf-8"))
@@ -384,12 +383,12 @@ class WorkerMonitor:
         log.info("Job %d handed back to the scheduler.", self.job_id)
         return 0
 
-    def _finish(self, status: CodeImportResultStatus, logfile) -> int:
+    def _finish(self, status: CodeImportResultStatus,
+                logfile: JobLog) -> int:
         """Keep the result in the spool, then report it (`deliver`)."""
-        logfile.seek(0)
         changed, digest = target_changed(self._target, self._before)
         report = Report(self.job_id, status.name,
-                        redact_bytes(read_log(logfile), self._secrets),
+                        redact_bytes(logfile.getvalue(), self._secrets),
                         changed, self._target, digest)
         entry = None
         if self.spool is not None:
