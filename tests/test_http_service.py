@@ -141,6 +141,22 @@ def test_a_stalled_header_is_answered_408_and_closed(quick_deadlines):
     assert healthz(server) == 200
 
 
+def test_a_stalled_body_is_answered_408_and_closed(quick_deadlines):
+    server = quick_deadlines
+    token = base64.b64encode(
+        f"{server.user}:{server.secret}".encode()).decode()
+    with socket.create_connection(("127.0.0.1", server.port),
+                                  timeout=ANSWER_TIMEOUT) as sock:
+        sock.sendall((
+            "POST /codeimportscheduler HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Basic {token}\r\n"
+            "Content-Length: 100\r\n\r\n<methodCall>").encode())
+        answer = read_until_closed(sock)
+
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert answer.endswith(b"The request body arrived too slowly.\n")
+
+
 def test_a_trickled_header_is_closed_at_its_deadline(quick_deadlines):
     """Activity does not extend the deadline: a header line every tenth
     of a second is still cut off."""

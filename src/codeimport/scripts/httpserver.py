@@ -201,7 +201,7 @@ def _supervise(sock, app_factory, options: ServiceOptions) -> int:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            code = BOOT_FAILED
+            code = 1  # a failure after the start: the child is replaced
             try:
                 signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
                 code = _serve(sock, app_factory, options)

@@ -49,7 +49,7 @@ class XMLRPCTestServer:
 
     def __init__(self, dsn: str, *, threads: int = 8,
                  max_request_bytes: int = 1024 * 1024,
-                 request_timeout: float = 2.0, port: int | None = None,
+                 request_timeout: float = 30.0, port: int | None = None,
                  extra_args=()):
         self.dsn = dsn
         self.secret = secrets.token_urlsafe(16)
