@@ -12,6 +12,8 @@ from codeimport.errors import ConfigurationError
 from codeimport.xmlrpc.auth import CREDENTIALS_VARIABLE
 from codeimport.xmlrpc.auth import Credentials
 from codeimport.xmlrpc.auth import load_credentials
+from codeimport.xmlrpc.auth import warn_about_unscoped
+from codeimport.xmlrpc.authorization import ENDPOINT_NAMES
 
 
 def basic(user_and_secret: str) -> str:
@@ -60,7 +62,7 @@ def test_load_credentials_from_the_environment():
 
 def test_load_credentials_from_a_file_and_the_environment(tmp_path):
     path = tmp_path / "credentials"
-    path.write_text("# services\n\nimportd:x:y,z\n  puller:pw  \n")
+    path.write_text("# services\n\nimportd:x\\:y,z\n  puller:pw  \n")
     os.chmod(path, 0o600)
 
     credentials = load_credentials({CREDENTIALS_VARIABLE: "admin:a"},
@@ -108,3 +110,115 @@ def test_load_credentials_from_a_missing_file_fails(tmp_path):
 def test_load_credentials_with_nothing_configured_fails():
     with pytest.raises(ConfigurationError, match="No XML-RPC credentials"):
         load_credentials({})
+
+
+# -- NAME:SECRET[:ENDPOINTS[:HOSTS]] ------------------------------------
+
+
+def test_a_line_binds_the_credential_to_endpoints_and_hosts(tmp_path):
+    path = tmp_path / "credentials"
+    path.write_text(
+        "importer:s1:codeimportscheduler:importer-*, build-7\n"
+        "puller:s2:authserver\n"
+        "prometheus:s3:metrics\n")
+    os.chmod(path, 0o600)
+
+    credentials = load_credentials({}, str(path))
+
+    importer = credentials.grant("importer")
+    assert importer.endpoints == {"codeimportscheduler"}
+    assert importer.hosts == ("importer-*", "build-7")
+    assert importer.mayActFor("importer-12")
+    assert importer.mayActFor("build-7")
+    assert not importer.mayActFor("build-70")
+    assert not importer.mayActFor("Importer-1")  # names are exact
+    assert not importer.mayCall("authserver")
+    puller = credentials.grant("puller")
+    assert puller.endpoints == {"authserver"}
+    assert puller.hosts is None and puller.mayActFor("anything")
+    assert credentials.grant("prometheus").endpoints == {"metrics"}
+    assert credentials.unscoped_users == []
+
+
+def test_a_plain_line_may_do_everything_and_is_warned_about(caplog):
+    environ = {CREDENTIALS_VARIABLE: "old:one,older:two"}
+    credentials = load_credentials(environ)
+
+    with caplog.at_level(logging.WARNING, "codeimport.xmlrpc"):
+        warn_about_unscoped(credentials)
+
+    grant = credentials.grant("old")
+    assert grant.endpoints is None and grant.hosts is None
+    assert all(grant.mayCall(name) for name in ENDPOINT_NAMES)
+    assert credentials.unscoped_users == ["old", "older"]
+    [record] = caplog.records
+    assert record.getMessage().startswith(
+        "credentials 'old', 'older' are plain NAME:SECRET lines")
+    assert "one" not in record.getMessage().split("NAME:SECRET")[0]
+
+
+def test_bound_lines_are_not_warned_about(caplog):
+    credentials = load_credentials(
+        {CREDENTIALS_VARIABLE: "a:s:authserver\nb:t:metrics"})
+
+    with caplog.at_level(logging.WARNING, "codeimport.xmlrpc"):
+        warn_about_unscoped(credentials)
+
+    assert credentials.unscoped_users == []
+    assert caplog.records == []
+
+
+def test_the_variable_holds_one_line_per_credential():
+    environ = {CREDENTIALS_VARIABLE:
+               "a:s1:codeimportscheduler,authserver:h1,h2\nb:s2:metrics\n"}
+
+    credentials = load_credentials(environ)
+
+    assert credentials.grant("a").endpoints == {"codeimportscheduler",
+                                                "authserver"}
+    assert credentials.grant("a").hosts == ("h1", "h2")
+    assert credentials.grant("b").endpoints == {"metrics"}
+
+
+def test_an_escaped_colon_and_backslash_belong_to_the_secret():
+    environ = {CREDENTIALS_VARIABLE:
+               "a:p\\:w\\\\:authserver\nb:back\\slash"}
+
+    credentials = load_credentials(environ)
+
+    assert credentials.authenticate(basic("a:p:w\\")) == "a"
+    assert credentials.grant("a").endpoints == {"authserver"}
+    assert credentials.authenticate(basic("b:back\\slash")) == "b"
+
+
+@pytest.mark.parametrize("line", [
+    "a:hunter2xyz:",                                 # no endpoints
+    "a:hunter2xyz:scheduler",                        # not an endpoint
+    "a:hunter2xyz:codeimportscheduler,",             # an empty one
+    "a:hunter2xyz:codeimportscheduler:",             # no hosts
+    "a:hunter2xyz:codeimportscheduler:host one",     # not a host name
+    "a:hunter2xyz:codeimportscheduler:h:extra",      # five fields
+    "a:hunter2xyz:w,d",      # an old secret with ':' reads as endpoints
+])
+def test_a_bad_line_is_refused_by_place_never_by_text(tmp_path, line):
+    path = tmp_path / "credentials"
+    path.write_text(f"ok:fine\n{line}\n")
+
+    with pytest.raises(ConfigurationError) as info:
+        load_credentials({}, str(path))
+
+    message = str(info.value)
+    assert message.startswith(f"{path}:2: ")
+    assert "hunter2xyz" not in message
+    assert "\n" not in message
+
+
+def test_web_passwords_stay_plain_pairs_whose_secret_may_hold_colons():
+    environ = {"CODEIMPORT_WEB_CREDENTIALS": "nora:pass:word,sam:x"}
+
+    credentials = load_credentials(
+        environ, variable="CODEIMPORT_WEB_CREDENTIALS", kind="web",
+        scoped=False)
+
+    assert credentials.check("nora", "pass:word")
+    assert credentials.check("sam", "x")

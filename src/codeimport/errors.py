@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "BranchCreatorNotMemberOfOwnerTeam",
     "BranchTypeError",
     "CodeImportAlreadyRequested",
@@ -16,6 +17,7 @@ __all__ = [
     "InvalidJobState",
     "InvalidMachineState",
     "InvalidReviewStatus",
+    "MachineAccessDenied",
     "NoSuchBranch",
     "NoSuchCodeImport",
     "NoSuchCodeImportJob",
@@ -86,6 +88,19 @@ class InvalidMachineState(CodeImportError, ValueError):
 
 class InvalidEventArgument(CodeImportError, ValueError):
     """An audit-trail creator was given a missing or wrong argument."""
+
+
+class AccessDenied(CodeImportError, ValueError):
+    """The service refused the caller: a wrong or unknown credential, or
+    one not allowed to do what it asked (`codeimport.xmlrpc.authorization`).
+
+    Deliberately not a `PermissionError`, which is an `OSError`: callers
+    retry OSErrors as connection failures, and retrying cannot help here.
+    """
+
+
+class MachineAccessDenied(AccessDenied):
+    """The credential may not act for the machine a call is about."""
 
 
 class CodeImportInvalidTargetType(CodeImportError, TypeError):

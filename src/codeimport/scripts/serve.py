@@ -50,6 +50,7 @@ from codeimport.xmlrpc.app import DEFAULT_MAX_REQUEST_BYTES
 from codeimport.xmlrpc.app import ENDPOINTS
 from codeimport.xmlrpc.app import make_app
 from codeimport.xmlrpc.auth import load_credentials
+from codeimport.xmlrpc.auth import warn_about_unscoped
 from codeimport.xmlrpc.transactions import service_dsn
 
 __all__ = ["check_bind", "check_database", "load_settings", "main"]
@@ -73,8 +74,9 @@ def _make_parser() -> ArgumentParser:
                         help="processes (%(default)s)")
     parser.add_argument("--threads", type=positive(int), default=8,
                         help="threads per process (%(default)s)")
-    parser.add_argument("--credentials-file",
-                        help="user:secret lines allowed to call")
+    parser.add_argument(
+        "--credentials-file",
+        help="NAME:SECRET[:ENDPOINTS[:HOSTS]] lines allowed to call")
     parser.add_argument("--settings-file",
                         help="INI file with a [codeimport] section")
     parser.add_argument(
@@ -145,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codeimport serve: {error}", file=sys.stderr)
         return 2
     setup_logging(level=options.log_level)
+    # Once, here: the workers build the application from what was read.
+    warn_about_unscoped(credentials)
 
     def app_factory():
         return make_app(

@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigurationError(f"--dsn or ${DSN_VARIABLE} is required.")
         credentials = load_credentials(
             path=options.credentials_file, variable=CREDENTIALS_VARIABLE,
-            kind="web")
+            kind="web", scoped=False)
         settings = load_settings(options.settings_file)
         session_secret = load_session_secret(options.session_secret_file)
         check_bind(options.bind)

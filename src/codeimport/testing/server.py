@@ -43,6 +43,8 @@ class XMLRPCTestServer:
         at the first start.  Give one to start the service after its
         clients.
     :param extra_args: more ``codeimport serve`` options.
+    :param credential_lines: more ``NAME:SECRET[:ENDPOINTS[:HOSTS]]``
+        lines, beside the test user's (which may do everything).
     """
 
     user = "codeimport-test"
@@ -50,7 +52,7 @@ class XMLRPCTestServer:
     def __init__(self, dsn: str, *, threads: int = 8,
                  max_request_bytes: int = 1024 * 1024,
                  request_timeout: float = 30.0, port: int | None = None,
-                 extra_args=()):
+                 extra_args=(), credential_lines=()):
         self.dsn = dsn
         self.secret = secrets.token_urlsafe(16)
         self.port = port
@@ -61,6 +63,7 @@ class XMLRPCTestServer:
             "--request-timeout", str(request_timeout),
             "--graceful-timeout", "5", *extra_args,
         ]
+        self._credential_lines = list(credential_lines)
         self._process = None
         self._log = None
 
@@ -99,7 +102,8 @@ class XMLRPCTestServer:
             self._log = tempfile.NamedTemporaryFile(
                 prefix="codeimport-serve-", suffix=".log", delete=False)
         env = dict(os.environ)
-        env["CODEIMPORT_XMLRPC_CREDENTIALS"] = f"{self.user}:{self.secret}"
+        env["CODEIMPORT_XMLRPC_CREDENTIALS"] = "\n".join(
+            [f"{self.user}:{self.secret}", *self._credential_lines])
         bind = f"127.0.0.1:{self.port or 0}"
         self._process = subprocess.Popen(
             [sys.executable, "-m", "codeimport.cli", "serve", "--bind", bind,

@@ -11,7 +11,10 @@ Both wrap `xmlrpc.client.ServerProxy` and turn wire errors into ours:
   call about it becomes the plain domain error, with its id;
 * HTTP 5xx and unreadable answers become `RemoteUnavailable`, a
   `ConnectionError`, so callers retry every transient failure by catching
-  `OSError`; other HTTP errors (401, 404 ...) become `RemoteHTTPError`.
+  `OSError`; other HTTP errors (404 ...) become `RemoteHTTPError`, and
+  401 (a wrong credential) and 403 (one not bound to the endpoint)
+  `RemoteAccessDenied`, which is also an `AccessDenied`, like fault 911
+  (a machine the credential may not act for): retrying cannot help.
 
 Credentials travel in the URL (``http://user:secret@host/...``) as HTTP
 Basic authentication; `redact_url` hides the password in messages.
@@ -30,6 +33,7 @@ import xmlrpc.client
 from datetime import datetime
 from typing import Any
 
+from codeimport.errors import AccessDenied
 from codeimport.errors import CodeImportError
 from codeimport.errors import NoSuchBranch
 from codeimport.errors import NoSuchCodeImportJob
@@ -42,6 +46,7 @@ from codeimport.wire.remote import remote_fault
 __all__ = [
     "BranchStatusClient",
     "DEFAULT_TIMEOUT",
+    "RemoteAccessDenied",
     "RemoteFault",
     "RemoteHTTPError",
     "RemoteUnavailable",
@@ -61,6 +66,14 @@ class RemoteHTTPError(CodeImportError):
         self.url = redact_url(url)
         self.status = status
         self.reason = reason
+
+
+class RemoteAccessDenied(RemoteHTTPError, AccessDenied):
+    """The endpoint refused the credential (401) or its use here (403)."""
+
+
+#: HTTP statuses that refuse the caller rather than the request.
+_REFUSALS = (401, 403)
 
 
 class RemoteUnavailable(CodeImportError, ConnectionError):
@@ -119,7 +132,10 @@ class _Endpoint:
         except xmlrpc.client.ProtocolError as error:
             self._forget()
             if error.errcode < 500:
-                raise RemoteHTTPError(
+                error_class = (RemoteAccessDenied
+                               if error.errcode in _REFUSALS
+                               else RemoteHTTPError)
+                raise error_class(
                     self.url, error.errcode, error.errmsg
                 ) from None
             problem = f"HTTP {error.errcode} {error.errmsg}"

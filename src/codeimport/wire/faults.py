@@ -29,6 +29,7 @@ __all__ = [
     "InternalError",
     "BranchTypeFault",
     "InvalidMachineStateFault",
+    "MachineAccessDeniedFault",
     "MalformedRequest",
     "NoSuchMachine",
     "UnknownOfflineReason",
@@ -163,6 +164,15 @@ class MalformedRequest(CodeImportFault):
     template = "Malformed XML-RPC request: %(message)s"
 
 
+class MachineAccessDeniedFault(CodeImportFault):
+    """The credential may not act for the machine the call is about."""
+
+    error_code = 911
+    template = "%(message)s"
+    domain_errors = (errors.MachineAccessDenied,)
+    fields = {"message": "message"}
+
+
 class InternalError(CodeImportFault):
     """Something unexpected went wrong; the server logged the details."""
 
@@ -185,6 +195,7 @@ FAULT_CLASSES = {
         UnknownOfflineReason,
         InvalidMachineStateFault,
         MalformedRequest,
+        MachineAccessDeniedFault,
         InternalError,
     )
 }

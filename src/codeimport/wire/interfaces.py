@@ -2,7 +2,8 @@
 
 Both are served by ``codeimport serve`` (see `codeimport.xmlrpc.app`) and
 keep the original's wire method names.  Every call needs HTTP Basic
-credentials; a call that fails answers an XML-RPC fault with one of the
+credentials (HTTP 401 without them, 403 for a credential not bound to
+the endpoint); a call that fails answers an XML-RPC fault with one of the
 stable codes of `codeimport.wire.faults`, and changes nothing.
 
 The fault codes any method may answer besides those it lists:
@@ -11,6 +12,9 @@ The fault codes any method may answer besides those it lists:
   wrong type or value;
 * 905 UnknownMethod: the endpoint has no method of that name;
 * 910 MalformedRequest: the body is not an XML-RPC method call;
+* 911 MachineAccessDeniedFault: the credential may not act for the
+  machine the call names, or for the machine running the job it names
+  (`codeimport.xmlrpc.authorization`);
 * 999 InternalError: a bug; the server logged it under the reference
   given in the fault string.
 

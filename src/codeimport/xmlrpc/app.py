@@ -7,16 +7,19 @@ Routes (the table is `ENDPOINTS`):
 * ``POST /authserver``: `IBranchStatusAPI`, as role ``branchpuller``;
 * ``GET /healthz``: "ok" (200) when the database answers ``SELECT 1``,
   else 503; it needs no credentials and reads no data;
-* ``GET /metrics``: Prometheus metrics (`codeimport.metrics`), with the
-  same credentials as the endpoints.
+* ``GET /metrics``: Prometheus metrics (`codeimport.metrics`), for
+  credentials bound to ``metrics`` (and plain ones).
 
 Every other request needs HTTP Basic credentials (`Credentials`) and gets
 401 without them, before anything else is looked at.  Then: an unknown
-path is 404, a method other than POST 405, a body without a length 411,
-one over the size limit 413, one that stalls 408 and one cut short 400.
-Everything after that is answered in XML-RPC: the method's result, or a
-fault (`codeimport.wire.faults`).  Each call is one database
-transaction, committed before the answer is sent (`run_in_transaction`);
+path is 404, a path the credential is not bound to 403 (its `Grant`,
+`codeimport.xmlrpc.authorization`), a method other than POST 405, a
+body without a length 411, one over the size limit 413, one that stalls
+408 and one cut short 400.  Everything after that is answered in
+XML-RPC: the method's result, or a fault (`codeimport.wire.faults`); a
+call acting for a machine the credential may not act for is fault 911,
+before the method runs.  Each call is one database transaction,
+committed before the answer is sent (`run_in_transaction`);
 when the database stays unavailable the answer is 503, which clients
 may retry.  A bug answers fault 999 with a reference to the traceback
 in the log: no request gets a 500 or a traceback.
@@ -39,6 +42,7 @@ from codeimport.settings import Settings
 from codeimport.wire import faults
 from codeimport.wire.interfaces import IBranchStatusAPI
 from codeimport.wire.interfaces import ICodeImportScheduler
+from codeimport.xmlrpc.authorization import authorize
 from codeimport.xmlrpc.authserver import BranchStatusAPI
 from codeimport.xmlrpc.reachability import ReachabilityRecorder
 from codeimport.xmlrpc.request import HTTPError
@@ -47,6 +51,7 @@ from codeimport.xmlrpc.request import dump_result
 from codeimport.xmlrpc.request import parse_call
 from codeimport.xmlrpc.request import read_body
 from codeimport.xmlrpc.scheduler import CodeImportSchedulerAPI
+from codeimport.xmlrpc.scheduler import translate_errors
 from codeimport.xmlrpc.transactions import DatabaseUnavailable
 from codeimport.xmlrpc.transactions import ThreadStores
 from codeimport.xmlrpc.transactions import run_in_transaction
@@ -66,6 +71,8 @@ log = logging.getLogger("codeimport.xmlrpc")
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
+#: The endpoint name a credential is bound to for /metrics.
+METRICS = "metrics"
 REALM = 'Basic realm="codeimport", charset="UTF-8"'
 
 # path -> (API class, its interface, database role)
@@ -81,6 +88,8 @@ class Endpoint:
 
     def __init__(self, path: str, api, interface, stores: ThreadStores):
         self.path = path
+        #: What credentials name it by (``codeimportscheduler``).
+        self.name = path.strip("/")
         self.stores = stores
         self.methods = {}
         self.parameters = {}
@@ -94,6 +103,10 @@ class Endpoint:
             # (added later; older clients leave them out).
             self.required[name] = sum(
                 p.default is inspect.Parameter.empty for p in signature)
+
+    def findJob(self, job_id: int):
+        """The job with id `job_id`, or None (for `authorize`)."""
+        return self.stores.utilities.jobs.getById(job_id)
 
     def checkArity(self, name: str, params: tuple) -> None:
         """Raise `InvalidArguments` unless `params` fit method `name`."""
@@ -158,16 +171,25 @@ class XMLRPCApplication:
             raise HTTPError("401 Unauthorized", "Authentication required.",
                             [("WWW-Authenticate", REALM)])
         environ["REMOTE_USER"] = user
+        grant = self.credentials.grant(user)
         if path == METRICS_PATH:
+            self._checkBound(grant, METRICS, path)
             return self._metrics(verb, start_response)
         endpoint = self.endpoints.get(path)
         if endpoint is None:
             raise HTTPError("404 Not Found", f"No endpoint at {path}.")
+        self._checkBound(grant, endpoint.name, path)
         if verb != "POST":
             raise HTTPError("405 Method Not Allowed",
                             "XML-RPC calls use POST.", [("Allow", "POST")])
         body = read_body(environ, self.max_request_bytes)
-        return _xml(start_response, self._call(endpoint, user, body))
+        return _xml(start_response, self._call(endpoint, grant, body))
+
+    def _checkBound(self, grant, name: str, path: str) -> None:
+        if not grant.mayCall(name):
+            log.info("%s may not call %s: 403", grant.name, path)
+            raise HTTPError("403 Forbidden",
+                            f"This credential may not call {path}.")
 
     def _health(self, start_response) -> list[bytes]:
         store = self._health_stores.get()
@@ -196,18 +218,19 @@ class XMLRPCApplication:
                                   ("Cache-Control", "no-store")])
         return [body]
 
-    def _call(self, endpoint: Endpoint, user: str, body: bytes) -> bytes:
+    def _call(self, endpoint: Endpoint, grant, body: bytes) -> bytes:
         """Run one XML-RPC call, timed; return the response document."""
         started = time.monotonic()
         call = {"name": "?"}
         try:
-            return self._answer(endpoint, user, body, started, call)
+            return self._answer(endpoint, grant, body, started, call)
         finally:
             if self.metrics is not None:
                 self.metrics.observe(call["name"],
                                      time.monotonic() - started)
 
-    def _answer(self, endpoint, user, body, started, call) -> bytes:
+    def _answer(self, endpoint, grant, body, started, call) -> bytes:
+        user = grant.name
         name = "?"
         try:
             params, name = parse_call(body)
@@ -218,8 +241,14 @@ class XMLRPCApplication:
                 raise faults.UnknownMethod(name=name)
             endpoint.checkArity(name, params)
             method = endpoint.methods[name]
-            response = run_in_transaction(
-                endpoint.stores.get(), lambda: dump_result(method(*params)))
+
+            def run():
+                with translate_errors():
+                    authorize(grant, endpoint.name, name, params,
+                              endpoint.findJob)
+                return dump_result(method(*params))
+
+            response = run_in_transaction(endpoint.stores.get(), run)
         except xmlrpc.client.Fault as fault:
             # A fault may quote its input: never a URL's credentials.
             fault.faultString = redact(fault.faultString)
