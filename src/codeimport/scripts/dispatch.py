@@ -15,10 +15,16 @@ the machine's state, as operators and the watchdog set it, is followed.
 The scheduler URL may come from ``$CODEIMPORT_SCHEDULER_URL``; it reaches
 the monitors through their environment, never their command line, so its
 password stays out of process listings.
+
+Exit status: 0 when stopped or quiesced, 2 for bad options and when the
+scheduler refuses the machine for good (a wrong credential, one not
+bound to the scheduler or to this host name, a URL that is not a
+scheduler's): one line on stderr (and in the log) says why.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -38,6 +44,7 @@ from codeimport.wire.client import SchedulerClient
 from codeimport.worker.authors import AuthorsFileError
 from codeimport.worker.authors import read_authors_file
 from codeimport.worker.dispatcher import Dispatcher
+from codeimport.worker.dispatcher import SchedulerRefused
 from codeimport.worker.dispatcher import spawn_monitor
 from codeimport.worker.spool import Spool
 
@@ -188,6 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     previous = dispatcher.installSignalHandlers()
     try:
         return dispatcher.run()
+    except SchedulerRefused as error:
+        logging.getLogger("codeimport.dispatcher").error(
+            "Stopping: %s", error)
+        if log_file is not None:
+            # The log is a file: the terminal still hears why.
+            print(f"codeimport dispatch: {error}", file=sys.stderr)
+        return 2
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -15,7 +15,8 @@ so the job is not lost and the import is not backed off.
 
 Exit status: 0 when the result was reported (whatever it was), the job
 was handed back or it no longer exists, 1 when neither the result nor
-the hand-back could be reported, 2 for bad options.
+the hand-back could be reported, 2 for bad options or when the scheduler
+refused the machine's credential (the worker is killed at once).
 """
 
 from __future__ import annotations

@@ -41,6 +41,13 @@ running ones have finished; the machine goes OFFLINE (QUIESCED).
 
 The machine-state methods are optional: a scheduler without them (fault
 905) is tolerated, and the dispatcher then only takes jobs.
+
+A refusal that no retry can cure ends the dispatcher at once with
+`SchedulerRefused` (``codeimport dispatch`` prints one line and exits
+2): the credential is wrong (HTTP 401), not bound to the scheduler
+endpoint (403) or not allowed to act for this host name (fault 911), or
+the URL is not a scheduler's (404, or no ``getJobForMachine``).  Running
+monitors are left to finish on their own.
 """
 
 from __future__ import annotations
@@ -52,17 +59,33 @@ import subprocess
 import time
 from collections.abc import Callable
 
+from codeimport.errors import AccessDenied
 from codeimport.errors import CodeImportError
 from codeimport.errors import InvalidMachineState
-from codeimport.wire.client import RemoteFault
+from codeimport.wire.client import RemoteHTTPError
 from codeimport.wire.client import UnknownRemoteMethod
 from codeimport.worker.retry import Backoff
 from codeimport.worker.spool import Spool
 from codeimport.worker.waker import Waker
 
-__all__ = ["Dispatcher", "spawn_monitor"]
+__all__ = ["Dispatcher", "SchedulerRefused", "refusal", "spawn_monitor"]
 
 log = logging.getLogger("codeimport.dispatcher")
+
+
+class SchedulerRefused(Exception):
+    """The scheduler refuses this dispatcher for good (see the module
+    docstring); the message says why, in one line."""
+
+
+def refusal(error: BaseException) -> str | None:
+    """Why `error`, answering a call to the scheduler, means that no
+    retry can succeed; None for an error worth retrying."""
+    if isinstance(error, AccessDenied):
+        return f"the scheduler refused this machine's credential: {error}"
+    if isinstance(error, RemoteHTTPError):
+        return f"{error}: not a code-import scheduler URL"
+    return None
 
 
 def spawn_monitor(
@@ -197,7 +220,10 @@ class Dispatcher:
         return self._quiescing or self._told_to_quiesce
 
     def run(self) -> int:
-        """Dispatch until stopped or quiesced; return the exit status 0."""
+        """Dispatch until stopped or quiesced; return the exit status 0.
+
+        :raises SchedulerRefused: when the scheduler refuses us for good.
+        """
         log.info("Dispatcher for %s started (at most %d jobs).",
                  self.hostname, self.max_jobs)
         self.replaySpool()
@@ -208,6 +234,12 @@ class Dispatcher:
         while not self._stop_requests:
             try:
                 delay = self.step()
+            except SchedulerRefused:
+                self.reap()
+                if self.children:
+                    log.warning("Leaving %d monitor(s) to finish on their "
+                                "own.", len(self.children))
+                raise
             except Exception as error:
                 # Never die for one bad turn; the next one may work.
                 delay = self.backoff.next()
@@ -244,6 +276,7 @@ class Dispatcher:
                          "carrying on.")
                 return True
             except (OSError, CodeImportError) as error:
+                self._stopIfRefused(error)
                 delay = backoff.next()
                 log.warning("Cannot mark %s ONLINE: %s; retrying in %gs",
                             self.hostname, error, delay)
@@ -266,7 +299,11 @@ class Dispatcher:
             return self._quiesceStep()
         try:
             job_id = self._poll()
+        except UnknownRemoteMethod as error:
+            raise SchedulerRefused(
+                f"{error}: not a code-import scheduler URL") from None
         except (OSError, CodeImportError) as error:
+            self._stopIfRefused(error)
             delay = self.backoff.next()
             log.warning("Cannot get a job from the scheduler: %s; "
                         "retrying in %gs", error, delay)
@@ -356,6 +393,7 @@ class Dispatcher:
             try:
                 job_id = self._poll()
             except (OSError, CodeImportError) as error:
+                self._stopIfRefused(error)
                 log.warning("getJobForMachine failed: %s", error)
                 return self.poll_interval
             if job_id:
@@ -378,10 +416,8 @@ class Dispatcher:
             # Not ONLINE (an operator took it offline): nothing to say.
             self._announced_quiesce = True
             return
-        except RemoteFault as fault:
-            log.warning("setMachineQuiescing failed: %s", fault)
-            return
         except (OSError, CodeImportError) as error:
+            self._stopIfRefused(error)
             log.warning("setMachineQuiescing failed: %s", error)
             return
         self._announced_quiesce = True
@@ -462,5 +498,12 @@ class Dispatcher:
             self._unsupported.add(method)
             log.info("The scheduler has no %s; carrying on.", method)
         except (OSError, CodeImportError) as error:
+            self._stopIfRefused(error)
             log.warning("%s failed: %s", method, error)
         return None
+
+    def _stopIfRefused(self, error: BaseException) -> None:
+        """Raise `SchedulerRefused` if no retry can cure `error`."""
+        reason = refusal(error)
+        if reason is not None:
+            raise SchedulerRefused(reason) from None

@@ -25,6 +25,11 @@ with ``reclaimJobID``, so that it runs again at once, on any machine,
 rather than reporting a FAILURE, which would back the import off.  The
 RECLAIMED result still counts as a failure in the import's consecutive
 failure count (see `ICodeImportScheduler.reclaimJobID`).
+
+If the scheduler refuses the machine's credential (HTTP 401 or 403, or
+fault 911: not allowed to act for the job's machine), no retry or report
+can succeed: the monitor kills the worker and stops at once, exit
+status 2, with one line saying why.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import threading
 from collections.abc import Callable
 
 from codeimport.enums import CodeImportResultStatus
+from codeimport.errors import AccessDenied
 from codeimport.errors import CodeImportError
 from codeimport.errors import NoSuchCodeImportJob
 from codeimport.joblog import JobLog
@@ -102,6 +108,10 @@ class _HandBack(Exception):
     """We were interrupted before the job ended: give it back."""
 
 
+class _Refused(Exception):
+    """The scheduler refuses our credential: stop without reporting."""
+
+
 class WorkerMonitor:
     """Runs and reports one code-import job.
 
@@ -163,6 +173,7 @@ class WorkerMonitor:
         self._stop_reason: str | None = None
         self._wake = Waker()
         self._gone = False
+        self._refused: AccessDenied | None = None
         self._interrupted = False
         self._worker: WorkerProcess | None = None
         # What the job's log, tail and our own log must never show (the
@@ -192,7 +203,7 @@ class WorkerMonitor:
 
     def run(self) -> int:
         """Run the job; return 0 once reported, handed back or gone, 1 if
-        none of these."""
+        none of these, 2 if the scheduler refused our credential."""
         try:
             logfile = JobLog()
             try:
@@ -203,6 +214,10 @@ class WorkerMonitor:
             except _HandBack:
                 return self._handBack()
             return self._finish(status, logfile)
+        except _Refused as refused:
+            log.error("Job %d: the scheduler refused this machine's "
+                      "credential: %s; stopping.", self.job_id, refused)
+            return 2
         finally:
             self._wake.close()
             if self._private_dir is not None:
@@ -264,6 +279,8 @@ class WorkerMonitor:
             self._worker = None
             worker.close()
             heartbeats.join()
+        if self._refused is not None:
+            raise _Refused(self._refused)
         if self._gone:
             raise _JobGone()
         reason = worker.kill_reason
@@ -318,6 +335,10 @@ class WorkerMonitor:
                 self._gone = True
                 self._requestStop("The job was reclaimed.")
                 return
+            except AccessDenied as error:
+                self._refused = error
+                self._requestStop(f"Heartbeat refused: {error}")
+                return
             except OSError as error:
                 # The scheduler is unreachable; the job may be reclaimed,
                 # which the next call that gets through will tell us.
@@ -347,6 +368,8 @@ class WorkerMonitor:
                                   abandon_on_stop=abandon_on_stop)
         except NoSuchCodeImportJob:
             raise _JobGone() from None
+        except AccessDenied as error:
+            raise _Refused(error) from None
 
     def _retrying(self, method, *args, abandon_on_stop=False):
         """Call the scheduler, retrying connection failures for
@@ -399,6 +422,9 @@ class WorkerMonitor:
                           "%s", self.job_id, error)
         try:
             outcome = deliver(self.client, report, self._retrying)
+        except AccessDenied as error:
+            # Kept in the spool, should the credential be put right.
+            raise _Refused(error) from None
         except (CodeImportError, OSError) as error:
             log.error("Job %d: could not report %s: %r%s",
                       self.job_id, status.name, error,
