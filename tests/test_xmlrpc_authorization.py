@@ -20,12 +20,16 @@ from codeimport.xmlrpc.auth import CREDENTIALS_VARIABLE
 from codeimport.xmlrpc.auth import load_credentials
 from codeimport.xmlrpc.authorization import ACTS_FOR
 from codeimport.xmlrpc.authorization import ENDPOINT_NAMES
+from codeimport.xmlrpc.authorization import HOST
+from codeimport.xmlrpc.authorization import JOB
+from codeimport.xmlrpc.authorization import RECLAIMED_JOB
 from codeimport.xmlrpc.authorization import Grant
 from codeimport.xmlrpc.authorization import authorize
 
 LINES = "\n".join([
     "legacy:l",
     "importer1:i1:codeimportscheduler:importer-1",
+    "importer2:i2:codeimportscheduler:importer-2",
     "fleet:f:codeimportscheduler:fleet-*",
     "puller:p:authserver:puller-host",
     "prometheus:m:metrics",
@@ -34,8 +38,8 @@ MACHINE_FAULT = 911
 
 
 def auth(user):
-    secret = {"legacy": "l", "importer1": "i1", "fleet": "f", "puller": "p",
-              "prometheus": "m"}[user]
+    secret = {"legacy": "l", "importer1": "i1", "importer2": "i2",
+              "fleet": "f", "puller": "p", "prometheus": "m"}[user]
     return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
 
 
@@ -229,6 +233,34 @@ def test_a_pending_job_runs_nowhere_so_no_host_bound_credential_touches_it(
     refused(as_("fleet", app, method, job.id, *params))
 
 
+def test_a_late_result_comes_only_from_the_machine_that_ran_the_job(
+        codeimport, app):
+    other = codeimport.factory.makeCodeImportMachine("importer-2",
+                                                     set_online=True)
+    job = codeimport.factory.makeRunningJob(other)
+    job_id, code_import = job.id, job.code_import
+    codeimport.utilities.workflow.reclaimJob(job)
+    codeimport.commit()
+    results = len(list(code_import.results))
+
+    message = refused(as_("importer1", app, "recordLateResult", job_id,
+                          "SUCCESS", ""))
+
+    assert message.startswith(f"Credential 'importer1' may not act for "
+                              f"job {job_id}")
+    codeimport.abort()
+    assert len(list(code_import.results)) == results
+    assert as_("importer2", app, "recordLateResult", job_id, "SUCCESS",
+               "").result() == 1
+    codeimport.abort()
+    assert len(list(code_import.results)) == results + 1
+
+
+def test_a_late_result_for_no_reclaimed_job_gets_the_methods_fault(app):
+    assert as_("importer1", app, "recordLateResult", 98765, "SUCCESS",
+               "").fault().faultCode == 360
+
+
 def test_a_missing_job_is_still_fault_360(app):
     fault = as_("importer1", app, "updateHeartbeat", 123456, "").fault()
 
@@ -263,7 +295,7 @@ def test_every_method_of_every_endpoint_says_what_it_acts_for():
         for rule in ACTS_FOR[name].values():
             if rule is not None:
                 kind, index = rule
-                assert kind in ("host", "job")
+                assert kind in (HOST, JOB, RECLAIMED_JOB)
 
 
 def test_a_method_missing_from_the_table_is_refused_to_bound_credentials():

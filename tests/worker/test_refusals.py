@@ -27,6 +27,8 @@ from codeimport.wire.client import SchedulerClient
 from codeimport.wire.faults import MachineAccessDeniedFault
 from codeimport.wire.remote import remote_fault
 from codeimport.worker.dispatcher import SchedulerRefused
+from codeimport.worker.spool import Report
+from codeimport.worker.spool import Spool
 
 DENIED = RemoteAccessDenied("http://u:pw@h/codeimportscheduler", 401,
                             "Unauthorized")
@@ -99,6 +101,23 @@ def test_a_refusal_while_jobs_run_leaves_their_monitors(caplog):
     assert "Leaving 1 monitor(s) to finish on their own." in caplog.text
 
 
+def test_a_refused_spooled_result_stops_the_dispatcher_and_stays(tmp_path):
+    spool = Spool(str(tmp_path / "spool"))
+    spool.keep(Report(12, "SUCCESS", b"log\n")).release()
+    client = FakeClient()
+
+    def refuse(*args):
+        raise DENIED
+
+    client.finishJobID = refuse
+    dispatcher = make_dispatcher(client, poll_interval=0.01, spool=spool)
+
+    with pytest.raises(SchedulerRefused, match="401"):
+        dispatcher.run()
+    assert [entry.job_id for entry in spool.entries()] == [12]
+    assert client.named("setMachineOnline") == []
+
+
 def test_transient_errors_are_still_retried():
     client = FakeClient([ConnectionRefusedError(111, "refused"), 4, 0])
     dispatcher = make_dispatcher(client, poll_interval=0.01)
@@ -154,9 +173,10 @@ def server(codeimport, service):
     return service
 
 
-def dispatch(url, hostname, *extra, env=None):
+def dispatch(url, hostname, store, *extra):
     """Run ``codeimport dispatch`` until it exits; (status, stderr)."""
-    environ = dict(os.environ, CODEIMPORT_SCHEDULER_URL=url, **(env or {}))
+    environ = dict(os.environ, CODEIMPORT_SCHEDULER_URL=url,
+                   CODEIMPORT_TARGET_STORE=str(store))
     ran = subprocess.run(
         [sys.executable, "-m", "codeimport.cli", "dispatch", "--hostname",
          hostname, "--poll-interval", "0.05", "--max-backoff", "0.2",
@@ -192,7 +212,8 @@ def test_dispatch_stops_with_exit_2_and_one_line(
         expected):
     url = server.url(path, user, secret)
 
-    status, stderr = dispatch(url, hostname, "--log-dir", str(tmp_path))
+    status, stderr = dispatch(url, hostname, tmp_path, "--log-dir",
+                              str(tmp_path))
 
     assert status == 2
     [line] = stderr.splitlines()
@@ -204,10 +225,11 @@ def test_dispatch_stops_with_exit_2_and_one_line(
     assert machine_names(codeimport) == []
 
 
-def test_dispatch_logging_to_stderr_says_it_in_one_line(codeimport, server):
+def test_dispatch_logging_to_stderr_says_it_in_one_line(
+        codeimport, server, tmp_path):
     url = server.url("/codeimportscheduler", "importer1", "wrong")
 
-    status, stderr = dispatch(url, "importer-1")
+    status, stderr = dispatch(url, "importer-1", tmp_path)
 
     assert status == 2
     assert [line for line in stderr.splitlines() if "ERROR" in line] == [
@@ -216,11 +238,12 @@ def test_dispatch_logging_to_stderr_says_it_in_one_line(codeimport, server):
                 if "Stopping" in line]) == 1
 
 
-def test_a_bound_credential_runs_its_machine(codeimport, server):
+def test_a_bound_credential_runs_its_machine(codeimport, server, tmp_path):
     url = server.url("/codeimportscheduler", "importer1", "i-secret")
     process = subprocess.Popen(
         [sys.executable, "-m", "codeimport.cli", "dispatch", "--hostname",
-         "importer-1", "--poll-interval", "0.05", "--max-backoff", "0.2"],
+         "importer-1", "--poll-interval", "0.05", "--max-backoff", "0.2",
+         "--target-store", str(tmp_path)],
         env=dict(os.environ, CODEIMPORT_SCHEDULER_URL=url),
         stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -36,6 +36,7 @@ from codeimport.model._storm import invalidate_cached
 from codeimport.model.branch import Branch
 from codeimport.model.codeimport import CodeImport
 from codeimport.model.context import StoreUtility
+from codeimport.model.machine import CodeImportMachine
 
 __all__ = ["LateResults"]
 
@@ -119,6 +120,21 @@ class LateResults(StoreUtility):
         if reclaim is None:
             raise NoSuchCodeImportJob(job_id)
         return self._store.get(CodeImport, reclaim[0])
+
+    def reclaimedOn(self, job_id):
+        """Whether job `job_id` was reclaimed, and the machine it ran on
+        (the scheduler's authorization asks: a machine reports only its
+        own late results).
+
+        :return: ``(False, None)`` if no job of that id was reclaimed,
+            else ``(True, machine)``.
+        """
+        reclaim = self._run(_RECLAIM, {"job": job_id}).get_one()
+        if reclaim is None:
+            return False, None
+        machine_id = reclaim[1]
+        return True, (None if machine_id is None
+                      else self._store.get(CodeImportMachine, machine_id))
 
     def record(self, job_id, status, log_file_id=None,
                target_changed=None):

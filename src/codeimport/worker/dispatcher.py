@@ -372,7 +372,10 @@ class Dispatcher:
         """Report the results monitors left in the spool (see
         `codeimport.worker.spool.Spool.replay`)."""
         if self.spool is not None:
-            self.spool.replay(self.client)
+            try:
+                self.spool.replay(self.client)
+            except AccessDenied as error:
+                raise SchedulerRefused(refusal(error)) from None
 
     def _quiesceStep(self) -> float | None:
         """A turn of the loop while quiescing: no new jobs; the end once

@@ -34,6 +34,7 @@ import shutil
 import tempfile
 import xmlrpc.client
 
+from codeimport.errors import AccessDenied
 from codeimport.errors import CodeImportError
 from codeimport.errors import NoSuchCodeImportJob
 from codeimport.joblog import LOG_FALLBACK_LIMIT
@@ -228,13 +229,22 @@ class Spool:
     def replay(self, client) -> None:
         """Report every entry no live monitor holds (`deliver`), and
         forget it; set aside what the scheduler refuses.  Stops at the
-        first unreachable call, to try again at the next turn."""
+        first unreachable call, to try again at the next turn.
+
+        :raises AccessDenied: when the scheduler refuses our credential
+            (the entry stays in the spool).
+        """
         for entry in self.entries():
             if not entry.lock():
                 continue
             try:
                 report = entry.read()
                 outcome = deliver(client, report)
+            except AccessDenied:
+                # Our credential, not this result: keep it for when the
+                # credential is put right.
+                entry.release()
+                raise
             except OSError as error:
                 entry.release()
                 if not self._unreachable:

@@ -42,6 +42,8 @@ from codeimport.settings import Settings
 from codeimport.wire import faults
 from codeimport.wire.interfaces import IBranchStatusAPI
 from codeimport.wire.interfaces import ICodeImportScheduler
+from codeimport.xmlrpc.authorization import JOB
+from codeimport.xmlrpc.authorization import MISSING
 from codeimport.xmlrpc.authorization import authorize
 from codeimport.xmlrpc.authserver import BranchStatusAPI
 from codeimport.xmlrpc.reachability import ReachabilityRecorder
@@ -104,9 +106,21 @@ class Endpoint:
             self.required[name] = sum(
                 p.default is inspect.Parameter.empty for p in signature)
 
-    def findJob(self, job_id: int):
-        """The job with id `job_id`, or None (for `authorize`)."""
-        return self.stores.utilities.jobs.getById(job_id)
+    def machineOf(self, kind: str, job_id: int):
+        """`authorize`'s lookup: the host name of the machine job
+        `job_id` runs on (`JOB`) or ran on (`RECLAIMED_JOB`), None for
+        none, `MISSING` for no such job."""
+        utilities = self.stores.utilities
+        if kind == JOB:
+            job = utilities.jobs.getById(job_id)
+            if job is None:
+                return MISSING
+            machine = job.machine
+        else:
+            found, machine = utilities.workflow.late.reclaimedOn(job_id)
+            if not found:
+                return MISSING
+        return None if machine is None else machine.hostname
 
     def checkArity(self, name: str, params: tuple) -> None:
         """Raise `InvalidArguments` unless `params` fit method `name`."""
@@ -245,7 +259,7 @@ class XMLRPCApplication:
             def run():
                 with translate_errors():
                     authorize(grant, endpoint.name, name, params,
-                              endpoint.findJob)
+                              endpoint.machineOf)
                 return dump_result(method(*params))
 
             response = run_in_transaction(endpoint.stores.get(), run)

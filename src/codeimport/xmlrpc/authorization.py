@@ -15,7 +15,8 @@ which machine a call acts for, before the method runs (fault 911,
   ``reclaimJobID``, ``getImportDataForJobID``) acts for the machine
   running the job: a machine heartbeats, finishes, reclaims and reads
   only its own jobs (a PENDING job runs nowhere, so no host-bound
-  credential may touch it);
+  credential may touch it); ``recordLateResult`` acts for the machine
+  that ran the reclaimed job it names;
 * the branch puller's ``recordSuccess`` acts for the host it names.
 
 A credential with no HOSTS acts for every machine, as every credential
@@ -34,6 +35,10 @@ __all__ = [
     "ACTS_FOR",
     "ENDPOINT_NAMES",
     "Grant",
+    "HOST",
+    "JOB",
+    "MISSING",
+    "RECLAIMED_JOB",
     "authorize",
 ]
 
@@ -43,18 +48,23 @@ ENDPOINT_NAMES = ("codeimportscheduler", "authserver", "metrics")
 
 HOST = "host"
 JOB = "job"
+RECLAIMED_JOB = "reclaimed job"
+#: What a machine lookup answers for a job that does not exist.
+MISSING = object()
 
 #: endpoint -> method -> what the call acts for: (HOST, i) the machine
 #: named by argument i, (JOB, i) the machine running the job whose id is
-#: argument i, or None for nothing machine-specific.  A method missing
-#: here is refused to every host-bound credential (tests check that
-#: every method has a row).
+#: argument i, (RECLAIMED_JOB, i) the machine that ran the reclaimed job
+#: whose id is argument i, or None for nothing machine-specific.  A
+#: method missing here is refused to every host-bound credential (tests
+#: check that every method has a row).
 ACTS_FOR = {
     "codeimportscheduler": {
         "getJobForMachine": (HOST, 0),
         "getImportDataForJobID": (JOB, 0),
         "updateHeartbeat": (JOB, 0),
         "finishJobID": (JOB, 0),
+        "recordLateResult": (RECLAIMED_JOB, 0),
         "reclaimJobID": (JOB, 0),
         "setMachineOnline": (HOST, 0),
         "setMachineOffline": (HOST, 0),
@@ -99,15 +109,17 @@ class Grant:
 
 
 def authorize(grant: Grant, endpoint: str, method: str, params,
-              find_job) -> None:
+              machine_of) -> None:
     """Refuse the call unless `grant` may act for what it is about.
 
     Run it in the call's transaction, before the method.  Arguments are
     decoded as the methods decode them, so a bad one gets the fault the
     method would give.
 
-    :param find_job: returns the job with a given id, or None (called
-        only for host-bound grants).
+    :param machine_of: ``machine_of(kind, job_id)``, called for
+        host-bound grants only: the host name of the machine the job
+        (`JOB`: running; `RECLAIMED_JOB`: reclaimed) runs or ran on, None
+        if it runs nowhere, `MISSING` if there is no such job.
 
     :raises MachineAccessDenied: when the call acts for a machine the
         grant does not cover.
@@ -131,11 +143,10 @@ def authorize(grant: Grant, endpoint: str, method: str, params,
                 f"{hostname!r}.")
         return
     job_id = arguments.integer(params[index], "job_id")
-    job = find_job(job_id)
-    if job is None:
+    hostname = machine_of(kind, job_id)
+    if hostname is MISSING:
         return  # the method answers NoSuchCodeImportJob
-    machine = job.machine
-    if machine is None or not grant.mayActFor(machine.hostname):
+    if hostname is None or not grant.mayActFor(hostname):
         raise MachineAccessDenied(
             f"Credential {grant.name!r} may not act for job {job_id}: it "
             "does not run on a machine the credential may act for.")
