@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -60,6 +61,9 @@ class ServiceOptions:
     #: A file to append access log lines to; "-" for stdout, None for
     #: none.
     access_log: str | None = "-"
+    #: Called once, in the first process, when the socket listens: what
+    #: a service says at start, once startup can no longer fail.
+    on_listening: Callable[[], None] | None = None
 
 
 def parse_bind(bind: str):
@@ -175,6 +179,8 @@ def run_service(app_factory, options: ServiceOptions) -> int:
              "deadline %gs, body deadline %gs)", _address_text(sock),
              options.processes, options.threads,
              options.deadlines.header, options.deadlines.body)
+    if options.on_listening is not None:
+        options.on_listening()
     try:
         if options.processes == 1:
             code = _serve(sock, app_factory, options)

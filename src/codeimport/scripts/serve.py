@@ -147,8 +147,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codeimport serve: {error}", file=sys.stderr)
         return 2
     setup_logging(level=options.log_level)
-    # Once, here: the workers build the application from what was read.
-    warn_about_unscoped(credentials)
 
     def app_factory():
         return make_app(
@@ -164,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
                             body=options.request_timeout),
         max_request_bytes=options.max_request_bytes,
         graceful_timeout=options.graceful_timeout,
-        access_log=options.access_log)
+        access_log=options.access_log,
+        # Once, when startup can no longer fail (a bad start is one line).
+        on_listening=lambda: warn_about_unscoped(credentials))
     metrics_dir = _share_metrics_between_workers()
     try:
         return run_service(app_factory, service)
