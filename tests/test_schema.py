@@ -378,11 +378,11 @@ def test_the_web_role_cannot_read_source_passwords(codeimport, db):
     ("codeimport_webapp", "codeimportmachine", "SELECT", True),
     ("codeimport_webapp", "codeimportresult", "INSERT", False),
     ("codeimport_webapp", "codeimport", "INSERT", True),
-    ("codeimport_importd", "codeimportmachine", "UPDATE", True),
+    ("codeimport_importd", "codeimportmachine", "INSERT", False),
     ("codeimport_importd", "codeimportmachine", "DELETE", False),
     ("codeimport_importd", "codeimportresult", "INSERT", True),
     ("codeimport_importd", "codeimport", "DELETE", False),
-    ("codeimport_branchpuller", "branch", "UPDATE", True),
+    ("codeimport_branchpuller", "branch", "SELECT", True),
     ("codeimport_branchpuller", "scriptactivity", "INSERT", True),
     ("codeimport_branchpuller", "codeimportjob", "SELECT", False),
 ])

@@ -36,6 +36,7 @@ __all__ = [
 # Short names used by people (switch_db_user, --db-role) -> real roles.
 DB_ROLES = {
     "webapp": "codeimport_webapp",
+    "machineadmin": "codeimport_machineadmin",
     "importd": "codeimport_importd",
     "branchpuller": "codeimport_branchpuller",
 }
@@ -181,10 +182,14 @@ def _install_roles(cursor) -> None:
                     psycopg2.errors.UniqueViolation):
                 # Another database on this cluster created it meanwhile.
                 cursor.execute("ROLLBACK TO SAVEPOINT create_role")
+        # Exactly what roles.cfg says: nothing on a table it does not
+        # list, even one an older roles.cfg granted (revoking a table's
+        # privileges revokes its columns' too).
+        cursor.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, _TABLES)),
+            sql.Identifier(role)))
         for table, privileges in tables.items():
             ident = sql.Identifier(table)
-            cursor.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(
-                ident, sql.Identifier(role)))
             cursor.execute(sql.SQL("GRANT {} ON {} TO {}").format(
                 sql.SQL(", ").join(
                     sql.SQL("{} ({})").format(
@@ -193,7 +198,7 @@ def _install_roles(cursor) -> None:
                     if columns else sql.SQL(name)
                     for name, columns in privileges),
                 ident, sql.Identifier(role)))
-            if ("INSERT", ()) in privileges:
+            if any(name == "INSERT" for name, _ in privileges):
                 cursor.execute(
                     "SELECT pg_get_serial_sequence(table_name, 'id')"
                     " FROM information_schema.columns WHERE table_name = %s"

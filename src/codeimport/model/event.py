@@ -53,9 +53,14 @@ class CodeImportEvent(Storm):
     def __init__(self, event_type, code_import=None, person=None,
                  machine=None):
         self.event_type = event_type
-        self.code_import = code_import
-        self.person = person
-        self.machine = machine
+        # Only what is given goes into the INSERT: the web's role may
+        # not name a machine, not even as NULL (roles.cfg).
+        if code_import is not None:
+            self.code_import = code_import
+        if person is not None:
+            self.person = person
+        if machine is not None:
+            self.machine = machine
         self.date_created = UTC_NOW
 
     def __repr__(self):

@@ -16,8 +16,8 @@ start (every worker shares it; sessions end when the service restarts).
 
 The web interface is its own service, not a path of ``codeimport
 serve``: it serves people, not import machines, with other credentials,
-other database roles (webapp, and importd for machine changes only) and
-usually another exposure, and either can be restarted alone.  It runs
+other database roles (webapp, and machineadmin for machine changes
+only) and usually another exposure, and either can be restarted alone.  It runs
 on the same server as ``codeimport serve``
 (`codeimport.scripts.httpserver`), with the same deadlines for slow
 clients.
@@ -169,7 +169,7 @@ def _check_database(dsn: str) -> None:
     from codeimport import database
     from codeimport.xmlrpc.transactions import service_dsn
 
-    for role in ("webapp", "importd"):
+    for role in ("webapp", "machineadmin"):
         store = None
         try:
             store = database.make_store(

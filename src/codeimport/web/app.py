@@ -9,7 +9,9 @@ from the proxy and the request answers 403, rolled back.
 The interface reads and changes imports as database role ``webapp``.
 That role may not change machines (the second layer of protection), so
 the machine-state buttons use a second registry whose utilities act as
-role ``importd``; the proxies still decide who may press them.
+role ``machineadmin``, which may change a machine's state and write its
+audit event and nothing else; the proxies still decide who may press
+them.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ __all__ = ["MACHINE_ADMIN", "WebApplication", "make_app", "shown"]
 log = logging.getLogger("codeimport.web")
 
 #: The name under which the machine and person sets acting as role
-#: importd are registered (objects of one store link only to objects of
+#: machineadmin are registered (objects of one store link only to objects of
 #: the same store).
 MACHINE_ADMIN = "machine-admin"
 
@@ -149,7 +151,7 @@ def make_app(dsn: str, credentials, *, session_secret: str, settings=None,
         "webapp", settings)
     machine_stores = ThreadStores(
         service_dsn(dsn, "codeimport-web-machines", statement_timeout),
-        "importd", settings)
+        "machineadmin", settings)
     config = Configurator(settings={
         "jinja2.directories": "codeimport.web:templates",
         "jinja2.autoescape": "true",
