@@ -164,7 +164,8 @@ class CodeImportFixture:
 
     def switch_db_user(self, name: str | None) -> None:
         """Commit, then act as database role `name` ("webapp",
-        "importd", "branchpuller"; None for the schema owner)."""
+        "machineadmin", "importd", "branchpuller"; None for the schema
+        owner)."""
         self.store.commit()
         role = database.role_name(name)
         if role is None:
