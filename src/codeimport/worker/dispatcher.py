@@ -62,8 +62,9 @@ from collections.abc import Callable
 from codeimport.errors import AccessDenied
 from codeimport.errors import CodeImportError
 from codeimport.errors import InvalidMachineState
-from codeimport.wire.client import RemoteHTTPError
 from codeimport.wire.client import UnknownRemoteMethod
+from codeimport.worker.refusal import SchedulerRefused
+from codeimport.worker.refusal import refusal
 from codeimport.worker.retry import Backoff
 from codeimport.worker.spool import Spool
 from codeimport.worker.waker import Waker
@@ -71,21 +72,6 @@ from codeimport.worker.waker import Waker
 __all__ = ["Dispatcher", "SchedulerRefused", "refusal", "spawn_monitor"]
 
 log = logging.getLogger("codeimport.dispatcher")
-
-
-class SchedulerRefused(Exception):
-    """The scheduler refuses this dispatcher for good (see the module
-    docstring); the message says why, in one line."""
-
-
-def refusal(error: BaseException) -> str | None:
-    """Why `error`, answering a call to the scheduler, means that no
-    retry can succeed; None for an error worth retrying."""
-    if isinstance(error, AccessDenied):
-        return f"the scheduler refused this machine's credential: {error}"
-    if isinstance(error, RemoteHTTPError):
-        return f"{error}: not a code-import scheduler URL"
-    return None
 
 
 def spawn_monitor(
