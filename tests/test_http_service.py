@@ -395,3 +395,22 @@ def test_serve_on_a_unix_socket_removes_it_at_the_end(codeimport, tmp_path):
         process.send_signal(signal.SIGTERM)
         assert process.wait(ANSWER_TIMEOUT) == 0
     assert not path.exists()
+
+
+def test_the_access_log_escapes_what_clients_send(codeimport_xmlrpc_server):
+    """A path (decoded from %-escapes) and a header (bytes past ASCII)
+    cannot write control or bidi characters, or quotes, into the log."""
+    server = codeimport_xmlrpc_server
+    with socket.create_connection(("127.0.0.1", server.port),
+                                  timeout=ANSWER_TIMEOUT) as sock:
+        sock.sendall(b"GET /%1b[31m%22x HTTP/1.1\r\nHost: x\r\n"
+                     b"User-Agent: evil\xe2\x80\xae\r\n"
+                     b"Connection: close\r\n\r\n")
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 401")
+    [line] = [line for line in server.log().splitlines()
+              if "evil" in line]
+    assert '"GET /\\x1b[31m\\x22x HTTP/1.1" 401' in line
+    # Headers are read as Latin-1: U+202E's bytes are "â", a C1 control
+    # (escaped) and "®".
+    assert line.endswith('"evil\u00e2\\x80\u00ae"')
+    assert "\x1b" not in line and "\x80" not in line

@@ -30,6 +30,7 @@ from dataclasses import field
 
 from codeimport.errors import ConfigurationError
 from codeimport.scripts.httpchannel import Deadlines
+from codeimport.text import printable
 
 __all__ = ["AccessLog", "ServiceOptions", "check_bind", "listen",
            "run_service"]
@@ -377,7 +378,7 @@ class AccessLog:
     The line reads ``HOST USER [TIME] "REQUEST LINE" STATUS BYTES
     MILLISECONDSms "USER AGENT"``; the user is the authenticated name the
     application put in ``REMOTE_USER`` (never a password), and what the
-    client sent is escaped (no control or non-ASCII characters).
+    client sent is escaped (`codeimport.text.printable`).
     """
 
     def __init__(self, app, stream):
@@ -427,6 +428,6 @@ class AccessLog:
 
 
 def _escaped(text: str, limit: int = 500) -> str:
-    text = text[:limit].encode("ascii", "backslashreplace").decode("ascii")
-    return "".join(c if " " <= c < "\x7f" and c != '"' else
-                   f"\\x{ord(c):02x}" for c in text)
+    # The one escaping rule (codeimport.text), and quotes, which delimit
+    # the fields of the line.
+    return printable(text, limit).replace('"', "\\x22")
