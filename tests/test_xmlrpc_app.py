@@ -377,6 +377,22 @@ def test_healthz_without_a_database_is_503(fake):
     assert fake.store.rollbacks == 1
 
 
+def test_a_database_that_cannot_be_reached_is_503_not_a_fault():
+    """A thread's first connection failing (the server down, or out of
+    connections) is a 503 to retry, for calls and /healthz alike."""
+    unreachable = make_app(
+        "host=127.0.0.1 port=1 dbname=x connect_timeout=2", CREDENTIALS)
+    try:
+        health = call(unreachable, path="/healthz", verb="GET", auth=None)
+        reply = rpc(unreachable, "getMachineState", "m1")
+    finally:
+        unreachable.close()
+
+    assert (health.code, health.body) == (503, b"database unavailable\n")
+    assert reply.code == 503
+    assert reply.headers["Retry-After"] == "5"
+
+
 def test_healthz_only_answers_get(fake):
     reply = call(fake, path="/healthz", verb="POST", auth=None)
 

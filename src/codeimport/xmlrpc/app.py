@@ -206,13 +206,15 @@ class XMLRPCApplication:
                             f"This credential may not call {path}.")
 
     def _health(self, start_response) -> list[bytes]:
-        store = self._health_stores.get()
+        store = None
         try:
+            store = self._health_stores.get()
             store.execute("SELECT 1").get_one()
             store.rollback()
         except Exception as error:
             try:
-                store.rollback()
+                if store is not None:
+                    store.rollback()
             except Exception:
                 pass  # Storm reconnects on the next statement
             log.warning("health check failed: %s", str(error).strip())

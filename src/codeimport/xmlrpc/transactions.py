@@ -88,10 +88,21 @@ class ThreadStores:
         self.utilities = build_utilities(self.get, settings)
 
     def get(self):
-        """Return the calling thread's store, opening it if needed."""
+        """Return the calling thread's store, opening it if needed.
+
+        :raises DatabaseUnavailable: when it cannot be opened.
+        """
         store = getattr(self._local, "store", None)
         if store is None:
-            store = database.make_store(self._service_dsn, role=self._role)
+            try:
+                store = database.make_store(self._service_dsn,
+                                            role=self._role)
+            except Exception as error:
+                # Down, or out of connections ("too many clients"): the
+                # caller answers 503, as for a connection lost later.
+                lines = str(error).strip().splitlines()
+                raise DatabaseUnavailable(
+                    lines[0] if lines else type(error).__name__) from None
             self._local.store = store
             with self._lock:
                 self._all.append(store)
