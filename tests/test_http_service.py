@@ -414,3 +414,21 @@ def test_the_access_log_escapes_what_clients_send(codeimport_xmlrpc_server):
     # (escaped) and "®".
     assert line.endswith('"evil\u00e2\\x80\u00ae"')
     assert "\x1b" not in line and "\x80" not in line
+
+
+def test_calls_in_turn_keep_one_thread_and_its_connections(codeimport):
+    """One client calling in turn is served by the thread that went idle
+    last, so the service does not open a connection per thread."""
+    server = XMLRPCTestServer(codeimport.dsn, threads=8).start()
+    try:
+        scheduler = proxy(server.scheduler_url)
+        for number in range(24):
+            assert scheduler.getMachineState(f"m{number}") == ""
+        codeimport.abort()
+        [(connections,)] = codeimport.store.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database()"
+            " AND application_name = 'codeimport-codeimportscheduler'")
+    finally:
+        server.close()
+    assert 1 <= connections <= 2

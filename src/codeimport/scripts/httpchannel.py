@@ -27,6 +27,7 @@ it freed back to the system (`codeimport.scripts.malloc`), so that a
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -34,11 +35,12 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
 from waitress.server import UnixWSGIServer
+from waitress.task import ThreadedTaskDispatcher
 from waitress.utilities import RequestEntityTooLarge
 
 from codeimport.scripts import malloc
 
-__all__ = ["DRAIN_LIMIT", "Deadlines", "server_class"]
+__all__ = ["DRAIN_LIMIT", "Deadlines", "dispatcher", "server_class"]
 
 #: The most body bytes read and dropped to answer 413 cleanly.
 DRAIN_LIMIT = 256 * 1024 * 1024
@@ -136,6 +138,42 @@ class _DeadlineChannel(HTTPChannel):
         self.started = self.headers_done = None
         self.close_when_flushed = True
         self.server.log_timeout(self, message)
+
+
+class _LastWaiterFirst(threading.Condition):
+    """A condition whose `notify` wakes the thread that waited last.
+
+    (CPython's wakes the one that waited longest; this relies on its
+    `_waiters` deque, unchanged since Python 3.2.)
+    """
+
+    def notify(self, n=1):
+        if not self._is_owned():
+            raise RuntimeError("cannot notify on un-acquired lock")
+        waiters = self._waiters
+        while waiters and n > 0:
+            waiter = waiters.pop()
+            try:
+                waiter.release()
+            except RuntimeError:
+                continue
+            n -= 1
+
+
+def dispatcher(threads: int) -> ThreadedTaskDispatcher:
+    """waitress's thread pool, handing each request to the thread that
+    went idle last.
+
+    Each thread holds its own database connections, opened on its first
+    request.  waitress's pool wakes the thread idle longest, so one
+    client calling in turn soon has every thread open connections;
+    waking the last one keeps as many connections open as calls ever ran
+    at once.
+    """
+    pool = ThreadedTaskDispatcher()
+    pool.queue_cv = _LastWaiterFirst(pool.lock)
+    pool.set_thread_count(threads)
+    return pool
 
 
 class _Deadlined:

@@ -278,6 +278,7 @@ def _serve(sock, app_factory, options: ServiceOptions) -> int:
     from waitress.adjustments import Adjustments
 
     from codeimport.scripts import malloc
+    from codeimport.scripts.httpchannel import dispatcher
     from codeimport.scripts.httpchannel import server_class
 
     malloc.use_one_arena()
@@ -315,6 +316,7 @@ def _serve(sock, app_factory, options: ServiceOptions) -> int:
         server = server_class(sock.family)(
             AccessLog(app, _open_access_log(options.access_log)),
             {}, _sock=sock, bind_socket=False, adj=adjustments,
+            dispatcher=dispatcher(options.threads),
             sockinfo=(sock.family, sock.type, sock.proto,
                       sock.getsockname()))
         server.deadlines = deadlines
