@@ -390,3 +390,21 @@ def test_source_credentials_reach_the_worker_in_a_private_file_only(
     tails = [call[1] for call in scheduler.fake.calls_to("updateHeartbeat")]
     assert tails and not any("hunter2" in tail for tail in tails)
     assert "hunter2" not in caplog.text
+
+
+def test_a_scheduler_failing_on_heartbeats_does_not_cost_the_run(
+        scheduler, tmp_path):
+    # Fault 999 is the scheduler's own failure (issue 13): the worker
+    # goes on and its result is reported.
+    go = tmp_path / "go"
+    script = ("import os, time\nprint('working', flush=True)\n"
+              f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n")
+    scheduler.fake.faults["updateHeartbeat"] = 999
+    monitor = make_monitor(scheduler, python_command(script),
+                           heartbeat_interval=0.05)
+    thread, result = start_in_thread(monitor)
+    wait_for(lambda: len(scheduler.fake.calls_to("updateHeartbeat")) >= 3)
+    go.touch()
+    thread.join(30)
+    assert result["code"] == 0
+    assert finished(scheduler)[0] == "SUCCESS"

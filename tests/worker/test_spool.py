@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import xmlrpc.client
 
 import pytest
 
 from codeimport.errors import InvalidJobState
 from codeimport.errors import NoSuchCodeImportJob
 from codeimport.wire.client import UnknownRemoteMethod
+from codeimport.wire.remote import remote_fault
 from codeimport.worker import spool as spooling
 from codeimport.worker.reported import mark_reported
 from codeimport.worker.reported import target_changed
@@ -77,6 +79,19 @@ def test_replay_stops_when_the_scheduler_is_away(tmp_path):
     spool.replay(scheduler)
     assert len(scheduler.calls) == 1
     assert [entry.job_id for entry in spool.entries()] == [3, 4]
+
+
+def test_replay_keeps_what_the_scheduler_failed_on(tmp_path):
+    # Fault 999 is the scheduler's own failure, not a verdict on the
+    # result: try again at the next turn.
+    spool = Spool(tmp_path / "spool")
+    spool.keep(report(3)).release()
+    failure = remote_fault(
+        "finishJobID", xmlrpc.client.Fault(999, "Internal error: ref"))
+    spool.replay(Scheduler(finish=failure))
+    assert [entry.job_id for entry in spool.entries()] == [3]
+    spool.replay(Scheduler())
+    assert spool.entries() == []
 
 
 def test_replay_sets_aside_what_the_scheduler_refuses(tmp_path):

@@ -61,6 +61,7 @@ from codeimport.worker.retry import call_with_retry
 from codeimport.worker.spool import Report
 from codeimport.worker.spool import Spool
 from codeimport.worker.spool import deliver
+from codeimport.worker.spool import server_fault
 from codeimport.worker.waker import Waker
 
 __all__ = [
@@ -344,8 +345,11 @@ class WorkerMonitor:
                 # which the next call that gets through will tell us.
                 log.warning("Heartbeat failed: %r", error)
             except CodeImportError as error:
-                self._requestStop(f"Heartbeat failed: {error}")
-                return
+                if not server_fault(error):
+                    self._requestStop(f"Heartbeat failed: {error}")
+                    return
+                # The scheduler's own failure: the job is not at fault.
+                log.warning("Heartbeat failed: %s", error)
             if self._stopping.wait(self.heartbeat_interval):
                 return
 

@@ -40,13 +40,25 @@ from codeimport.errors import NoSuchCodeImportJob
 from codeimport.joblog import LOG_FALLBACK_LIMIT
 from codeimport.joblog import LOG_UPLOAD_LIMITS
 from codeimport.joblog import truncate_log
+from codeimport.wire import faults
+from codeimport.wire.client import RemoteFault
 from codeimport.wire.client import RemoteHTTPError
 from codeimport.wire.client import UnknownRemoteMethod
 from codeimport.worker.reported import mark_reported
 
-__all__ = ["LogTooLarge", "Report", "Spool", "SpoolEntry", "deliver"]
+__all__ = ["LogTooLarge", "Report", "Spool", "SpoolEntry", "deliver",
+           "server_fault"]
 
 log = logging.getLogger("codeimport.dispatcher")
+
+
+def server_fault(error: BaseException) -> bool:
+    """Whether `error` is the scheduler's own failure (fault 999), which
+    says nothing about the job or its result: try again later rather
+    than give up on either."""
+    return (isinstance(error, RemoteFault)
+            and error.fault_code == faults.InternalError.error_code)
+
 
 #: `deliver`'s outcomes.
 REPORTED = "reported"
@@ -246,13 +258,12 @@ class Spool:
                 entry.release()
                 raise
             except OSError as error:
-                entry.release()
-                if not self._unreachable:
-                    log.warning("Cannot report spooled results yet: %s",
-                                error)
-                self._unreachable = True
+                self._notYet(entry, error)
                 return
             except (CodeImportError, ValueError, KeyError) as error:
+                if server_fault(error):
+                    self._notYet(entry, error)
+                    return
                 path = entry.setAside()
                 log.error("Spooled result of job %d refused: %s; kept in "
                           "%s", entry.job_id, error, path)
@@ -261,6 +272,13 @@ class Spool:
             self._unreachable = False
             log.info("Spooled result of job %d (%s): %s.", report.job_id,
                      report.status, outcome)
+
+    def _notYet(self, entry: SpoolEntry, error: Exception) -> None:
+        """Keep `entry` for the next turn; say why once."""
+        entry.release()
+        if not self._unreachable:
+            log.warning("Cannot report spooled results yet: %s", error)
+        self._unreachable = True
 
     def entries(self) -> list[SpoolEntry]:
         """The complete entries, oldest job first."""
