@@ -203,3 +203,22 @@ def test_text_output_shows_control_characters_escaped(world, run,
     assert "  | ok\\tdone" in out
     shown = json.loads(run("show", str(world.running.id), "--json").stdout)
     assert shown["job"]["logtail"].startswith("fetching\x1b]0;pwned\x07")
+
+
+def test_listings_show_a_hostile_host_name_in_one_harmless_row(
+        world, run, codeimport):
+    # A host name stored before host names were checked.
+    hostile = "evil\x1b[31m\nFAKE  ONLINE\u009b\u202e" + "h" * 300
+    codeimport.store.execute(
+        "UPDATE codeimportmachine SET hostname = ? WHERE hostname = ?",
+        (hostile, "importer-1"))
+    codeimport.commit()
+    for command in (("machines", "--events", "1"), ("status",),
+                    ("show", str(world.running.id))):
+        out = run(*command).stdout
+        for char in "\x1b\x9b\u202e":
+            assert char not in out, command
+        assert [line for line in out.splitlines()
+                if line.lstrip().startswith("FAKE")] == [], command
+        assert "evil\\x1b[31m\\nFAKE  ONLINE\\x9b\\u202ehhh" in out, command
+        assert max(len(line) for line in out.splitlines()) < 250, command
