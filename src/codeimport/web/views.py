@@ -52,6 +52,7 @@ from codeimport.scripts.status import format_time
 from codeimport.web.app import MACHINE_ADMIN
 from codeimport.web.chart import outcome
 from codeimport.web.chart import run_chart
+from codeimport.xmlrpc.transactions import DatabaseUnavailable
 
 log = logging.getLogger("codeimport.web")
 
@@ -418,6 +419,7 @@ def refused(exc, request):
 
 @exception_view_config(DisconnectionError, renderer="error.html")
 @exception_view_config(OperationalError, renderer="error.html")
+@exception_view_config(DatabaseUnavailable, renderer="error.html")
 def database_unavailable(exc, request):
     log.warning("database unavailable: %s", str(exc).strip())
     request.response.headers["Retry-After"] = "5"
