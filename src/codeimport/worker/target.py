@@ -30,6 +30,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 
 from codeimport.errors import CodeImportError
 from codeimport.targetstore import MANIFEST
@@ -51,6 +52,10 @@ __all__ = [
 ]
 
 STAGING_PREFIX = "refs/codeimport/staging/"
+#: How long to wait for the target's lock before calling it busy.  A
+#: worker killed while it forks a program leaves the lock with the child
+#: until that child reaches exec; the next worker waits that moment out.
+LOCK_WAIT = 5.0
 
 
 class TargetBusy(CodeImportError):
@@ -104,13 +109,18 @@ class TargetRepository:
             )
         os.makedirs(self.state_dir, exist_ok=True)
         lock = open(os.path.join(self.state_dir, "lock"), "a")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            raise TargetBusy(
-                "another worker is importing into this target"
-            ) from None
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    lock.close()
+                    raise TargetBusy(
+                        "another worker is importing into this target"
+                    ) from None
+                time.sleep(0.05)
         self._lock = lock
         return self
 
