@@ -464,12 +464,16 @@ def test_puller_stops_cleanly_wherever_the_signal_lands(
         stores["mirrors"].mkdir()
         client = RecordingClient(branch)
         mirrorer = Mirrorer(str(stores["mirrors"]), str(stores["imports"]))
+        # Put back the tracer we found: under `make test` it is
+        # coverage's, and clearing it would stop measuring the rest of
+        # the run.
+        previous = sys.gettrace()
         with StopSignals() as stop:
             sys.settrace(trace)
             try:
                 Puller(client, mirrorer, hostname="h", stop=stop).run()
             finally:
-                sys.settrace(None)
+                sys.settrace(previous)
         return client.calls
 
     trace, seen = signal_at_line(0, root)
