@@ -15,6 +15,13 @@ configured blacklist).  The policy adds a list of allowed URL schemes:
 
 A host is excluded together with its subdomains: excluding
 ``launchpad.test`` also refuses ``git.launchpad.test``.
+
+Where a source may be on the network is the other half of a policy:
+`AccessPolicy.addresses`, the source address rule
+(`codeimport.addresses.AddressPolicy`, with the operator's
+``allowed_source_networks``; ``anything`` allows every address).
+`AccessPolicy.check` applies what a URL spells; the worker's egress
+(`codeimport.worker.egress`) applies it to every connection.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import re
 import urllib.parse
 from collections.abc import Iterable
 
+from codeimport.addresses import AddressPolicy
+from codeimport.addresses import ForbiddenAddress
 from codeimport.errors import CodeImportError
 
 __all__ = [
@@ -89,6 +98,8 @@ class AccessPolicy:
     :param allowed_schemes: URL schemes allowed, or None for any.
     :param allow_local: whether local paths and ``file:`` URLs are allowed.
     :param excluded_hosts: hosts (and their subdomains) never read.
+    :param addresses: the source address rule, or None for a policy
+        that judges names only (the puller's).
     """
 
     def __init__(
@@ -97,6 +108,7 @@ class AccessPolicy:
         allowed_schemes: frozenset[str] | None,
         allow_local: bool,
         excluded_hosts: Iterable[str] = (),
+        addresses: AddressPolicy | None = None,
     ):
         self.name = name
         self.allowed_schemes = allowed_schemes
@@ -104,6 +116,7 @@ class AccessPolicy:
         self.excluded_hosts = tuple(
             host.lower().rstrip(".") for host in excluded_hosts if host
         )
+        self.addresses = addresses
 
     def check(self, location: str) -> None:
         """Refuse `location` unless this policy allows it.
@@ -132,6 +145,11 @@ class AccessPolicy:
             )
         if host is not None and self.isExcluded(host):
             raise ForbiddenURL(location, f"host {host} is excluded")
+        if host is not None and self.addresses is not None:
+            try:
+                self.addresses.checkLiteral(host)
+            except ForbiddenAddress as error:
+                raise ForbiddenURL(location, str(error)) from None
 
     def isExcluded(self, host: str) -> bool:
         """Whether `host` is, or is under, an excluded host."""
@@ -142,13 +160,19 @@ class AccessPolicy:
         )
 
 
-def make_policy(name: str, excluded_hosts: Iterable[str] = ()) -> AccessPolicy:
-    """Build the policy called `name` (one of `POLICY_NAMES`).
+def make_policy(name: str, excluded_hosts: Iterable[str] = (),
+                allowed_networks=()) -> AccessPolicy:
+    """Build the policy called `name` (one of `POLICY_NAMES`), with the
+    source address rule for `allowed_networks` (CIDR blocks).
 
-    :raises ValueError: for an unknown name.
+    :raises ValueError: for an unknown name or a bad network.
     """
+    excluded_hosts = tuple(excluded_hosts)
+    if name not in POLICY_NAMES:
+        raise ValueError(f"Unknown access policy {name!r}")
+    addresses = AddressPolicy(allowed_networks, excluded_hosts,
+                              allow_all=name == "anything")
     if name == "default":
-        return AccessPolicy(name, DEFAULT_SCHEMES, False, excluded_hosts)
-    if name == "anything":
-        return AccessPolicy(name, None, True, excluded_hosts)
-    raise ValueError(f"Unknown access policy {name!r}")
+        return AccessPolicy(name, DEFAULT_SCHEMES, False, excluded_hosts,
+                            addresses)
+    return AccessPolicy(name, None, True, excluded_hosts, addresses)

@@ -222,8 +222,8 @@ class AddressPolicy:
 
     def checkLiteral(self, host: str) -> None:
         """Refuse `host` if what it spells is refused, without resolving:
-        an address, or a name under ``localhost`` (judged as 127.0.0.1
-        and ::1) or an excluded name.  Names are otherwise allowed.
+        an address, or a name under ``localhost`` (refused unless
+        127.0.0.1 or ::1 is allowed) or an excluded name.  Names are otherwise allowed.
 
         :raises ForbiddenAddress: naming `host` only.
         """
@@ -233,11 +233,13 @@ class AddressPolicy:
         if address is not None:
             addresses = [address]
         elif _is_localhost(host):
+            # Either loopback allowed will do: `resolve` then judges the
+            # addresses the name really has.
             addresses = [ipaddress.ip_address("127.0.0.1"),
                          ipaddress.ip_address("::1")]
         else:
             return
-        if not all(self.allowsAddress(each) for each in addresses):
+        if not any(self.allowsAddress(each) for each in addresses):
             raise ForbiddenAddress(host)
 
     def resolve(self, host: str, port: int) -> list[tuple]:

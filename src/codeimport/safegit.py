@@ -16,9 +16,16 @@ place:
   no credential helper but ours for a private source
   (`write_credential_helper`: it reads the job's credentials from a
   private file, so the password is in no argument, environment or
-  message), no submodules, no HTTP redirects followed (a
-  redirect could lead past the policy's host checks: register the URL
-  it points to instead);
+  message), no submodules;
+* every connection through the worker's egress proxy when the
+  environment names one (`codeimport.worker.egress`: ``http.proxy`` for
+  http(s), ``GIT_PROXY_COMMAND`` for git://), which checks each address
+  against the source address rule; only then are HTTP redirects
+  followed (libcurl's limit of 20), since each redirect target is a new
+  connection the proxy checks.  Without a proxy (the puller), and for a
+  private source (whose credentials must not follow a redirect to
+  another host), redirects are not followed: register the URL the
+  source redirects to;
 * every object received is checked (``fetch.fsckObjects``,
   ``transfer.fsckObjects``), and a stalled HTTP transfer is abandoned;
 * a timeout on every command (`run_tool`).
@@ -40,6 +47,7 @@ from collections.abc import Callable
 from codeimport.access import AccessPolicy
 from codeimport.access import ForbiddenURL
 from codeimport.errors import CodeImportError
+from codeimport.worker.egress import EGRESS_VARIABLE
 from codeimport.worker.tools import ToolFailed
 from codeimport.worker.tools import ToolTimedOut
 from codeimport.worker.tools import run_tool
@@ -179,13 +187,22 @@ def write_credential_helper(directory: str, credentials) -> str:
 
 
 def source_command(git_dir: str, policy: AccessPolicy,
-                   *arguments: str,
-                   credential_helper: str | None = None) -> list[str]:
+                   *arguments: str, credential_helper: str | None = None,
+                   proxy: str | None = None) -> list[str]:
     """``git`` with the safety switches, working on `git_dir` (ours),
-    followed by `arguments` (whose user-supplied part follows ``--``);
-    `credential_helper` (from `write_credential_helper`) is the only
-    helper git may ask."""
+    followed by `arguments` (whose user-supplied part follows ``--``).
+
+    :param credential_helper: from `write_credential_helper`, the only
+        helper git may ask.
+    :param proxy: the egress proxy (``host:port``) every http(s)
+        connection goes through; redirects are followed only with one,
+        and never with credentials.
+    """
     command = ["git", f"--git-dir={git_dir}", "-c", "protocol.allow=never"]
+    if proxy:
+        command += ["-c", f"http.proxy=http://{proxy}"]
+    follow = proxy is not None and credential_helper is None
+    command += ["-c", f"http.followRedirects={str(follow).lower()}"]
     for name in allowed_transports(policy):
         command += ["-c", f"protocol.{name}.allow=always"]
     for setting in (
@@ -196,7 +213,6 @@ def source_command(git_dir: str, policy: AccessPolicy,
         "transfer.fsckObjects=true",
         "fetch.recurseSubmodules=false",
         "submodule.recurse=false",
-        "http.followRedirects=false",
         "http.lowSpeedLimit=1",
         f"http.lowSpeedTime={STALL_SECONDS}",
         "gc.autoDetach=false",
@@ -241,7 +257,8 @@ def list_remote(git_dir: str, location: str, policy: AccessPolicy,
         output = run_tool(
             source_command(git_dir, policy, "ls-remote", "--symref",
                            "--", location,
-                           credential_helper=credential_helper),
+                           credential_helper=credential_helper,
+                           proxy=env.get(EGRESS_VARIABLE)),
             env=source_environment(policy, env), timeout=LIST_TIMEOUT)
     except ToolFailed as error:
         raise _failure(error, location, reading=True) from None
@@ -285,7 +302,8 @@ def fetch(git_dir: str, location: str, refspecs: list[str],
     if prune:
         arguments.append("--prune")
     command = source_command(git_dir, policy, *arguments, "--", location,
-                             credential_helper=credential_helper)
+                             credential_helper=credential_helper,
+                             proxy=env.get(EGRESS_VARIABLE))
     if exact_objects:
         command[1:1] = ["-c", "uploadpack.allowAnySHA1InWant=true"]
     with tempfile.TemporaryFile() as specs:

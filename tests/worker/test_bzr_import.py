@@ -15,6 +15,7 @@ import pytest
 
 from codeimport.enums import WorkerExitCode
 from codeimport.scripts.importworker import main
+from codeimport.testing.fixture import TEST_SOURCE_NETWORKS
 from codeimport.testing.vcs.bzr import BzrServer
 from codeimport.testing.vcs.bzr import SampleBranch
 from codeimport.worker.target import target_path
@@ -46,8 +47,9 @@ def store(tmp_path):
 
 
 def run_worker(store, url, *extra, policy="anything", target=TARGET):
-    return main(["--access-policy", policy, "--target-store", store, "--",
-                 target, "bzr", "git", url, *extra])
+    return main(["--access-policy", policy, "--target-store", store,
+                 "--allowed-source-networks", ",".join(TEST_SOURCE_NETWORKS),
+                 "--", target, "bzr", "git", url, *extra])
 
 
 def git(store, *args, target=TARGET):

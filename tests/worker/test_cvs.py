@@ -13,6 +13,7 @@ import pytest
 
 from codeimport.access import make_policy
 from codeimport.enums import WorkerExitCode
+from codeimport.testing.fixture import TEST_SOURCE_NETWORKS
 from codeimport.testing.vcs.cvs import CVSHistory
 from codeimport.testing.vcs.cvs import CVSServer
 from codeimport.testing.vcs.cvs import add_user
@@ -54,8 +55,9 @@ class Target:
         request = ImportRequest("~p/" + self.module + "/cvs", "cvs", "git",
                                 self.cvsroot, cvs_module=self.module,
                                 revision_limit=limit)
-        context = ImportContext(make_policy(self.policy), self.store,
-                                out.write, authors_file=self.authors)
+        context = ImportContext(
+            make_policy(self.policy, allowed_networks=TEST_SOURCE_NETWORKS),
+            self.store, out.write, authors_file=self.authors)
         code = CVSImporter(request, context).run()
         self.log = out.getvalue()
         return code

@@ -17,6 +17,7 @@ from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.enums import WorkerExitCode
 from codeimport.errors import CodeImportInvalidTargetType
+from codeimport.testing.fixture import TEST_SOURCE_NETWORKS
 from codeimport.testing.vcs.cvs import CVSServer
 from codeimport.testing.vcs.cvs import make_root
 from codeimport.testing.vcs.cvs import remove_root
@@ -38,6 +39,7 @@ def importworker(store, cvsroot, module, *contract):
     return subprocess.run(
         [sys.executable, "-m", "codeimport.cli", "importworker",
          "--access-policy", "default", "--target-store", str(store),
+         "--allowed-source-networks", ",".join(TEST_SOURCE_NETWORKS),
          "--", "~p/" + module + "/cvs", "cvs", "git", cvsroot,
          "--cvs-module", module, *contract],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -14,6 +14,7 @@ from codeimport.enums import WorkerExitCode
 from codeimport.scripts.importworker import main
 from codeimport.targetstore import read_manifest
 from codeimport.targetstore import target_path
+from codeimport.testing.fixture import TEST_SOURCE_NETWORKS
 from codeimport.testing.vcs.git import GitDaemon
 from codeimport.testing.vcs.git import add_commits
 from codeimport.testing.vcs.git import git
@@ -34,6 +35,7 @@ def daemon(tmp_path_factory):
 
 def run_worker(store, url, *extra, policy="anything"):
     return main(["--access-policy", policy, "--target-store", str(store),
+                 "--allowed-source-networks", ",".join(TEST_SOURCE_NETWORKS),
                  "--", TARGET, "git", "git", url, *extra])
 
 

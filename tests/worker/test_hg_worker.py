@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from codeimport.enums import WorkerExitCode
+from codeimport.testing.fixture import TEST_SOURCE_NETWORKS
 from codeimport.testing.vcs.hg import HgServer
 from codeimport.testing.vcs.hg import build_fixture
 
@@ -25,7 +26,9 @@ def server(tmp_path_factory):
 def worker(store, url, *extra):
     return subprocess.run(
         [sys.executable, "-m", "codeimport.cli", "importworker",
-         "--target-store", str(store), "--", "~team/project/import", "hg",
+         "--target-store", str(store),
+         "--allowed-source-networks", ",".join(TEST_SOURCE_NETWORKS),
+         "--", "~team/project/import", "hg",
          "git", url, *extra], capture_output=True, text=True, timeout=120)
 
 

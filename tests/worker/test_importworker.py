@@ -16,6 +16,7 @@ from codeimport.enums import WorkerExitCode
 from codeimport.scripts.importworker import main
 from codeimport.targetstore import UnsafeTargetName
 from codeimport.targetstore import target_path
+from codeimport.testing.fixture import TEST_SOURCE_NETWORKS
 from codeimport.worker.importworker import ArgumentError
 from codeimport.worker.importworker import parse_import_arguments
 
@@ -31,7 +32,8 @@ def store(tmp_path):
 
 def run_worker(store, *arguments, policy="anything"):
     return main(
-        ["--access-policy", policy, "--target-store", store, "--"]
+        ["--access-policy", policy, "--target-store", store,
+         "--allowed-source-networks", ",".join(TEST_SOURCE_NETWORKS), "--"]
         + list(arguments)
     )
 
@@ -221,10 +223,10 @@ def test_import_anything_policy_still_refuses_excluded_host(store):
     assert code == WorkerExitCode.FAILURE_FORBIDDEN
 
 
-def test_import_redirect_is_not_followed(store, capsys):
-    """A redirect could lead to an excluded host: it is never followed
-    (git runs with http.followRedirects=false), and the log says what to
-    register instead."""
+def test_import_redirect_to_an_excluded_host_is_refused(store, capsys):
+    """Redirects are followed through the egress proxy, which checks the
+    target like the first host: one leading to an excluded host is
+    FAILURE_FORBIDDEN, and the excluded host is never contacted."""
     visited = []
 
     class Elsewhere(http.server.BaseHTTPRequestHandler):
@@ -249,20 +251,21 @@ def test_import_redirect_is_not_followed(store, capsys):
         def log_message(self, *args):
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+    # On 127.0.0.2: excluding localhost excludes its address, 127.0.0.1.
+    server = http.server.HTTPServer(("127.0.0.2", 0), Redirect)
     for each in (server, elsewhere):
         threading.Thread(target=each.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/x.git"
+        url = f"http://127.0.0.2:{server.server_address[1]}/x.git"
         code = run_worker(store, TARGET, "git", "git", url,
                           "--exclude-host", "localhost", policy="default")
     finally:
         for each in (server, elsewhere):
             each.shutdown()
             each.server_close()
-    assert code == WorkerExitCode.FAILURE_INVALID
+    assert code == WorkerExitCode.FAILURE_FORBIDDEN
     assert visited == []
-    assert "redirects are not followed" in capsys.readouterr().out
+    assert "(or a place it leads to)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

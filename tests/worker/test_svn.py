@@ -20,6 +20,7 @@ import pytest
 from codeimport.enums import WorkerExitCode
 from codeimport.scripts import importworker
 from codeimport.scripts.importworker import main
+from codeimport.testing.fixture import TEST_SOURCE_NETWORKS
 from codeimport.testing.vcs.svn import BINARY
 from codeimport.testing.vcs.svn import History
 from codeimport.testing.vcs.svn import SvnServer
@@ -144,6 +145,7 @@ def run(store, url, *options, limit=None, policy="anything",
     if limit:
         arguments += ["--revision-limit", str(limit)]
     return main(["--access-policy", policy, "--target-store", store,
+                 "--allowed-source-networks", ",".join(TEST_SOURCE_NETWORKS),
                  *options, "--", *arguments])
 
 

@@ -22,6 +22,7 @@ from worker_fakes import wait_for
 from codeimport.enums import RevisionControlSystems
 from codeimport.enums import TargetRevisionControlSystems
 from codeimport.errors import CodeImportInvalidTargetType
+from codeimport.testing.fixture import TEST_SOURCE_NETWORKS
 from codeimport.testing.vcs.svn import SvnServer
 from codeimport.testing.vcs.svn import create_repository
 from codeimport.testing.vcs.svn import fast_directory
@@ -63,6 +64,7 @@ def start_dispatcher(codeimport_xmlrpc_server, tmp_path):
              "--poll-interval", "0.05", "--max-backoff", "0.2",
              "--heartbeat-interval", "0.2", "--grace-period", "0.1",
              "--target-store", str(store), "--authors-file", str(authors),
+             "--allowed-source-networks", ",".join(TEST_SOURCE_NETWORKS),
              "--log-dir", str(logs)],
             env=env, stdin=subprocess.DEVNULL))
         return store

@@ -6,6 +6,7 @@ Usage::
         [--poll-interval S] [--max-backoff S] [--grace-period S]
         [--access-policy default|anything] [--target-store DIR]
         [--authors-file FILE]
+        [--allowed-source-networks CIDR,...] [--settings-file FILE]
         [--log-dir DIR] [--spool-dir DIR] [--quiesce-file PATH]
 
 Asks the scheduler for jobs and runs ``codeimport monitor`` for each; see
@@ -32,9 +33,12 @@ import sys
 
 from codeimport.access import POLICY_NAMES
 from codeimport.errors import CodeImportValidationError
+from codeimport.errors import ConfigurationError
 from codeimport.scripts.importworker import STORE_VARIABLE
 from codeimport.scripts.monitor import URL_VARIABLE
 from codeimport.scripts.options import ArgumentParser
+from codeimport.scripts.options import load_settings
+from codeimport.scripts.options import networks_option
 from codeimport.scripts.options import positive
 from codeimport.scripts.options import setup_logging
 from codeimport.targetstore import StoreUnusable
@@ -82,6 +86,12 @@ def _make_parser() -> ArgumentParser:
         f"directory (default: ${STORE_VARIABLE}); passed on to the workers")
     add("--authors-file", help="passed on to the workers: source user "
         "names to Git identities, 'name = Full Name <email>' lines")
+    add("--allowed-source-networks", type=networks_option,
+        metavar="CIDR,...", help="passed on to the workers: internal "
+        "networks sources may be on (default: the settings file's "
+        "allowed_source_networks, else none)")
+    add("--settings-file", help="an INI file whose [codeimport] section's "
+        "allowed_source_networks the workers apply")
     add("--heartbeat-interval", type=positive(float),
         help="passed on to the monitors")
     add("--inactivity-timeout", type=positive(float),
@@ -103,7 +113,8 @@ def monitor_builder(options):
         command = [sys.executable, "-m", "codeimport.cli", "monitor",
                    str(job_id), "--access-policy", options.access_policy]
         for name in ("target_store", "authors_file", "heartbeat_interval",
-                     "inactivity_timeout", "spool_dir"):
+                     "inactivity_timeout", "spool_dir",
+                     "allowed_source_networks"):
             value = getattr(options, name)
             if value is not None:
                 command += ["--" + name.replace("_", "-"), str(value)]
@@ -152,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
             except AuthorsFileError as error:
                 parser.error(str(error))
             options.authors_file = os.path.abspath(options.authors_file)
+        if options.allowed_source_networks is None:
+            try:
+                settings = load_settings(options.settings_file)
+            except ConfigurationError as error:
+                parser.error(str(error))
+            options.allowed_source_networks = ",".join(
+                settings.allowed_source_networks) or None
         # Refuse an unusable store now rather than go ONLINE and fail
         # every job (the monitors and workers inherit the variable).
         options.target_store = store = (

@@ -3,8 +3,13 @@
 Usage::
 
     codeimport importworker [--access-policy default|anything]
+        [--allowed-source-networks CIDR,...]
         [--target-store DIR] [--authors-file FILE] [-v]
         -- TARGET_ID RCS TARGET_RCS URL [...]
+
+Every connection the import makes goes through an egress proxy this
+process runs (`codeimport.worker.egress`), which applies the source
+address rule (`codeimport.addresses`) with ``--allowed-source-networks``.
 
 The exit status is a `WorkerExitCode`; the worker monitor turns it into
 the job's result.  Progress goes to stdout, which becomes the job's log.
@@ -22,8 +27,10 @@ from codeimport.errors import CodeImportError
 from codeimport.exitcodes import WorkerExitCode
 from codeimport.redact import redact
 from codeimport.scripts.options import ArgumentParser
+from codeimport.scripts.options import networks_option
 from codeimport.sourcecredentials import read_file
 from codeimport.text import os_error_text
+from codeimport.worker.egress import EgressProxy
 from codeimport.worker.importworker import ArgumentError
 from codeimport.worker.importworker import ImportContext
 from codeimport.worker.importworker import parse_import_arguments
@@ -54,6 +61,11 @@ def _make_parser() -> _Parser:
         choices=POLICY_NAMES,
         default="default",
         help="which source URLs may be read (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--allowed-source-networks", default="", metavar="CIDR,...",
+        type=networks_option,
+        help="internal networks sources may be on (default: none)",
     )
     parser.add_argument(
         "--target-store",
@@ -108,13 +120,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PROG}: error: {error}", file=sys.stderr)
             return WorkerExitCode.FAILURE
     secrets = () if credentials is None else credentials.secrets
+    policy = make_policy(options.access_policy, request.exclude_hosts,
+                         options.allowed_source_networks)
+    egress = EgressProxy(policy.addresses).start()
     context = ImportContext(
-        policy=make_policy(options.access_policy, request.exclude_hosts),
+        policy=policy,
         target_store=store,
         # Whatever a tool says, the log never shows the password.
         write=lambda text: stdout_writer(redact(text, secrets)),
+        network_env=egress.environment(),
         authors_file=options.authors_file,
         credentials=credentials,
+        egress=egress,
     )
     try:
         return run_import(request, context)
@@ -131,3 +148,5 @@ def main(argv: list[str] | None = None) -> int:
         print(redact(f"{PROG}: error: {name}: {text}", secrets),
               file=sys.stderr)
         return WorkerExitCode.FAILURE
+    finally:
+        egress.close()

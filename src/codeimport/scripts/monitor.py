@@ -4,6 +4,7 @@ Usage::
 
     codeimport monitor JOB_ID --scheduler-url URL [--heartbeat-interval 30]
         [--inactivity-timeout 3600] [--access-policy default|anything]
+        [--allowed-source-networks CIDR,...]
         [--target-store DIR] [--authors-file FILE] [--log-file PATH]
         [--spool-dir DIR]
 
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from codeimport.access import POLICY_NAMES
 from codeimport.scripts.importworker import STORE_VARIABLE
 from codeimport.scripts.options import ArgumentParser
+from codeimport.scripts.options import networks_option
 from codeimport.scripts.options import positive
 from codeimport.scripts.options import setup_logging
 from codeimport.wire.client import SchedulerClient
@@ -46,7 +48,7 @@ URL_VARIABLE = "CODEIMPORT_SCHEDULER_URL"
 
 def default_worker_command(
     access_policy: str = "default", target_store: str | None = None,
-    authors_file: str | None = None,
+    authors_file: str | None = None, allowed_source_networks: str = "",
 ) -> Callable[[list[str]], list[str]]:
     """Return a builder of the import worker's command line.
 
@@ -62,6 +64,8 @@ def default_worker_command(
             command += ["--target-store", target_store]
         if authors_file:
             command += ["--authors-file", authors_file]
+        if allowed_source_networks:
+            command += ["--allowed-source-networks", allowed_source_networks]
         return command + ["--"] + arguments
 
     return build
@@ -109,6 +113,9 @@ def _make_parser() -> ArgumentParser:
         help="keep the result here until the scheduler has it (the "
         "dispatcher reports what is left)")
     parser.add_argument("--authors-file", help="passed on to the worker")
+    parser.add_argument("--allowed-source-networks", default="",
+                        metavar="CIDR,...", type=networks_option,
+                        help="passed on to the worker")
     parser.add_argument("--log-file", help="where this monitor logs")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
@@ -139,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         options.job_id,
         client,
         default_worker_command(options.access_policy, options.target_store,
-                               options.authors_file),
+                               options.authors_file,
+                               options.allowed_source_networks),
         heartbeat_interval=options.heartbeat_interval,
         inactivity_timeout=options.inactivity_timeout,
         retry_timeout=options.retry_timeout,

@@ -32,6 +32,7 @@ __all__ = [
     "add_database_options",
     "first_line",
     "load_settings",
+    "networks_option",
     "positive",
     "resolve_dsn",
     "run",
@@ -51,6 +52,17 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def networks_option(text: str) -> str:
+    """An argparse type: comma-separated CIDR blocks (the
+    ``allowed_source_networks`` setting), normalised."""
+    from codeimport.addresses import parse_networks
+
+    try:
+        return ",".join(str(network) for network in parse_networks(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def positive(kind=int, *, allow_zero: bool = False):

@@ -49,7 +49,9 @@ Choices, all keyword arguments of `ImportHarness`:
     two harnesses the same one to play two machines sharing a store.
 ``access_policy``
     the workers' policy (default ``anything``, which allows ``file:``
-    URLs and local paths; ``default`` to test refusals).
+    URLs and local paths; ``default`` to test refusals).  The machines
+    get the settings' ``allowed_source_networks`` (loopback by default)
+    in their ``--settings-file``.
 
 `Dispatcher` is the ``codeimport dispatch`` process on its own, for
 tests that need to kill a machine, run two at once, or watch a job while
@@ -148,11 +150,16 @@ class Dispatcher:
     :param directory: this machine's directory (logs; the target store
         too unless `target_store` is given).  `directory`, `log_dir` and
         `target_store` are `pathlib.Path` objects.
+    :param allowed_source_networks: the machine's
+        ``allowed_source_networks``, given in a ``--settings-file``
+        (default `TEST_SOURCE_NETWORKS`, loopback, where test servers
+        listen).
     """
 
     def __init__(self, url, directory, hostname, max_jobs=2,
                  target_store=None, access_policy="anything",
-                 heartbeat_interval=0.2, max_runs=None):
+                 heartbeat_interval=0.2, max_runs=None,
+                 allowed_source_networks=TEST_SOURCE_NETWORKS):
         self.hostname = hostname
         self.directory = directory = Path(directory)
         self.log_dir = directory / "logs"
@@ -160,9 +167,16 @@ class Dispatcher:
         self.target_store = Path(target_store or directory / "store")
         self.target_store.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, CODEIMPORT_SCHEDULER_URL=url)
-        limit = [] if max_runs is None else ["--max-runs", str(max_runs)]
+        extra = [] if max_runs is None else ["--max-runs", str(max_runs)]
+        if not isinstance(allowed_source_networks, str):
+            allowed_source_networks = ",".join(allowed_source_networks)
+        # Through a settings file, as an operator would.
+        settings = directory / "machine.ini"
+        settings.write_text("[codeimport]\nallowed_source_networks = "
+                            f"{allowed_source_networks}\n")
+        extra += ["--settings-file", str(settings)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "codeimport.cli", "dispatch", *limit,
+            [sys.executable, "-m", "codeimport.cli", "dispatch", *extra,
              "--hostname", hostname, "--max-jobs", str(max_jobs),
              "--poll-interval", "0.05", "--max-backoff", "0.2",
              "--heartbeat-interval", str(heartbeat_interval),
@@ -309,6 +323,8 @@ class ImportHarness:
         hostname = hostname or self.hostname
         kwargs.setdefault("target_store", self.target_store)
         kwargs.setdefault("access_policy", self.access_policy)
+        kwargs.setdefault("allowed_source_networks",
+                          self.settings.allowed_source_networks)
         dispatcher = Dispatcher(
             self.server.scheduler_url,
             os.path.join(self.directory, hostname,

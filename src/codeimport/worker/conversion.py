@@ -36,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from codeimport.access import ForbiddenURL
+from codeimport.addresses import REFUSAL
+from codeimport.addresses import ForbiddenAddress
 from codeimport.errors import CodeImportError
 from codeimport.exitcodes import WorkerExitCode
 from codeimport.text import os_error_text
@@ -248,8 +250,19 @@ class ConvertingImporter(Importer):
                 work_dir = tempfile.mkdtemp(prefix="codeimport-work-")
                 try:
                     return self._run(target, work_dir)
+                except Exception:
+                    if not self.context.egressRefused:
+                        raise
+                    # Whatever the program said about the refused
+                    # connection, the reason is the address policy.
+                    say(f"Forbidden: {self.request.url} (or a place it "
+                        f"leads to): {REFUSAL}.")
+                    return WorkerExitCode.FAILURE_FORBIDDEN
                 finally:
                     shutil.rmtree(work_dir, ignore_errors=True)
+        except ForbiddenAddress as error:
+            say(f"Forbidden: {error}.")
+            return WorkerExitCode.FAILURE_FORBIDDEN
         except TargetBusy as error:
             say(f"Cannot import now: {error}.")
             return WorkerExitCode.FAILURE

@@ -86,6 +86,9 @@ class ImportContext:
     :ivar authors_file: the operator's map of source user names to Git
         identities (`codeimport.worker.authors`), or None.
     :ivar credentials: the private source's `SourceCredentials`, or None.
+    :ivar egress: the running `codeimport.worker.egress.EgressProxy`
+        whose settings `network_env` holds, or None; when it refused a
+        connection, the run's result is FAILURE_FORBIDDEN.
     """
 
     policy: AccessPolicy
@@ -94,6 +97,12 @@ class ImportContext:
     network_env: dict[str, str] = field(default_factory=dict)
     authors_file: str | None = None
     credentials: SourceCredentials | None = None
+    egress: object | None = None
+
+    @property
+    def egressRefused(self) -> bool:
+        """Whether the egress proxy refused a connection of this run."""
+        return self.egress is not None and self.egress.refused
 
     def networkEnvironment(self) -> dict[str, str]:
         """Variables for the programs an importer runs (see `network_env`)."""

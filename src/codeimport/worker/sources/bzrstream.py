@@ -286,6 +286,11 @@ def write_stream(branch, known: dict, limit: int | None, out, report_path,
 
 
 def main(argv=None) -> int:
+    # Every connection this program makes goes through the worker's
+    # egress proxy, whatever the library does (codeimport.worker.egress).
+    from codeimport.worker.egress import guard_sockets
+
+    guard_sockets()
     parser = argparse.ArgumentParser(prog="bzrstream")
     commands = parser.add_subparsers(dest="command", required=True)
     stream = commands.add_parser("stream")

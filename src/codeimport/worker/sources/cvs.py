@@ -135,7 +135,8 @@ class CVSConverter(Converter):
 
     def _connect(self, root) -> CVSConnection:
         try:
-            return CVSConnection(root, self.env)
+            return CVSConnection(root, self.env,
+                                 addresses=self.policy.addresses)
         except CVSProtocolError as error:
             raise SourceInvalid(
                 f"Cannot read CVS repository {root.display}: {error}."

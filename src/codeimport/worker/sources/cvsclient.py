@@ -162,11 +162,15 @@ class CVSConnection:
     :param root: where to connect.
     :param env: the environment for a local ``cvs server``.
     :param timeout: seconds a single read may wait.
+    :param addresses: the source address rule
+        (`codeimport.addresses.AddressPolicy`): a pserver connection is
+        made only to an address it checked; None connects anywhere.
     """
 
     def __init__(self, root: CVSRoot, env: dict[str, str],
-                 timeout: float = TIMEOUT):
+                 timeout: float = TIMEOUT, addresses=None):
         self.root = root
+        self._addresses = addresses
         self._checkouts = 0
         self._process = None
         self._socket = None
@@ -189,8 +193,13 @@ class CVSConnection:
     def _open_pserver(self, timeout: float) -> None:
         root = self.root
         try:
-            self._socket = socket.create_connection(
-                (root.host, root.port), timeout=timeout)
+            if self._addresses is not None:
+                # Raises ForbiddenAddress, which is not ours to explain.
+                self._socket = self._addresses.connect(
+                    root.host, root.port, timeout=timeout)
+            else:
+                self._socket = socket.create_connection(
+                    (root.host, root.port), timeout=timeout)
         except OSError as error:
             raise CVSProtocolError(
                 f"cannot connect to {root.host}:{root.port}: "

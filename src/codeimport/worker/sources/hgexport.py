@@ -313,6 +313,11 @@ def archive(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    # Every connection this program makes goes through the worker's
+    # egress proxy, whatever the library does (codeimport.worker.egress).
+    from codeimport.worker.egress import guard_sockets
+
+    guard_sockets()
     import argparse
 
     if argv[:1] == ["archive"]:

@@ -48,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import tempfile
 import urllib.parse
 
@@ -133,9 +134,34 @@ class SvnConverter(Converter):
         return Outcome(complete=complete, done=done)
 
     def _source(self) -> SvnSource:
-        return SvnSource(self.request.url, write_config(
+        return SvnSource(self._connectURL(), write_config(
             os.path.join(self.work_dir, "svn-config"), self.env),
             credentials=self.credentials)
+
+    def _connectURL(self) -> str:
+        """The URL libsvn opens: for svn://, which no proxy carries, the
+        host resolved and checked by the source address rule and replaced
+        by the address that passed, so libsvn connects to that address
+        and no other (http(s) goes through the egress proxy instead).
+
+        :raises ForbiddenAddress: when the rule refuses the host.
+        """
+        url = self.request.url
+        parts = urllib.parse.urlsplit(url)
+        addresses = self.policy.addresses
+        if parts.scheme.lower() != "svn" or addresses is None:
+            return url
+        try:
+            targets = addresses.resolve(parts.hostname, parts.port or 3690)
+        except OSError as error:
+            raise SourceInvalid(
+                f"Cannot reach {url}: {error.strerror or error}.") from None
+        family, sockaddr = targets[0]
+        host = f"[{sockaddr[0]}]" if family == socket.AF_INET6 else (
+            sockaddr[0])
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = (userinfo + "@" if userinfo else "") + f"{host}:{sockaddr[1]}"
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
     def _checkScheme(self):
         scheme = urllib.parse.urlsplit(self.request.url).scheme.lower()
