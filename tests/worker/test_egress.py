@@ -492,3 +492,19 @@ def test_dispatch_refuses_a_bad_network_in_one_line(tmp_path):
         assert done.returncode == 2
         assert "'10.0.0.0/33' is not a CIDR block" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_git_follows_redirects_only_through_the_proxy_without_credentials():
+    policy = make_policy("default")
+
+    def settings(**kwargs):
+        command = safegit.source_command("/t", policy, "fetch", **kwargs)
+        return [command[i + 1] for i, word in enumerate(command)
+                if word == "-c"]
+
+    assert "http.followRedirects=false" in settings()
+    through = settings(proxy="127.0.0.1:3128")
+    assert "http.followRedirects=true" in through
+    assert "http.proxy=http://127.0.0.1:3128" in through
+    assert "http.followRedirects=false" in settings(
+        proxy="127.0.0.1:3128", credential_helper="/x/helper")
