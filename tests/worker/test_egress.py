@@ -508,3 +508,11 @@ def test_git_follows_redirects_only_through_the_proxy_without_credentials():
     assert "http.proxy=http://127.0.0.1:3128" in through
     assert "http.followRedirects=false" in settings(
         proxy="127.0.0.1:3128", credential_helper="/x/helper")
+
+
+def test_a_closed_proxy_stops_accepting():
+    """Its accepting thread ends (one left behind would accept on
+    whatever socket next reuses the listener's descriptor)."""
+    proxy = EgressProxy(AddressPolicy()).start()
+    proxy.close()
+    assert not proxy._accepting.is_alive()

@@ -147,14 +147,21 @@ class EgressProxy:
         listener.listen(64)
         self._listener = listener
         self._directory = tempfile.mkdtemp(prefix="codeimport-egress-")
-        thread = threading.Thread(target=self._serve, daemon=True,
-                                  name="egress-proxy")
-        thread.start()
+        self._accepting = threading.Thread(target=self._serve, daemon=True,
+                                           name="egress-proxy")
+        self._accepting.start()
         return self
 
     def close(self) -> None:
         if self._listener is not None:
+            try:
+                # Wakes the accepting thread: closing alone does not, and
+                # it would then accept on whatever socket reuses the fd.
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
+            self._accepting.join(5)
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
 
