@@ -136,6 +136,10 @@ class BasicAuthWSGI:
             "127.0.0.1", 0, self._serve, server_class=_ThreadingWSGIServer,
             handler_class=_QuietHandler)
         self.port = self._server.server_address[1]
+        # serve_forever accepts only after select said a client waits;
+        # should that client be gone by then, a blocking accept would
+        # hang the thread, and `close` waiting for it, for good.
+        self._server.socket.setblocking(False)
         threading.Thread(target=self._server.serve_forever, args=(0.05,),
                          daemon=True).start()
 
@@ -176,7 +180,8 @@ class SamplingProxy:
         self._socket.listen(16)
         self.port = self._socket.getsockname()[1]
         self._closed = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        self._accepting.start()
 
     def _accept(self) -> None:
         while not self._closed.is_set():
@@ -210,6 +215,12 @@ class SamplingProxy:
 
     def close(self) -> None:
         self._closed.set()
+        try:
+            # Closing alone does not wake a thread blocked in accept.
+            self._socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._accepting.join(10)
         self._socket.close()
 
     def __enter__(self):
